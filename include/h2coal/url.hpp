@@ -1,0 +1,210 @@
+// h2coal/url.hpp: absolute http(s) URLs and origins (RFC 3986, RFC 6454).
+//
+// An origin is scheme, lowercase host and port; the default port is filled in, so https://a.test and
+// https://a.test:443 are one origin. IPv6 literal hosts are stored without brackets and serialised with them.
+#pragma once
+
+#include <h2coal/error.hpp>
+
+#include <algorithm>
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace h2coal {
+
+/// scheme://host:port, as RFC 6454 defines it for http and https.
+struct origin {
+  std::string scheme;  ///< "http" or "https", lowercase.
+  std::string host;    ///< lowercase; an IPv6 literal without brackets.
+  std::uint16_t port = 0;
+
+  bool is_ipv6_literal() const noexcept { return host.find(':') != std::string::npos; }
+  bool is_tls() const noexcept { return scheme == "https"; }
+  bool is_default_port() const noexcept {
+    return (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
+  }
+
+  /// The host as it appears in an authority: brackets around an IPv6 literal.
+  std::string authority_host() const { return is_ipv6_literal() ? "[" + host + "]" : host; }
+
+  /// host[:port] as sent in :authority or Host (the port only when it is not the default).
+  std::string authority() const {
+    return is_default_port() ? authority_host() : authority_host() + ":" + std::to_string(port);
+  }
+
+  /// The RFC 6454 serialisation: scheme "://" host [ ":" port ], default port omitted.
+  std::string serialize() const { return scheme + "://" + authority(); }
+
+  /// Parses an ASCII serialised origin ("https://a.test" or "https://a.test:8443"); no path allowed
+  /// (RFC 8336 section 2: ORIGIN frame entries). Returns nullopt for anything else.
+  static std::optional<origin> parse(std::string_view text);
+
+  friend bool operator==(const origin&, const origin&) = default;
+  friend auto operator<=>(const origin&, const origin&) = default;
+};
+
+/// An absolute http or https URL, split for sending.
+struct url {
+  h2coal::origin origin;
+  std::string target = "/";  ///< path and query, as sent in :path; never empty; fragment removed.
+
+  const std::string& scheme() const noexcept { return origin.scheme; }
+  const std::string& host() const noexcept { return origin.host; }
+  std::uint16_t port() const noexcept { return origin.port; }
+
+  /// The whole URL again, normalised (lowercase scheme and host, default port omitted).
+  std::string to_string() const { return origin.serialize() + target; }
+
+  /// Parses an absolute http(s) URL. Sets ec to error::invalid_url or error::unsupported_scheme.
+  static url parse(std::string_view text, std::error_code& ec);
+
+  friend bool operator==(const url&, const url&) = default;
+};
+
+namespace detail {
+
+inline char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+inline std::string ascii_lowercase(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
+  return out;
+}
+
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+}
+
+inline bool is_hex(char c) noexcept {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// A reg-name host we accept: letters, digits, '-', '.', '_' (RFC 3986 unreserved without '~' is enough
+// for DNS names; percent-encoded and IDN hosts must be given in their A-label form).
+inline bool valid_reg_name(std::string_view h) noexcept {
+  if (h.empty() || h.size() > 253) return false;
+  return std::all_of(h.begin(), h.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+  });
+}
+
+inline bool valid_ipv6_literal(std::string_view h) noexcept {
+  if (h.size() < 2 || h.size() > 45) return false;
+  int colons = 0;
+  for (char c : h) {
+    if (c == ':') ++colons;
+    else if (!is_hex(c) && c != '.') return false;  // '.' for an embedded IPv4 tail; no zone ids
+  }
+  return colons >= 2;
+}
+
+inline bool parse_port(std::string_view s, std::uint16_t& port) noexcept {
+  if (s.empty() || s.size() > 5) return false;
+  unsigned v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (v == 0 || v > 65535) return false;
+  port = static_cast<std::uint16_t>(v);
+  return true;
+}
+
+// Splits "scheme://authority" into an origin; rest receives what follows the authority.
+inline std::error_code parse_origin_prefix(std::string_view text, origin& o, std::string_view& rest) {
+  auto sep = text.find("://");
+  if (sep == std::string_view::npos || sep == 0) return error::invalid_url;
+  o.scheme = ascii_lowercase(text.substr(0, sep));
+  if (o.scheme != "http" && o.scheme != "https") {
+    for (char c : o.scheme)
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))
+        return error::invalid_url;
+    return error::unsupported_scheme;
+  }
+  text.remove_prefix(sep + 3);
+  auto end = text.find_first_of("/?#");
+  std::string_view authority = text.substr(0, end);
+  rest = end == std::string_view::npos ? std::string_view{} : text.substr(end);
+  if (authority.find('@') != std::string_view::npos) return error::invalid_url;  // no userinfo
+  std::string_view host, port;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) return error::invalid_url;
+    host = authority.substr(1, close - 1);
+    auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return error::invalid_url;
+      port = after.substr(1);
+      if (port.empty()) port = {};
+    }
+    o.host = ascii_lowercase(host);
+    if (!valid_ipv6_literal(o.host)) return error::invalid_url;
+  } else {
+    auto colon = authority.rfind(':');
+    if (colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+    } else {
+      host = authority;
+    }
+    o.host = ascii_lowercase(host);
+    if (!o.host.empty() && o.host.back() == '.') o.host.pop_back();  // "a.test." names a.test
+    if (!valid_reg_name(o.host)) return error::invalid_url;
+  }
+  if (port.empty()) {
+    o.port = o.scheme == "https" ? 443 : 80;
+  } else if (!parse_port(port, o.port)) {
+    return error::invalid_url;
+  }
+  return {};
+}
+
+}  // namespace detail
+
+inline std::optional<origin> origin::parse(std::string_view text) {
+  origin o;
+  std::string_view rest;
+  if (detail::parse_origin_prefix(text, o, rest)) return std::nullopt;
+  if (!rest.empty() && rest != "/") return std::nullopt;
+  return o;
+}
+
+inline url url::parse(std::string_view text, std::error_code& ec) {
+  ec.clear();
+  // Surrounding whitespace is a common copy-paste accident; anything inside is an error.
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  url u;
+  std::string_view rest;
+  if ((ec = detail::parse_origin_prefix(text, u.origin, rest))) return {};
+  auto hash = rest.find('#');
+  if (hash != std::string_view::npos) rest = rest.substr(0, hash);
+  for (char c : rest) {
+    auto uc = static_cast<unsigned char>(c);
+    if (uc <= 0x20 || uc == 0x7f) {
+      ec = error::invalid_url;
+      return {};
+    }
+  }
+  if (rest.empty()) u.target = "/";
+  else if (rest.front() == '?') u.target = "/" + std::string(rest);
+  else u.target = std::string(rest);
+  return u;
+}
+
+}  // namespace h2coal
+
+template <>
+struct std::hash<h2coal::origin> {
+  std::size_t operator()(const h2coal::origin& o) const noexcept {
+    std::size_t h = std::hash<std::string>{}(o.host);
+    h ^= std::hash<std::string>{}(o.scheme) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return h ^ (std::size_t{o.port} << 1);
+  }
+};
