@@ -1,0 +1,100 @@
+// h2coal/client.hpp: the public entry point.
+//
+// A client owns a pool of connections, a resolver, a TLS context and the trace hook. It runs on one
+// executor: every internal step and every trace event happens there. Use a strand as that executor when
+// the io_context runs on several threads.
+#pragma once
+
+#include <h2coal/detail/request_op.hpp>
+#include <h2coal/options.hpp>
+#include <h2coal/pool.hpp>
+#include <h2coal/request.hpp>
+#include <h2coal/response.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/execution/outstanding_work.hpp>
+#include <asio/post.hpp>
+#include <asio/prefer.hpp>
+
+#include <memory>
+#include <system_error>
+#include <utility>
+
+namespace h2coal {
+
+class client {
+ public:
+  using executor_type = asio::any_io_executor;
+
+  explicit client(executor_type ex, client_options opts = {})
+      : pool_(std::make_shared<detail::pool>(std::move(ex), std::move(opts))) {}
+
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  /// Closes every connection; requests still outstanding complete with error::client_shutdown.
+  /// Destroy the client on its executor (or after the io_context stopped).
+  ~client() { pool_->shutdown(); }
+
+  executor_type get_executor() const noexcept { return pool_->executor(); }
+  const client_options& options() const noexcept { return pool_->options(); }
+
+  /// Sends `req` and completes with its response.
+  ///
+  /// Completion signature: `void(std::error_code, h2coal::response)`. The response is filled in for HTTP
+  /// error statuses too (a 404 is not an error code); errors are h2coal::error values.
+  ///
+  /// Per-Operation Cancellation: any cancellation type ends the request with error::cancelled. An HTTP/2
+  /// stream is reset with CANCEL and its connection lives on; an HTTP/1.1 connection in the middle of the
+  /// response is closed.
+  template <class CompletionToken>
+  auto async_request(request req, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, response)>(initiation{pool_}, token,
+                                                                                  std::move(req));
+  }
+
+  /// The connections this client opened, for reports such as h2get -v's table.
+  std::vector<connection_summary> connections() const { return pool_->summaries(); }
+
+  /// Closes every connection now (see the destructor).
+  void close() { pool_->shutdown(); }
+
+ private:
+  struct initiation {
+    std::shared_ptr<detail::pool> pool;
+
+    template <class Handler>
+    void operator()(Handler&& handler, request req) const {
+      auto op = std::make_shared<detail::request_op>();
+      op->req = std::move(req);
+      auto slot = asio::get_associated_cancellation_slot(handler);
+      auto work = asio::prefer(asio::get_associated_executor(handler, pool->executor()),
+                               asio::execution::outstanding_work.tracked);
+      op->complete = [h = std::forward<Handler>(handler), work](std::error_code ec, response r) mutable {
+        // Never inline: the handler runs on its own executor, after the pool's step has returned.
+        asio::post(work, [h = std::move(h), ec, r = std::move(r)]() mutable { std::move(h)(ec, std::move(r)); });
+      };
+      if (slot.is_connected()) {
+        std::weak_ptr<detail::request_op> w = op;
+        std::weak_ptr<detail::pool> wp = pool;
+        slot.assign([w, wp, ex = pool->executor()](asio::cancellation_type type) {
+          if (type == asio::cancellation_type::none) return;
+          asio::post(ex, [w, wp] {
+            auto o = w.lock();
+            auto p = wp.lock();
+            if (o && p) p->abort(o, error::cancelled);
+          });
+        });
+        op->clear_cancellation = [slot]() mutable { slot.clear(); };
+      }
+      asio::post(pool->executor(), [p = pool, op] { p->start(op); });
+    }
+  };
+
+  std::shared_ptr<detail::pool> pool_;
+};
+
+}  // namespace h2coal

@@ -1,0 +1,698 @@
+// h2coal/detail/connection.hpp: one transport (TCP, optionally TLS) to one remote endpoint, carrying
+// HTTP/2 streams or HTTP/1.1 requests. It owns the socket and pumps the I/O-free engines; it decides
+// nothing about reuse (that is the pool's and the policy's business) and reports what happens to its owner.
+#pragma once
+
+#include <h2coal/detail/h1_engine.hpp>
+#include <h2coal/detail/h2_engine.hpp>
+#include <h2coal/detail/request_op.hpp>
+#include <h2coal/options.hpp>
+#include <h2coal/tls.hpp>
+#include <h2coal/url.hpp>
+
+#include <asio/connect.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace h2coal::detail {
+
+/// What a connection tells the pool that owns it. All calls come on the client's executor.
+class connection_owner {
+ public:
+  virtual ~connection_owner() = default;
+  /// TCP is up (TLS, if any, comes next).
+  virtual void on_connection_connected(connection& c) = 0;
+  virtual void on_connection_ready(connection& c) = 0;
+  /// Before it became ready: `queued` requests never reached the server.
+  virtual void on_connection_failed(connection& c, std::error_code ec) = 0;
+  virtual void on_connection_closed(connection& c, std::string_view reason) = 0;
+  virtual void on_connection_goaway(connection& c, std::int32_t last_stream_id, std::uint32_t code) = 0;
+  virtual void on_connection_origin(connection& c, std::int32_t stream, std::uint8_t flags,
+                                    std::vector<std::string> entries) = 0;
+  /// It can take another request (an HTTP/1.1 connection became idle, an HTTP/2 stream closed).
+  virtual void on_connection_available(connection& c) = 0;
+  virtual void on_request_sent(request_op& op, connection& c) = 0;
+  /// The attempt ended: a response (any status, 421 included) or an error.
+  virtual void on_request_done(std::shared_ptr<request_op> op, std::error_code ec) = 0;
+  /// The server did not process it (GOAWAY, REFUSED_STREAM, a stale keep-alive connection): try again.
+  virtual void on_request_unprocessed(std::shared_ptr<request_op> op, std::string_view reason) = 0;
+};
+
+class connection final : public std::enable_shared_from_this<connection>, h2_listener, h1_listener {
+ public:
+  enum class protocol { unknown, h2, http1 };
+  enum class state { resolving, connecting, handshaking, settings, ready, closed };
+
+  connection(asio::any_io_executor ex, connection_owner& owner, const client_options& opts,
+             std::shared_ptr<asio::ssl::context> tls_ctx, std::uint64_t id, h2coal::origin o)
+      : ex_(ex), owner_(&owner), opts_(opts), tls_ctx_(std::move(tls_ctx)), id_(id), origin_(std::move(o)),
+        socket_(ex), timer_(ex) {}
+
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  // ---- What the pool reads (plain facts) ----
+  std::uint64_t id() const noexcept { return id_; }
+  const h2coal::origin& initial_origin() const noexcept { return origin_; }
+  state current_state() const noexcept { return state_; }
+  protocol proto() const noexcept { return proto_; }
+  bool ready() const noexcept { return state_ == state::ready; }
+  bool closed() const noexcept { return state_ == state::closed; }
+  bool draining() const noexcept { return draining_ || state_ == state::closed; }
+  bool tls() const noexcept { return origin_.is_tls(); }
+  const tls_result& tls_info() const noexcept { return tls_; }
+  const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
+  const address_list& initial_addresses() const noexcept { return addresses_; }
+  std::size_t active() const noexcept { return proto_ == protocol::h2 ? streams_.size() : (current_ ? 1 : 0); }
+  std::size_t queued() const noexcept { return queue_.size(); }
+  std::uint64_t requests_carried() const noexcept { return requests_; }
+  std::uint32_t max_concurrent_streams() const {
+    if (proto_ != protocol::h2 || !h2_) return 1;
+    return h2_->peer_max_concurrent_streams();
+  }
+  bool at_capacity() const { return active() + queue_.size() >= max_concurrent_streams(); }
+  bool idle() const noexcept { return active() == 0 && queue_.empty(); }
+  /// Origins that got 421 on this connection (RFC 9110 section 15.5.20).
+  std::vector<h2coal::origin>& misdirected() noexcept { return misdirected_; }
+  /// RFC 8336 origin set; nullopt until the first valid ORIGIN frame.
+  std::optional<std::vector<h2coal::origin>>& origin_set() noexcept { return origin_set_; }
+  std::uint64_t last_used() const noexcept { return last_used_; }
+
+  /// Whether this connection's verified leaf certificate covers `host` (cached per host).
+  bool covers(const std::string& host) {
+    if (!tls_.verified || !tls_.leaf) return false;
+    auto it = covers_cache_.find(host);
+    if (it != covers_cache_.end()) return it->second;
+    bool c = certificate_covers(tls_.leaf.get(), host);
+    if (covers_cache_.size() < 1024) covers_cache_.emplace(host, c);
+    return c;
+  }
+
+  // ---- Starting ----
+  void begin_resolve() { state_ = state::resolving; }
+
+  /// Connects to the first of `addrs` that accepts, then handshakes.
+  void start(address_list addrs) {
+    if (state_ == state::closed) return;
+    addresses_ = std::move(addrs);
+    state_ = state::connecting;
+    arm_timer(opts_.connect_timeout, error::connect_timeout);
+    try_connect(0, error::connection_refused);
+  }
+
+  /// Gives up before the connection was established (the resolver failed).
+  void fail(std::error_code ec) { fail_setup(ec); }
+
+  // ---- Requests ----
+  /// Queues `op` here; it is sent as soon as the connection is ready and has room.
+  void submit(std::shared_ptr<request_op> op) {
+    op->conn = weak_from_this();
+    queue_.push_back(std::move(op));
+    if (state_ == state::ready) pump_queue();
+  }
+
+  /// Removes `op` from this connection: reset its stream (HTTP/2) or close (HTTP/1.1 mid-response).
+  void abandon(const request_op& op) {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it)
+      if (it->get() == &op) {
+        queue_.erase(it);
+        return;
+      }
+    if (proto_ == protocol::h2 && op.stream > 0) {
+      if (streams_.erase(op.stream)) {
+        h2_->reset(op.stream, NGHTTP2_CANCEL);  // RFC 9113 section 8.7: CANCEL, the connection lives on
+        flush();
+        schedule_after_io();
+      }
+    } else if (current_.get() == &op) {
+      current_.reset();
+      close("request abandoned mid-response");
+    }
+  }
+
+  /// Closes now; requests still here are reported to the owner as failed with `ec`.
+  void close(std::string_view reason, std::error_code ec = error::connection_closed) {
+    if (state_ == state::closed) return;
+    bool was_ready = state_ == state::ready;
+    state_ = state::closed;
+    timer_.cancel();
+    std::error_code ignored;
+    socket().close(ignored);
+    fail_all(ec, was_ready);
+    if (owner_) {
+      if (was_ready) owner_->on_connection_closed(*this, reason);
+      else owner_->on_connection_failed(*this, ec);
+    }
+  }
+
+  /// Graceful close: GOAWAY (HTTP/2) then close once written.
+  void shutdown(std::string_view reason) {
+    if (state_ != state::ready || proto_ != protocol::h2) return close(reason);
+    draining_ = true;
+    close_reason_ = std::string(reason);
+    h2_->terminate();
+    flush();
+  }
+
+  /// The owner is going away: no more callbacks.
+  void detach() { owner_ = nullptr; }
+
+ private:
+  asio::ip::tcp::socket& socket() { return tls_stream_ ? tls_stream_->next_layer() : socket_; }
+
+  void arm_timer(std::chrono::milliseconds d, error e) {
+    if (d.count() <= 0) {
+      timer_.cancel();
+      return;
+    }
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), e, gen = ++timer_gen_](std::error_code ec) {
+      if (ec || gen != self->timer_gen_ || self->state_ == state::closed) return;
+      if (self->state_ == state::ready) {
+        if (self->idle()) self->shutdown("idle");
+        return;
+      }
+      self->fail_setup(e);
+    });
+  }
+
+  void try_connect(std::size_t i, std::error_code last) {
+    if (state_ == state::closed) return;
+    if (i >= addresses_.size()) return fail_setup(last);
+    asio::ip::tcp::endpoint ep(addresses_[i], origin_.port);
+    std::error_code ignored;
+    socket_.close(ignored);
+    socket_.async_connect(ep, [self = shared_from_this(), i, ep](std::error_code ec) {
+      if (self->state_ == state::closed) return;
+      if (ec) {
+        // Try the next address (RFC 8305's sequential fallback, without racing).
+        auto mapped = ec == asio::error::connection_refused ? error::connection_refused : error::connect_failed;
+        return self->try_connect(i + 1, mapped);
+      }
+      self->remote_ = ep;
+      std::error_code ignore;
+      self->socket_.set_option(asio::ip::tcp::no_delay(true), ignore);
+      if (self->owner_) self->owner_->on_connection_connected(*self);
+      self->after_connect();
+    });
+  }
+
+  void after_connect() {
+    if (origin_.is_tls()) {
+      tls_stream_.emplace(std::move(socket_), *tls_ctx_);
+      if (!prepare_ssl(tls_stream_->native_handle(), origin_.host, !opts_.tls.insecure))
+        return fail_setup(error::tls_handshake_failed);
+      state_ = state::handshaking;
+      arm_timer(opts_.handshake_timeout, error::tls_handshake_timeout);
+      tls_stream_->async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](std::error_code ec) {
+        self->after_handshake(ec);
+      });
+      return;
+    }
+    tls_.alpn = opts_.version == http_version::h2_prior_knowledge ? "h2c" : "http/1.1";
+    begin_protocol(opts_.version == http_version::h2_prior_knowledge ? protocol::h2 : protocol::http1);
+  }
+
+  void after_handshake(std::error_code ec) {
+    if (state_ == state::closed) return;
+    if (ec) {
+      long vr = SSL_get_verify_result(tls_stream_->native_handle());
+      if (!opts_.tls.insecure && vr != X509_V_OK) return fail_setup(verify_error(vr));
+      return fail_setup(error::tls_handshake_failed);
+    }
+    tls_ = read_tls_result(tls_stream_->native_handle(), !opts_.tls.insecure);
+    if (tls_.alpn == "h2") return begin_protocol(protocol::h2);
+    if (opts_.version == http_version::h2_prior_knowledge) return fail_setup(error::alpn_mismatch);
+    if (tls_.alpn.empty()) tls_.alpn = "http/1.1";  // a server without ALPN speaks HTTP/1.1
+    if (tls_.alpn != "http/1.1") return fail_setup(error::alpn_mismatch);
+    begin_protocol(protocol::http1);
+  }
+
+  void begin_protocol(protocol p) {
+    proto_ = p;
+    if (p == protocol::h2) {
+      state_ = state::settings;
+      h2_settings s;
+      s.stream_window = opts_.stream_window;
+      s.connection_window = opts_.connection_window;
+      s.max_header_list_size = static_cast<std::uint32_t>(opts_.max_header_list_size);
+      h2_ = std::make_unique<h2_engine>(static_cast<h2_listener&>(*this), s);
+      flush();
+      read_loop();
+      // The handshake timer keeps running until the server's SETTINGS arrive (on_h2_settings).
+    } else {
+      h1_ = std::make_unique<h1_engine>(static_cast<h1_listener&>(*this));
+      become_ready();
+      read_loop();
+    }
+  }
+
+  void become_ready() {
+    state_ = state::ready;
+    timer_.cancel();
+    ++timer_gen_;
+    if (owner_) owner_->on_connection_ready(*this);
+    if (state_ == state::ready) pump_queue();
+  }
+
+  void fail_setup(std::error_code ec) {
+    if (state_ == state::closed) return;
+    close("setup failed", ec);
+  }
+
+  void fail_all(std::error_code ec, bool was_ready) {
+    auto queue = std::move(queue_);
+    queue_.clear();
+    std::vector<std::shared_ptr<request_op>> active;
+    for (auto& [sid, op] : streams_) active.push_back(op);
+    streams_.clear();
+    if (current_) active.push_back(std::move(current_));
+    current_.reset();
+    if (!owner_) return;
+    // Requests that never left: the pool routes them again (or fails them when setup failed).
+    for (auto& op : queue) {
+      op->conn.reset();
+      if (!was_ready) owner_->on_request_done(op, ec);  // the connection never came up: its error is theirs
+      else owner_->on_request_unprocessed(op, "connection-closed");
+    }
+    for (auto& op : active) {
+      op->conn.reset();
+      if (h1_ && !op->sent && op->resp.status == 0) {
+        owner_->on_request_unprocessed(op, "connection-closed");
+        continue;
+      }
+      owner_->on_request_done(op, ec);
+    }
+  }
+
+  // ---- I/O pump ----
+  template <class F>
+  void async_read_some(asio::mutable_buffer b, F&& f) {
+    if (tls_stream_) tls_stream_->async_read_some(b, std::forward<F>(f));
+    else socket_.async_read_some(b, std::forward<F>(f));
+  }
+  template <class F>
+  void async_write(asio::const_buffer b, F&& f) {
+    if (tls_stream_) asio::async_write(*tls_stream_, b, std::forward<F>(f));
+    else asio::async_write(socket_, b, std::forward<F>(f));
+  }
+
+  void read_loop() {
+    async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    });
+  }
+
+  void on_read(std::error_code ec, std::size_t n) {
+    if (state_ == state::closed) return;
+    if (ec) return on_eof(ec);
+    last_used_ = tick();
+    if (proto_ == protocol::h2) {
+      if (auto e = h2_->feed(reinterpret_cast<const std::uint8_t*>(read_buf_.data()), n)) {
+        flush();
+        return close("protocol error", e);
+      }
+      after_io();
+      if (state_ == state::closed) return;
+    } else {
+      std::size_t off = 0;
+      while (off < n && state_ != state::closed) {
+        if (!current_) {
+          // Bytes with no request outstanding: the server broke framing (or closes, which on_eof handles).
+          return close("unexpected data", error::protocol_error);
+        }
+        std::size_t used = 0;
+        auto e = h1_->feed(read_buf_.data() + off, n - off, used);
+        off += used;
+        if (e) {
+          auto op = std::move(current_);
+          current_.reset();
+          if (op) finish_h1(op, e, false);
+          return close("protocol error", e);
+        }
+        if (h1_->complete()) {
+          auto op = std::move(current_);
+          current_.reset();
+          bool keep = h1_->keep_alive() && off == n;
+          finish_h1(op, {}, keep);
+          if (!keep) return close("not keep-alive");
+        } else {
+          break;
+        }
+      }
+      if (state_ == state::closed) return;
+    }
+    read_loop();
+  }
+
+  void on_eof(std::error_code ec) {
+    if (proto_ == protocol::http1 && current_) {
+      auto e = h1_->finish();
+      auto op = std::move(current_);
+      current_.reset();
+      if (!e) {
+        finish_h1(op, {}, false);
+      } else if (op->resp.status == 0 && op->header_bytes == 0 && requests_ > 1) {
+        // A keep-alive connection the server had already closed: the request was not processed.
+        op->conn.reset();
+        if (owner_) owner_->on_request_unprocessed(op, "stale-connection");
+      } else {
+        op->conn.reset();
+        if (owner_) owner_->on_request_done(op, error::connection_closed);
+      }
+      return close(ec == asio::error::eof ? "closed by server" : "read error");
+    }
+    if (state_ != state::ready && state_ != state::closed) return fail_setup(error::connection_closed);
+    close(draining_ ? (close_reason_.empty() ? "goaway" : close_reason_) : "closed by server");
+  }
+
+  void flush() {
+    if (writing_ || state_ == state::closed || !h2_) return;
+    write_buf_.clear();
+    if (h2_->take_output(write_buf_)) return close("protocol error", error::protocol_error);
+    if (write_buf_.empty()) {
+      if (!h2_->want_read() && !h2_->want_write()) close(close_reason_.empty() ? "goaway" : close_reason_);
+      return;
+    }
+    writing_ = true;
+    async_write(asio::buffer(write_buf_), [self = shared_from_this()](std::error_code ec, std::size_t) {
+      self->writing_ = false;
+      if (self->state_ == state::closed) return;
+      if (ec) return self->close("write error");
+      self->flush();
+      self->after_io();
+    });
+  }
+
+  // Work that must not run inside nghttp2's callbacks: dequeue waiting requests, tell the owner.
+  void after_io() {
+    if (state_ == state::closed) return;
+    pump_queue();
+    flush();
+    if (state_ != state::ready) return;
+    if (freed_ && owner_) {
+      freed_ = false;
+      owner_->on_connection_available(*this);
+    }
+    if (state_ == state::ready && idle()) {
+      if (draining_) {
+        if (!writing_) close(close_reason_.empty() ? "goaway" : close_reason_);
+      } else {
+        arm_timer(opts_.idle_timeout, error::connection_closed);
+      }
+    }
+  }
+
+  void schedule_after_io() {
+    asio::post(ex_, [self = shared_from_this()] { self->after_io(); });
+  }
+
+  void pump_queue() {
+    if (state_ != state::ready) return;
+    if (proto_ == protocol::h2) {
+      bool any = false;
+      while (!queue_.empty() && !draining_ && streams_.size() < h2_->peer_max_concurrent_streams()) {
+        auto op = std::move(queue_.front());
+        queue_.pop_front();
+        submit_h2(std::move(op));
+        any = true;
+      }
+      if (draining_ && !queue_.empty() && owner_) {
+        auto queue = std::move(queue_);
+        queue_.clear();
+        for (auto& op : queue) {
+          op->conn.reset();
+          owner_->on_request_unprocessed(op, "goaway");
+        }
+      }
+      if (any) flush();
+    } else if (!current_ && !queue_.empty()) {
+      auto op = std::move(queue_.front());
+      queue_.pop_front();
+      start_h1(std::move(op));
+      // Requests queued behind the first one on an HTTP/1.1 connection go back to the pool, which
+      // spreads them over more connections (up to its per-origin limit).
+      if (!queue_.empty() && owner_) {
+        auto rest = std::move(queue_);
+        queue_.clear();
+        for (auto& o : rest) {
+          o->conn.reset();
+          owner_->on_request_unprocessed(o, "http1-queue");
+        }
+      }
+    }
+  }
+
+  // ---- HTTP/2 ----
+  void submit_h2(std::shared_ptr<request_op> op) {
+    timer_.cancel();
+    ++timer_gen_;
+    const auto& u = op->target;
+    bool has_body = op->req.has_body();
+    auto sid = h2_->submit(op->req.method, u.scheme(), u.origin.authority(), u.target, op->req.headers, has_body);
+    if (sid < 0) {
+      op->conn.reset();
+      if (owner_) owner_->on_request_unprocessed(op, "goaway");
+      return;
+    }
+    op->stream = sid;
+    op->sent = true;
+    op->resp.connection = id_;
+    op->resp.http_version = "2";
+    ++requests_;
+    last_used_ = tick();
+    streams_.emplace(sid, op);
+    if (owner_) owner_->on_request_sent(*op, *this);
+  }
+
+  request_op* stream_op(std::int32_t sid) {
+    auto it = streams_.find(sid);
+    return it == streams_.end() ? nullptr : it->second.get();
+  }
+
+  bool on_h2_header(std::int32_t sid, std::string_view name, std::string_view value) override {
+    auto* op = stream_op(sid);
+    if (!op) return true;
+    op->header_bytes += name.size() + value.size() + 32;  // RFC 9113 section 6.5.2 accounting
+    if (op->header_bytes > opts_.max_header_list_size) {
+      op->local_error = error::headers_too_large;
+      return false;
+    }
+    if (name == ":status") {
+      int status = 0;
+      for (char c : value) status = (c >= '0' && c <= '9') ? status * 10 + (c - '0') : -1000;
+      if (status < 100 || status > 999) {
+        op->local_error = error::protocol_error;
+        return false;
+      }
+      if (status >= 200) {
+        op->resp.status = status;
+        op->final_headers = true;
+      }
+      return true;
+    }
+    if (!name.empty() && name.front() == ':') return true;
+    if (op->final_headers && op->resp.status >= 200) op->resp.headers.add(std::string(name), std::string(value));
+    return true;
+  }
+
+  void on_h2_headers_end(std::int32_t sid) override {
+    if (auto* op = stream_op(sid); op && !op->final_headers) op->header_bytes = 0;  // 1xx: next block counts anew
+  }
+
+  bool on_h2_data(std::int32_t sid, const std::uint8_t* data, std::size_t len) override {
+    auto* op = stream_op(sid);
+    if (!op) return true;
+    if (op->is_head()) return true;
+    return op->deliver(reinterpret_cast<const char*>(data), len, opts_.max_body_size);
+  }
+
+  void on_h2_stream_close(std::int32_t sid, std::uint32_t code, bool complete) override {
+    auto it = streams_.find(sid);
+    if (it == streams_.end()) return;
+    auto op = std::move(it->second);
+    streams_.erase(it);
+    freed_ = true;
+    op->conn.reset();
+    if (!owner_) return;
+    if (op->local_error) return owner_->on_request_done(op, op->local_error);
+    if (complete && op->resp.status >= 200) return owner_->on_request_done(op, {});
+    if (code == NGHTTP2_REFUSED_STREAM) {
+      // RFC 9113 section 8.7: a refused stream (or one above GOAWAY's last-stream-id) was not processed.
+      return owner_->on_request_unprocessed(op, goaway_seen_ ? "goaway" : "refused-stream");
+    }
+    if (code == NGHTTP2_NO_ERROR && op->resp.status >= 200) return owner_->on_request_done(op, {});
+    owner_->on_request_done(op, code == NGHTTP2_NO_ERROR ? std::error_code(error::connection_closed)
+                                                          : std::error_code(from_h2_error_code(code)));
+  }
+
+  void on_h2_settings() override {
+    if (state_ == state::settings) become_ready();
+    else if (state_ == state::ready) schedule_after_io();  // the stream limit may have grown
+  }
+
+  void on_h2_goaway(std::int32_t last, std::uint32_t code) override {
+    draining_ = true;
+    goaway_seen_ = true;
+    if (owner_) owner_->on_connection_goaway(*this, last, code);
+  }
+
+  void on_h2_origin(std::int32_t stream, std::uint8_t flags, std::vector<std::string> entries) override {
+    if (owner_) owner_->on_connection_origin(*this, stream, flags, std::move(entries));
+  }
+
+  long on_h2_body_read(std::int32_t sid, std::uint8_t* buf, std::size_t len, bool& eof) override {
+    auto* op = stream_op(sid);
+    if (!op) {
+      eof = true;
+      return 0;
+    }
+    long n = op->read_body(reinterpret_cast<char*>(buf), len, eof);
+    if (n == 0 && !eof) {
+      // The source has nothing now: ask again on the next turn of the executor.
+      asio::post(ex_, [self = shared_from_this(), sid] {
+        if (self->state_ != state::closed && self->h2_) {
+          self->h2_->resume_body(sid);
+          self->flush();
+        }
+      });
+    }
+    return n;
+  }
+
+  // ---- HTTP/1.1 ----
+  void start_h1(std::shared_ptr<request_op> op) {
+    timer_.cancel();
+    ++timer_gen_;
+    current_ = op;
+    op->resp.connection = id_;
+    op->resp.http_version = "1.1";
+    ++requests_;
+    last_used_ = tick();
+    h1_->begin_response(op->is_head());
+    const auto& r = op->req;
+    std::optional<std::size_t> length;
+    bool chunked = false;
+    if (r.source) {
+      if (r.source->length) length = r.source->length;
+      else chunked = true;
+    } else if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
+      length = r.body.size();
+    }
+    h1_out_ = h1_engine::serialize_head(r.method, op->target.target, op->target.origin.authority(), r.headers,
+                                        length, chunked);
+    op->sent = true;
+    if (owner_) owner_->on_request_sent(*op, *this);
+    write_h1_body(op, chunked);
+  }
+
+  // Writes what is in h1_out_ plus the next piece of the body; continues until the body ends.
+  void write_h1_body(const std::shared_ptr<request_op>& op, bool chunked) {
+    bool eof = !op->req.has_body();
+    if (!eof) {
+      std::array<char, 64 * 1024> piece;
+      long n = op->read_body(piece.data(), piece.size(), eof);
+      if (n < 0) return close("request body error", error::connection_closed);
+      if (chunked) {
+        if (n > 0) {
+          char hex[20];
+          int hl = std::snprintf(hex, sizeof hex, "%lx\r\n", static_cast<unsigned long>(n));
+          h1_out_.append(hex, static_cast<std::size_t>(hl)).append(piece.data(), static_cast<std::size_t>(n)).append("\r\n");
+        }
+        if (eof) h1_out_.append("0\r\n\r\n");
+      } else {
+        h1_out_.append(piece.data(), static_cast<std::size_t>(n));
+      }
+    }
+    writing_ = true;
+    auto buf = std::make_shared<std::string>(std::move(h1_out_));
+    h1_out_.clear();
+    async_write(asio::buffer(*buf), [self = shared_from_this(), buf, op, chunked, eof](std::error_code ec, std::size_t) {
+      self->writing_ = false;
+      if (self->state_ == state::closed) return;
+      if (ec) return self->close("write error");
+      if (!eof && self->current_ == op) self->write_h1_body(op, chunked);
+    });
+  }
+
+  void finish_h1(const std::shared_ptr<request_op>& op, std::error_code ec, bool keep_alive) {
+    op->conn.reset();
+    if (!ec && op->local_error) ec = op->local_error;
+    if (owner_) owner_->on_request_done(op, ec);
+    if (keep_alive && state_ == state::ready) {
+      arm_timer(opts_.idle_timeout, error::connection_closed);
+      if (owner_) owner_->on_connection_available(*this);
+    }
+  }
+
+  bool on_h1_header(std::string_view name, std::string_view value) override {
+    if (!current_) return true;
+    current_->header_bytes += name.size() + value.size() + 32;
+    if (current_->header_bytes > opts_.max_header_list_size) return false;
+    current_->resp.headers.add(std::string(name), std::string(value));
+    return true;
+  }
+  void on_h1_headers_end(int status) override {
+    if (current_) current_->resp.status = status;
+  }
+  bool on_h1_data(const char* data, std::size_t len) override {
+    if (!current_) return true;
+    if (!current_->deliver(data, len, opts_.max_body_size)) {
+      h1_->abort(error::body_too_large);
+      return false;
+    }
+    return true;
+  }
+  void on_h1_complete() override {}
+
+  static std::uint64_t tick() {
+    return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+
+  asio::any_io_executor ex_;
+  connection_owner* owner_;
+  const client_options& opts_;
+  std::shared_ptr<asio::ssl::context> tls_ctx_;
+  std::uint64_t id_;
+  h2coal::origin origin_;
+  asio::ip::tcp::socket socket_;
+  std::optional<asio::ssl::stream<asio::ip::tcp::socket>> tls_stream_;
+  asio::steady_timer timer_;
+  std::uint64_t timer_gen_ = 0;
+  state state_ = state::resolving;
+  protocol proto_ = protocol::unknown;
+  bool draining_ = false;
+  bool goaway_seen_ = false;
+  bool writing_ = false;
+  bool freed_ = false;
+  std::string close_reason_;
+  asio::ip::tcp::endpoint remote_;
+  address_list addresses_;
+  tls_result tls_;
+  std::unique_ptr<h2_engine> h2_;
+  std::unique_ptr<h1_engine> h1_;
+  std::deque<std::shared_ptr<request_op>> queue_;
+  std::unordered_map<std::int32_t, std::shared_ptr<request_op>> streams_;
+  std::shared_ptr<request_op> current_;  // HTTP/1.1: the request in flight
+  std::string h1_out_;
+  std::array<char, 64 * 1024> read_buf_{};
+  std::string write_buf_;
+  std::uint64_t requests_ = 0;
+  std::uint64_t last_used_ = 0;
+  std::vector<h2coal::origin> misdirected_;
+  std::optional<std::vector<h2coal::origin>> origin_set_;
+  std::unordered_map<std::string, bool> covers_cache_;
+};
+
+}  // namespace h2coal::detail

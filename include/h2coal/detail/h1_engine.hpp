@@ -1,0 +1,166 @@
+// h2coal/detail/h1_engine.hpp: the HTTP/1.1 client protocol engine (llhttp), without I/O.
+//
+// Serialises one request head at a time and parses the response that answers it. The parser pauses at
+// the end of each response, so a connection is reused only once the whole answer was read
+// (content-length, chunked, or delimited by the close, RFC 9112 section 6.3).
+#pragma once
+
+#include <h2coal/error.hpp>
+#include <h2coal/request.hpp>
+
+#include <llhttp.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace h2coal::detail {
+
+class h1_listener {
+ public:
+  virtual ~h1_listener() = default;
+  virtual bool on_h1_header(std::string_view name, std::string_view value) = 0;  ///< false: too large
+  virtual void on_h1_headers_end(int status) = 0;                                 ///< final status only
+  virtual bool on_h1_data(const char* data, std::size_t len) = 0;                 ///< false: abort
+  virtual void on_h1_complete() = 0;
+};
+
+class h1_engine {
+ public:
+  explicit h1_engine(h1_listener& l) : listener_(l) {
+    llhttp_settings_init(&settings_);
+    settings_.on_header_field = &h1_engine::on_header_field;
+    settings_.on_header_value = &h1_engine::on_header_value;
+    settings_.on_header_value_complete = &h1_engine::on_header_value_complete;
+    settings_.on_headers_complete = &h1_engine::on_headers_complete;
+    settings_.on_body = &h1_engine::on_body;
+    settings_.on_message_complete = &h1_engine::on_message_complete;
+    llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
+    parser_.data = this;
+  }
+  h1_engine(const h1_engine&) = delete;
+  h1_engine& operator=(const h1_engine&) = delete;
+
+  /// Prepares for the response to a new request. `head`: the response has no body whatever it says.
+  void begin_response(bool head) {
+    llhttp_reset(&parser_);
+    parser_.data = this;
+    head_ = head;
+    field_.clear();
+    value_.clear();
+    in_value_ = false;
+    complete_ = false;
+    aborted_ = false;
+  }
+
+  /// Parses bytes of the response. Sets `consumed`; bytes after the end of the response are left.
+  std::error_code feed(const char* data, std::size_t len, std::size_t& consumed) {
+    consumed = len;
+    auto rc = llhttp_execute(&parser_, data, len);
+    if (rc == HPE_OK) return {};
+    if (rc == HPE_PAUSED) {
+      consumed = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data);
+      return {};
+    }
+    if (aborted_) return abort_error_;
+    return error::protocol_error;
+  }
+
+  /// The connection ended: completes a close-delimited body, or reports a truncated response.
+  std::error_code finish() {
+    if (complete_) return {};
+    auto rc = llhttp_finish(&parser_);
+    if (rc == HPE_OK && complete_) return {};
+    return error::connection_closed;
+  }
+
+  bool complete() const noexcept { return complete_; }
+  /// RFC 9112 section 9.3: whether the connection may carry another request.
+  bool keep_alive() const { return complete_ && llhttp_should_keep_alive(&parser_) != 0; }
+  /// Marks the response aborted by the listener with `ec` (body or headers over a limit).
+  void abort(std::error_code ec) {
+    aborted_ = true;
+    abort_error_ = ec;
+  }
+
+  /// A request head: request line, Host, the caller's fields, and framing of the body.
+  static std::string serialize_head(std::string_view method, std::string_view target, std::string_view host,
+                                    const fields& headers, std::optional<std::size_t> content_length,
+                                    bool chunked) {
+    std::string out;
+    out.reserve(128 + headers.size() * 32);
+    out.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ").append(host).append("\r\n");
+    for (const auto& [n, v] : headers) out.append(n).append(": ").append(v).append("\r\n");
+    if (chunked) out.append("Transfer-Encoding: chunked\r\n");
+    else if (content_length) out.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");
+    out.append("\r\n");
+    return out;
+  }
+
+ private:
+  static h1_engine& self(llhttp_t* p) { return *static_cast<h1_engine*>(p->data); }
+
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
+    auto& e = self(p);
+    if (e.in_value_) {
+      e.field_.clear();
+      e.value_.clear();
+      e.in_value_ = false;
+    }
+    e.field_.append(at, len);
+    return 0;
+  }
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
+    auto& e = self(p);
+    e.in_value_ = true;
+    e.value_.append(at, len);
+    return 0;
+  }
+  static int on_header_value_complete(llhttp_t* p) {
+    auto& e = self(p);
+    bool ok = p->status_code < 100 || p->status_code >= 200 ? e.listener_.on_h1_header(e.field_, e.value_) : true;
+    e.field_.clear();
+    e.value_.clear();
+    e.in_value_ = false;
+    if (!ok) {
+      e.abort(error::headers_too_large);
+      return -1;
+    }
+    return 0;
+  }
+  static int on_headers_complete(llhttp_t* p) {
+    auto& e = self(p);
+    if (p->status_code >= 100 && p->status_code < 200) return 1;  // interim: no body, wait for the final one
+    e.listener_.on_h1_headers_end(p->status_code);
+    return e.head_ ? 1 : 0;  // RFC 9110 section 9.3.2: a response to HEAD has no content
+  }
+  static int on_body(llhttp_t* p, const char* at, std::size_t len) {
+    auto& e = self(p);
+    if (!e.listener_.on_h1_data(at, len)) {
+      if (!e.aborted_) e.abort(error::body_too_large);
+      return -1;
+    }
+    return 0;
+  }
+  static int on_message_complete(llhttp_t* p) {
+    auto& e = self(p);
+    if (p->status_code >= 100 && p->status_code < 200) return 0;  // keep parsing for the final response
+    e.complete_ = true;
+    e.listener_.on_h1_complete();
+    return HPE_PAUSED;
+  }
+
+  h1_listener& listener_;
+  llhttp_settings_t settings_{};
+  llhttp_t parser_{};
+  std::string field_, value_;
+  bool in_value_ = false;
+  bool head_ = false;
+  bool complete_ = false;
+  bool aborted_ = false;
+  std::error_code abort_error_;
+};
+
+}  // namespace h2coal::detail

@@ -1,0 +1,281 @@
+// h2coal/detail/h2_engine.hpp: the HTTP/2 client protocol engine (nghttp2), without I/O.
+//
+// Bytes from the network go in through feed(); bytes to send come out of take_output(). Events reach a
+// listener. nghttp2 is never re-entered from its own callbacks: work a listener asks for during a feed()
+// (stream resets) is queued and applied when feed() returns.
+#pragma once
+
+#include <h2coal/error.hpp>
+#include <h2coal/request.hpp>
+
+#include <nghttp2/nghttp2.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace h2coal::detail {
+
+class h2_listener {
+ public:
+  virtual ~h2_listener() = default;
+  /// A response header field (pseudo-headers included); false resets the stream.
+  virtual bool on_h2_header(std::int32_t stream, std::string_view name, std::string_view value) = 0;
+  /// A header block ended (a 1xx, the final headers, or trailers).
+  virtual void on_h2_headers_end(std::int32_t stream) = 0;
+  /// Response body bytes; false resets the stream with CANCEL.
+  virtual bool on_h2_data(std::int32_t stream, const std::uint8_t* data, std::size_t len) = 0;
+  /// The stream closed. `complete` when the whole response arrived (END_STREAM seen).
+  virtual void on_h2_stream_close(std::int32_t stream, std::uint32_t error_code, bool complete) = 0;
+  /// The server's SETTINGS arrived (the first one makes the connection usable).
+  virtual void on_h2_settings() = 0;
+  virtual void on_h2_goaway(std::int32_t last_stream_id, std::uint32_t error_code) = 0;
+  /// An ORIGIN frame (RFC 8336) on `stream` with `flags`; entries as received.
+  virtual void on_h2_origin(std::int32_t stream, std::uint8_t flags, std::vector<std::string> entries) = 0;
+  /// A request body source wants to be read: fill buffer, set eof; return bytes or -1 on error.
+  virtual long on_h2_body_read(std::int32_t stream, std::uint8_t* buf, std::size_t len, bool& eof) = 0;
+};
+
+struct h2_settings {
+  std::uint32_t stream_window = 16 * 1024 * 1024;
+  std::uint32_t connection_window = 64 * 1024 * 1024;
+  std::uint32_t max_header_list_size = 64 * 1024;
+};
+
+class h2_engine {
+ public:
+  h2_engine(h2_listener& l, const h2_settings& s) : listener_(l) {
+    nghttp2_session_callbacks* cbs = nullptr;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, &h2_engine::on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &h2_engine::on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &h2_engine::on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &h2_engine::on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, &h2_engine::on_frame_not_send);
+    nghttp2_option* opt = nullptr;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_ORIGIN);
+    // The connection window is set below; auto WINDOW_UPDATE keeps both windows open as data is consumed.
+    nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
+    nghttp2_session_client_new2(&session_, cbs, this, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, s.stream_window},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, s.max_header_list_size},
+    };
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    if (s.connection_window > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE)
+      nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                            static_cast<std::int32_t>(s.connection_window));
+  }
+
+  h2_engine(const h2_engine&) = delete;
+  h2_engine& operator=(const h2_engine&) = delete;
+  ~h2_engine() { nghttp2_session_del(session_); }
+
+  /// Feeds bytes received from the peer. An error means the connection is unusable.
+  std::error_code feed(const std::uint8_t* data, std::size_t len) {
+    auto rv = nghttp2_session_mem_recv(session_, data, len);
+    apply_deferred();
+    if (rv < 0) return error::protocol_error;
+    return {};
+  }
+
+  /// Appends everything nghttp2 wants to send now to `out` (up to about `limit` bytes).
+  std::error_code take_output(std::string& out, std::size_t limit = 256 * 1024) {
+    while (out.size() < limit) {
+      const std::uint8_t* p = nullptr;
+      auto n = nghttp2_session_mem_send(session_, &p);
+      if (n < 0) return error::protocol_error;
+      if (n == 0) break;
+      out.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+    }
+    apply_deferred();
+    return {};
+  }
+
+  bool want_read() const { return nghttp2_session_want_read(session_) != 0; }
+  bool want_write() const { return nghttp2_session_want_write(session_) != 0; }
+
+  /// Opens a stream for a request. Returns the stream id, or a negative value when refused (for example
+  /// after GOAWAY). `body_kind`: 0 none, otherwise the listener's on_h2_body_read supplies it.
+  std::int32_t submit(const std::string& method, const std::string& scheme, const std::string& authority,
+                      const std::string& path, const fields& headers, bool has_body) {
+    std::vector<nghttp2_nv> nva;
+    nva.reserve(headers.size() + 4);
+    auto push = [&](std::string_view n, std::string_view v, std::uint8_t flags) {
+      nva.push_back({const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(n.data())),
+                     const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(v.data())), n.size(),
+                     v.size(), flags});
+    };
+    push(":method", method, NGHTTP2_NV_FLAG_NO_COPY_NAME);
+    push(":scheme", scheme, NGHTTP2_NV_FLAG_NO_COPY_NAME);
+    push(":authority", authority, NGHTTP2_NV_FLAG_NO_COPY_NAME);
+    push(":path", path, NGHTTP2_NV_FLAG_NO_COPY_NAME);
+    lowered_.clear();
+    lowered_.reserve(headers.size());
+    for (const auto& [n, v] : headers) {
+      // RFC 9113 section 8.2.1: field names are lowercase on the wire.
+      std::string lower(n);
+      for (auto& c : lower)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      lowered_.push_back(std::move(lower));
+    }
+    std::size_t i = 0;
+    for (const auto& [n, v] : headers) {
+      (void)n;
+      push(lowered_[i++], v, NGHTTP2_NV_FLAG_NONE);
+    }
+    nghttp2_data_provider provider{};
+    provider.read_callback = &h2_engine::read_body;
+    return nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), has_body ? &provider : nullptr,
+                                  nullptr);
+  }
+
+  /// Resumes a body whose source had nothing to give.
+  void resume_body(std::int32_t stream) { nghttp2_session_resume_data(session_, stream); }
+
+  /// Resets a stream (queued when called from inside a callback).
+  void reset(std::int32_t stream, std::uint32_t code) {
+    if (in_callback_) {
+      deferred_resets_.emplace_back(stream, code);
+      return;
+    }
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream, code);
+  }
+
+  /// Graceful close from our side: GOAWAY(NO_ERROR).
+  void terminate(std::uint32_t code = NGHTTP2_NO_ERROR) { nghttp2_session_terminate_session(session_, code); }
+
+  std::uint32_t peer_max_concurrent_streams() const {
+    return nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  }
+  std::uint32_t peer_settings_count() const { return settings_seen_; }
+  nghttp2_session* native_handle() const noexcept { return session_; }
+
+ private:
+  struct callback_scope {
+    explicit callback_scope(h2_engine& e) : e_(e), prev_(e.in_callback_) { e.in_callback_ = true; }
+    ~callback_scope() { e_.in_callback_ = prev_; }
+    h2_engine& e_;
+    bool prev_;
+  };
+
+  void apply_deferred() {
+    auto resets = std::move(deferred_resets_);
+    deferred_resets_.clear();
+    for (auto [s, c] : resets) nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s, c);
+  }
+
+  static h2_engine& self(void* p) { return *static_cast<h2_engine*>(p); }
+
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
+                       const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* ud) {
+    auto& e = self(ud);
+    callback_scope scope(e);
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    bool ok = e.listener_.on_h2_header(frame->hd.stream_id,
+                                       {reinterpret_cast<const char*>(name), namelen},
+                                       {reinterpret_cast<const char*>(value), valuelen});
+    return ok ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+    auto& e = self(ud);
+    callback_scope scope(e);
+    switch (frame->hd.type) {
+      case NGHTTP2_HEADERS:
+        e.listener_.on_h2_headers_end(frame->hd.stream_id);
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) e.mark_complete(frame->hd.stream_id);
+        break;
+      case NGHTTP2_DATA:
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) e.mark_complete(frame->hd.stream_id);
+        break;
+      case NGHTTP2_SETTINGS:
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+          ++e.settings_seen_;
+          e.listener_.on_h2_settings();
+        }
+        break;
+      case NGHTTP2_GOAWAY:
+        e.listener_.on_h2_goaway(frame->goaway.last_stream_id, frame->goaway.error_code);
+        break;
+      case NGHTTP2_ORIGIN: {
+        auto* o = static_cast<const nghttp2_ext_origin*>(frame->ext.payload);
+        std::vector<std::string> entries;
+        if (o) {
+          entries.reserve(o->nov);
+          for (std::size_t i = 0; i < o->nov; ++i)
+            entries.emplace_back(reinterpret_cast<const char*>(o->ov[i].origin), o->ov[i].origin_len);
+        }
+        e.listener_.on_h2_origin(frame->hd.stream_id, frame->hd.flags, std::move(entries));
+        break;
+      }
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  static int on_data_chunk(nghttp2_session*, std::uint8_t, std::int32_t stream, const std::uint8_t* data,
+                           std::size_t len, void* ud) {
+    auto& e = self(ud);
+    callback_scope scope(e);
+    if (!e.listener_.on_h2_data(stream, data, len)) e.reset(stream, NGHTTP2_CANCEL);
+    return 0;
+  }
+
+  static int on_stream_close(nghttp2_session*, std::int32_t stream, std::uint32_t code, void* ud) {
+    auto& e = self(ud);
+    callback_scope scope(e);
+    bool complete = false;
+    for (auto it = e.complete_.begin(); it != e.complete_.end(); ++it)
+      if (*it == stream) {
+        complete = true;
+        e.complete_.erase(it);
+        break;
+      }
+    e.listener_.on_h2_stream_close(stream, code, complete);
+    return 0;
+  }
+
+  // A request that could not be sent (GOAWAY arrived first, or the stream limit): it was never processed.
+  static int on_frame_not_send(nghttp2_session*, const nghttp2_frame* frame, int, void* ud) {
+    auto& e = self(ud);
+    callback_scope scope(e);
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->hd.stream_id > 0)
+      e.listener_.on_h2_stream_close(frame->hd.stream_id, NGHTTP2_REFUSED_STREAM, false);
+    return 0;
+  }
+
+  static ssize_t read_body(nghttp2_session*, std::int32_t stream, std::uint8_t* buf, std::size_t len,
+                           std::uint32_t* flags, nghttp2_data_source*, void* ud) {
+    auto& e = self(ud);
+    callback_scope scope(e);
+    bool eof = false;
+    long n = e.listener_.on_h2_body_read(stream, buf, len, eof);
+    if (n < 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    else if (n == 0) return NGHTTP2_ERR_DEFERRED;
+    return static_cast<ssize_t>(n);
+  }
+
+  void mark_complete(std::int32_t stream) { complete_.push_back(stream); }
+
+  h2_listener& listener_;
+  nghttp2_session* session_ = nullptr;
+  bool in_callback_ = false;
+  std::uint32_t settings_seen_ = 0;
+  std::vector<std::pair<std::int32_t, std::uint32_t>> deferred_resets_;
+  std::vector<std::int32_t> complete_;   // streams whose END_STREAM arrived, until they close
+  std::vector<std::string> lowered_;
+};
+
+}  // namespace h2coal::detail

@@ -1,0 +1,15 @@
+// h2coal/h2coal.hpp: the whole library in one include.
+#pragma once
+
+#include <h2coal/config.hpp>
+#include <h2coal/error.hpp>
+#include <h2coal/url.hpp>
+#include <h2coal/request.hpp>
+#include <h2coal/response.hpp>
+#include <h2coal/resolver.hpp>
+#include <h2coal/tls.hpp>
+#include <h2coal/policy.hpp>
+#include <h2coal/trace.hpp>
+#include <h2coal/options.hpp>
+#include <h2coal/pool.hpp>
+#include <h2coal/client.hpp>

@@ -1,0 +1,55 @@
+// h2coal/options.hpp: everything a client is configured with.
+#pragma once
+
+#include <h2coal/policy.hpp>
+#include <h2coal/resolver.hpp>
+#include <h2coal/tls.hpp>
+#include <h2coal/trace.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace h2coal {
+
+using namespace std::chrono_literals;
+
+enum class http_version {
+  automatic,           ///< https: ALPN offers h2 then http/1.1; http: HTTP/1.1
+  http1_only,          ///< HTTP/1.1 everywhere (curl --http1.1)
+  h2_prior_knowledge,  ///< http: HTTP/2 without upgrade (h2c); https: ALPN offers only h2
+};
+
+struct client_options {
+  tls_options tls;
+  http_version version = http_version::automatic;
+  /// The coalescing policy, per host pattern; `origin` by default (DESIGN section 3).
+  policy_map policies = policy_map{};
+  /// Name resolution; the system resolver when null.
+  std::shared_ptr<h2coal::resolver> resolver;
+  /// Called on the client's executor for every trace event; no events are built when empty.
+  trace::hook trace;
+
+  std::chrono::milliseconds connect_timeout = 30s;    ///< TCP connect, over all addresses
+  std::chrono::milliseconds handshake_timeout = 30s;  ///< TLS handshake and the server's first SETTINGS
+  std::chrono::milliseconds request_timeout = 0s;     ///< whole request, zero for none
+  std::chrono::milliseconds idle_timeout = 90s;       ///< close a connection idle this long
+
+  std::size_t max_body_size = 64 * 1024 * 1024;       ///< buffered response body limit
+  std::size_t max_header_list_size = 64 * 1024;       ///< response header block limit (names + values)
+  std::size_t max_http1_connections_per_origin = 6;
+  std::size_t max_connections = 0;                    ///< in total; zero for no limit
+  /// At the peer's MAX_CONCURRENT_STREAMS: open another connection to the origin instead of waiting.
+  bool open_new_when_at_capacity = false;
+  /// Coalesce onto connections that sent a client certificate (off: the certificate names one identity).
+  bool allow_client_cert_coalescing = false;
+  /// When a new connection turns out to duplicate one that already serves its origin, close it (Firefox).
+  bool close_redundant_connections = false;
+
+  std::uint32_t stream_window = 16 * 1024 * 1024;     ///< HTTP/2 receive window per stream
+  std::uint32_t connection_window = 64 * 1024 * 1024; ///< HTTP/2 receive window per connection
+  unsigned max_retries = 4;                           ///< GOAWAY / REFUSED_STREAM / 421 retries per request
+};
+
+}  // namespace h2coal

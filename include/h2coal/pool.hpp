@@ -1,0 +1,588 @@
+// h2coal/pool.hpp: the connection pool, the mechanism under the coalescing policy.
+//
+// It keeps the live and pending connections, asks the policy where each request goes (DESIGN section 4:
+// exact origin, origin set, DNS, pending connection, new connection), re-checks the security rules
+// whatever the policy said, moves requests on after 421, GOAWAY and REFUSED_STREAM, and reports every
+// step as a trace event. It never decides reuse by itself: that is policy.hpp's job.
+#pragma once
+
+#include <h2coal/detail/connection.hpp>
+#include <h2coal/detail/request_op.hpp>
+#include <h2coal/options.hpp>
+#include <h2coal/policy.hpp>
+#include <h2coal/trace.hpp>
+
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace h2coal {
+
+/// One connection as h2get's table shows it.
+struct connection_summary {
+  std::uint64_t id = 0;
+  std::string origin;            ///< initial origin
+  std::string remote;            ///< ip:port
+  std::string sni;
+  std::string alpn;
+  std::vector<std::string> origins;  ///< origins it carried requests for
+  std::uint64_t requests = 0;
+  bool open = true;
+};
+
+namespace detail {
+
+inline std::string endpoint_text(const asio::ip::tcp::endpoint& ep) {
+  auto a = ep.address();
+  return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(ep.port())
+                   : a.to_string() + ":" + std::to_string(ep.port());
+}
+
+inline std::vector<std::string> address_texts(const address_list& l) {
+  std::vector<std::string> out;
+  out.reserve(l.size());
+  for (const auto& a : l) out.push_back(a.to_string());
+  return out;
+}
+
+class pool final : public connection_owner, public std::enable_shared_from_this<pool> {
+ public:
+  pool(asio::any_io_executor ex, client_options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
+    if (!opts_.resolver) opts_.resolver = std::make_shared<system_resolver>();
+    std::vector<std::string> alpn;
+    if (opts_.version == http_version::http1_only) alpn = {"http/1.1"};
+    else if (opts_.version == http_version::h2_prior_knowledge) alpn = {"h2"};
+    else alpn = {"h2", "http/1.1"};
+    tls_ctx_ = make_client_context(opts_.tls, alpn, tls_error_);
+    start_ = std::chrono::steady_clock::now();
+  }
+
+  pool(const pool&) = delete;
+  pool& operator=(const pool&) = delete;
+  ~pool() override { shutdown(); }
+
+  const asio::any_io_executor& executor() const noexcept { return ex_; }
+  const client_options& options() const noexcept { return opts_; }
+
+  /// Takes a new request (on the executor). Validation errors complete it at once.
+  void start(std::shared_ptr<request_op> op) {
+    if (closed_) return finish(op, error::client_shutdown);
+    op->id = ++next_request_id_;
+    std::error_code ec;
+    op->target = url::parse(op->req.url, ec);
+    emit([&](trace::event& e) {
+      e.ev = "request.start";
+      e.add("req", op->id).add("method", op->req.method).add("url", op->req.url);
+      if (!ec) e.add("origin", op->target.origin.serialize());
+    });
+    if (!ec && !is_token(op->req.method)) ec = error::invalid_method;
+    if (!ec) ec = validate_headers(op->req.headers);
+    if (!ec && op->target.origin.is_tls() && !tls_ctx_) ec = tls_error_ ? tls_error_ : error::invalid_option;
+    if (ec) return finish(op, ec);
+    live_.emplace(op->id, op);
+    auto timeout = op->req.timeout.value_or(opts_.request_timeout);
+    if (timeout.count() > 0) {
+      op->deadline = std::make_unique<asio::steady_timer>(ex_, timeout);
+      op->deadline->async_wait([w = std::weak_ptr<request_op>(op), self = weak_from_this()](std::error_code e) {
+        if (e) return;
+        auto o = w.lock();
+        auto p = self.lock();
+        if (o && p) p->abort(o, error::request_timeout);
+      });
+    }
+    route(op);
+  }
+
+  /// Ends a request early (timeout, cancellation): its stream is reset, the connection lives on.
+  void abort(const std::shared_ptr<request_op>& op, std::error_code ec) {
+    if (op->finished) return;
+    if (auto c = op->conn.lock()) c->abandon(*op);
+    for (auto& [o, q] : h1_waiters_) std::erase(q, op);
+    finish(op, ec);
+  }
+
+  /// Closes every connection and fails every outstanding request with client_shutdown.
+  void shutdown() {
+    if (closed_) return;
+    closed_ = true;
+    auto conns = conns_;
+    for (auto& c : conns) c->detach();
+    for (auto& c : conns) c->close("client shutdown", error::client_shutdown);
+    conns_.clear();
+    by_origin_.clear();
+    auto live = std::move(live_);
+    live_.clear();
+    for (auto& [id, w] : live)
+      if (auto op = w.lock()) finish(op, error::client_shutdown);
+  }
+
+  std::vector<connection_summary> summaries() const {
+    std::vector<connection_summary> out;
+    for (const auto& [id, s] : summaries_) out.push_back(s);
+    return out;
+  }
+
+  std::size_t connection_count() const noexcept { return conns_.size(); }
+
+ private:
+  // ---- Trace ----
+  template <class F>
+  void emit(F&& build) {
+    if (!opts_.trace) return;  // no hook: nothing is built, nothing allocated
+    trace::event e;
+    e.t = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_).count();
+    build(e);
+    opts_.trace(e);
+  }
+
+  // ---- Routing (DESIGN section 4) ----
+  bool uses_http1(const origin& o) const {
+    if (opts_.version == http_version::http1_only) return true;
+    if (!o.is_tls()) return opts_.version != http_version::h2_prior_knowledge;
+    return h1_origins_.count(o) != 0;
+  }
+
+  void route(const std::shared_ptr<request_op>& op) {
+    if (op->finished || closed_) return;
+    if (++op->routings > 64) return finish(op, error::too_many_retries);  // bound every loop
+    const origin& o = op->target.origin;
+    if (uses_http1(o)) return route_http1(op);
+
+    const any_policy& policy = opts_.policies.for_host(o.host);
+    request_view rv;
+    rv.target = o;
+    if (op->addresses) rv.addresses = address_texts(*op->addresses);
+    rv.open_new_when_at_capacity = opts_.open_new_when_at_capacity;
+    rv.allow_client_cert_coalescing = opts_.allow_client_cert_coalescing;
+    rv.fresh_connection_required = op->fresh_connection;
+    auto views = build_views(o);
+    decision d = policy.decide(rv, views);
+    if (d.needs_dns && !op->addresses) {
+      return resolve(o, [self = shared_from_this(), op](std::error_code ec, address_list addrs) {
+        if (op->finished) return;
+        if (ec) return self->finish(op, ec);
+        op->addresses = std::move(addrs);
+        self->route(op);
+      });
+    }
+    enforce(d, views, rv);
+    emit([&](trace::event& e) { describe_decision(e, *op, policy.name(), d); });
+    switch (d.action) {
+      case decision_action::reuse:
+      case decision_action::coalesce:
+      case decision_action::wait:
+        if (auto c = find(*d.conn)) {
+          op->coalesced = d.action == decision_action::coalesce ||
+                          (d.action == decision_action::wait && c->initial_origin() != o);
+          op->basis = std::string(to_string(d.basis));
+          return c->submit(op);
+        }
+        [[fallthrough]];
+      case decision_action::connect:
+        op->coalesced = false;
+        op->basis = "same-origin";
+        return open_connection(op);
+    }
+  }
+
+  // The security rules, checked again whatever a (user) policy said: never coalesce onto a connection
+  // whose verified certificate does not cover the host, that sent a client certificate, or that got 421.
+  void enforce(decision& d, const std::vector<connection_view>& views, const request_view& rv) {
+    if (!d.conn || d.action == decision_action::connect) return;
+    auto it = std::find_if(views.begin(), views.end(), [&](const connection_view& v) { return v.id == *d.conn; });
+    std::optional<reject_reason> why;
+    if (it == views.end()) why = reject_reason::not_ready;
+    else if (it->initial_origin != rv.target) {
+      if (!it->tls || !rv.target.is_tls()) why = reject_reason::other_origin;
+      else if (!it->http2) why = reject_reason::http1;
+      else if (it->initial_origin.port != rv.target.port) why = reject_reason::different_port;
+      else if (!it->verified || opts_.tls.insecure || opts_.tls.has_custom_verifier) why = reject_reason::unverified;
+      else if (it->client_cert && !rv.allow_client_cert_coalescing) why = reject_reason::client_cert;
+      else if (std::find(it->misdirected.begin(), it->misdirected.end(), rv.target) != it->misdirected.end())
+        why = reject_reason::misdirected;
+      else if (!it->cert_covers) why = reject_reason::cert_mismatch;
+      else if (it->draining) why = reject_reason::draining;
+    } else if (rv.fresh_connection_required) {
+      why = reject_reason::misdirected;
+    }
+    if (!why) return;
+    for (auto& c : d.candidates)
+      if (c.conn == *d.conn) {
+        c.chosen = false;
+        c.reason = why;
+      }
+    d.action = decision_action::connect;
+    d.conn.reset();
+    d.basis = decision_basis::none;
+    d.matched_ip.clear();
+  }
+
+  std::vector<connection_view> build_views(const origin& target) {
+    std::vector<connection_view> views;
+    views.reserve(conns_.size());
+    for (auto& c : conns_) {
+      if (c->closed()) continue;
+      connection_view v;
+      v.id = c->id();
+      v.initial_origin = c->initial_origin();
+      if (c->ready() || c->remote().port() != 0) {
+        v.remote_address = c->remote().address().to_string();
+        v.remote_port = c->remote().port();
+      }
+      v.initial_addresses = address_texts(c->initial_addresses());
+      v.tls = c->tls();
+      v.http2 = c->proto() != connection::protocol::http1;
+      v.ready = c->ready();
+      v.draining = c->draining();
+      v.verified = c->tls_info().verified && !opts_.tls.has_custom_verifier;
+      v.client_cert = c->tls_info().client_cert_sent;
+      v.same_partition = true;  // one client, one set of TLS settings: one partition
+      v.cert_covers = c->ready() && c->tls() && c->covers(target.host);
+      v.at_capacity = c->ready() && c->at_capacity();
+      v.origin_set = c->origin_set();
+      v.misdirected = c->misdirected();
+      views.push_back(std::move(v));
+    }
+    return views;
+  }
+
+  void describe_decision(trace::event& e, const request_op& op, std::string_view policy, const decision& d) {
+    e.ev = "pool.decision";
+    e.add("req", op.id).add("origin", op.target.origin.serialize()).add("policy", std::string(policy));
+    e.add("action", std::string(to_string(d.action)));
+    if (d.conn) e.add("conn", *d.conn);
+    else e.add("conn", next_connection_id_ + 1);  // the connection about to open
+    if (d.basis != decision_basis::none) e.add("basis", std::string(to_string(d.basis)));
+    else if (d.action == decision_action::connect) e.add("basis", "same-origin");
+    if (!d.matched_ip.empty()) e.add("matched_ip", d.matched_ip);
+    std::vector<trace::record> cands;
+    cands.reserve(d.candidates.size());
+    for (const auto& c : d.candidates) {
+      trace::record r;
+      r.emplace_back("conn", static_cast<std::int64_t>(c.conn));
+      r.emplace_back("origin", c.initial_origin.serialize());
+      r.emplace_back("verdict", std::string(c.chosen ? "chosen" : "rejected"));
+      if (c.reason) r.emplace_back("reason", std::string(to_string(*c.reason)));
+      cands.push_back(std::move(r));
+    }
+    e.add("candidates", std::move(cands));
+  }
+
+  void route_http1(const std::shared_ptr<request_op>& op) {
+    const origin& o = op->target.origin;
+    std::shared_ptr<connection> idle, any_pending;
+    std::size_t count = 0;
+    std::vector<trace::record> cands;
+    auto it = by_origin_.find(o);
+    if (it != by_origin_.end())
+      for (auto& c : it->second) {
+        if (c->closed() || c->draining()) continue;
+        ++count;
+        if (!idle && c->ready() && c->proto() == connection::protocol::http1 && c->idle()) idle = c;
+      }
+    decision_action action;
+    std::shared_ptr<connection> chosen;
+    if (idle) {
+      action = decision_action::reuse;
+      chosen = idle;
+    } else if (count < opts_.max_http1_connections_per_origin) {
+      action = decision_action::connect;
+    } else {
+      action = decision_action::wait;
+    }
+    emit([&](trace::event& e) {
+      e.ev = "pool.decision";
+      e.add("req", op->id).add("origin", o.serialize()).add("policy", "http1");
+      e.add("action", std::string(to_string(action)));
+      if (chosen) e.add("conn", chosen->id());
+      else if (action == decision_action::connect) e.add("conn", next_connection_id_ + 1);
+      e.add("basis", "same-origin");
+      std::vector<trace::record> list;
+      if (it != by_origin_.end())
+        for (auto& c : it->second) {
+          trace::record r;
+          r.emplace_back("conn", static_cast<std::int64_t>(c->id()));
+          r.emplace_back("origin", o.serialize());
+          r.emplace_back("verdict", std::string(c == chosen ? "chosen" : "rejected"));
+          if (c != chosen) r.emplace_back("reason", std::string(c->draining() ? "draining" : c->ready() ? "at-capacity" : "not-ready"));
+          list.push_back(std::move(r));
+        }
+      e.add("candidates", std::move(list));
+    });
+    op->coalesced = false;
+    op->basis = "same-origin";
+    if (action == decision_action::reuse) return chosen->submit(op);
+    if (action == decision_action::connect) return open_connection(op);
+    h1_waiters_[o].push_back(op);
+  }
+
+  void open_connection(const std::shared_ptr<request_op>& op) {
+    const origin o = op->target.origin;
+    auto c = std::make_shared<connection>(ex_, *this, opts_, tls_ctx_, ++next_connection_id_, o);
+    conns_.push_back(c);
+    by_origin_[o].push_back(c);
+    auto& s = summaries_[c->id()];
+    s.id = c->id();
+    s.origin = o.serialize();
+    s.sni = o.is_tls() && !is_ip_literal(o.host) ? o.host : "";
+    c->begin_resolve();
+    c->submit(op);
+    auto go = [c](std::error_code ec, address_list addrs) {
+      if (ec) return c->fail(ec);
+      c->start(std::move(addrs));
+    };
+    if (op->addresses && !op->fresh_connection) {
+      asio::post(ex_, [go, addrs = *op->addresses] { go({}, addrs); });
+    } else {
+      resolve(o, go);
+    }
+  }
+
+  template <class F>
+  void resolve(const origin& o, F&& done) {
+    auto t0 = std::chrono::steady_clock::now();
+    opts_.resolver->async_resolve(
+        ex_, o.host, o.port,
+        [self = weak_from_this(), host = o.host, t0, done = std::forward<F>(done)](std::error_code ec, address_list a) mutable {
+          auto p = self.lock();
+          if (!p || p->closed_) return;
+          p->emit([&](trace::event& e) {
+            e.ev = "dns.done";
+            e.add("host", host).add("addrs", address_texts(a));
+            if (ec) e.add("error", ec.message());
+            e.add("us", std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+          });
+          done(ec, std::move(a));
+        });
+  }
+
+  std::shared_ptr<connection> find(std::uint64_t id) const {
+    for (auto& c : conns_)
+      if (c->id() == id && !c->closed()) return c;
+    return nullptr;
+  }
+
+  void forget(connection& c) {
+    std::erase_if(conns_, [&](const std::shared_ptr<connection>& p) { return p.get() == &c; });
+    auto it = by_origin_.find(c.initial_origin());
+    if (it != by_origin_.end()) {
+      std::erase_if(it->second, [&](const std::shared_ptr<connection>& p) { return p.get() == &c; });
+      if (it->second.empty()) by_origin_.erase(it);
+    }
+    summaries_[c.id()].open = false;
+  }
+
+  // HTTP/1.1 requests waiting for a connection of their origin get one.
+  void serve_http1_waiters(const origin& o) {
+    auto it = h1_waiters_.find(o);
+    if (it == h1_waiters_.end()) return;
+    while (!it->second.empty()) {
+      auto op = std::move(it->second.front());
+      it->second.pop_front();
+      if (op->finished) continue;
+      std::size_t before = it->second.size();
+      route_http1(op);
+      if (it->second.size() > before) break;  // it went back to waiting: no connection free
+    }
+    if (it->second.empty()) h1_waiters_.erase(it);
+  }
+
+  // ---- connection_owner ----
+  void on_connection_connected(connection& c) override {
+    auto& s = summaries_[c.id()];
+    s.remote = endpoint_text(c.remote());
+    emit([&](trace::event& e) {
+      e.ev = "conn.connect";
+      e.add("conn", c.id()).add("origin", c.initial_origin().serialize()).add("remote", s.remote);
+      e.add("sni", s.sni);
+    });
+  }
+
+  void on_connection_ready(connection& c) override {
+    const auto& t = c.tls_info();
+    summaries_[c.id()].alpn = t.alpn;
+    if (c.proto() == connection::protocol::http1) h1_origins_.insert(c.initial_origin());
+    emit([&](trace::event& e) {
+      e.ev = "conn.ready";
+      e.add("conn", c.id()).add("alpn", t.alpn).add("tls_version", c.tls() ? t.version : std::string());
+      e.add("peer_sans", t.sans).add("verified", t.verified);
+      e.add("max_concurrent_streams", static_cast<std::int64_t>(c.max_concurrent_streams()));
+    });
+  }
+
+  void on_connection_failed(connection& c, std::error_code ec) override {
+    emit([&](trace::event& e) {
+      e.ev = "conn.failed";
+      e.add("conn", c.id()).add("error", ec.message());
+    });
+    auto o = c.initial_origin();
+    forget(c);
+    serve_http1_waiters(o);
+  }
+
+  void on_connection_closed(connection& c, std::string_view reason) override {
+    emit([&](trace::event& e) {
+      e.ev = "conn.close";
+      e.add("conn", c.id()).add("reason", std::string(reason)).add("requests", c.requests_carried());
+    });
+    auto o = c.initial_origin();
+    forget(c);
+    serve_http1_waiters(o);
+  }
+
+  void on_connection_goaway(connection& c, std::int32_t last, std::uint32_t code) override {
+    emit([&](trace::event& e) {
+      e.ev = "conn.goaway";
+      e.add("conn", c.id()).add("last_stream_id", static_cast<std::int64_t>(last));
+      e.add("error_code", static_cast<std::int64_t>(code));
+    });
+  }
+
+  // RFC 8336: honoured only on stream 0 of h2 over TLS, flags 0x1-0x8 clear (DESIGN section 3).
+  void on_connection_origin(connection& c, std::int32_t stream, std::uint8_t flags,
+                            std::vector<std::string> entries) override {
+    bool ignored = stream != 0 || (flags & 0x0f) != 0 || !c.tls();
+    bool truncated = false;
+    if (!ignored) {
+      auto& set = c.origin_set();
+      if (!set) set.emplace().push_back(c.initial_origin());
+      for (const auto& text : entries) {
+        auto o = origin::parse(text);
+        if (!o) continue;  // unparsable entries are skipped (RFC 8336 section 2.3)
+        if (std::find(set->begin(), set->end(), *o) != set->end()) continue;
+        if (set->size() >= max_origin_set) {
+          truncated = true;
+          break;
+        }
+        set->push_back(std::move(*o));
+      }
+    }
+    emit([&](trace::event& e) {
+      e.ev = "conn.origin_frame";
+      e.add("conn", c.id()).add("origins", entries);
+      std::vector<std::string> after;
+      if (c.origin_set())
+        for (const auto& o : *c.origin_set()) after.push_back(o.serialize());
+      e.add("origin_set", std::move(after));
+      if (ignored) e.add("ignored", true);
+      if (truncated) e.add("truncated", true);
+    });
+  }
+
+  void on_connection_available(connection& c) override {
+    if (c.proto() == connection::protocol::http1) serve_http1_waiters(c.initial_origin());
+  }
+
+  void on_request_sent(request_op& op, connection& c) override {
+    ++op.resp.attempts;
+    auto& s = summaries_[c.id()];
+    ++s.requests;
+    auto o = op.target.origin.serialize();
+    if (std::find(s.origins.begin(), s.origins.end(), o) == s.origins.end()) s.origins.push_back(o);
+    emit([&](trace::event& e) {
+      e.ev = "request.sent";
+      e.add("req", op.id).add("conn", c.id()).add("stream", static_cast<std::int64_t>(op.stream));
+    });
+  }
+
+  void on_request_done(std::shared_ptr<request_op> op, std::error_code ec) override {
+    if (op->finished) return;
+    if (!ec && op->resp.status == 421) return misdirected(op);
+    finish(op, ec);
+  }
+
+  // RFC 9110 section 15.5.20: 421 means this connection is not authoritative for the origin. Retry once
+  // on a fresh connection dedicated to it (DESIGN section 3), when the body can be sent again.
+  void misdirected(const std::shared_ptr<request_op>& op) {
+    const origin& o = op->target.origin;
+    auto c = find(op->resp.connection);
+    if (c) {
+      auto& m = c->misdirected();
+      if (std::find(m.begin(), m.end(), o) == m.end()) m.push_back(o);
+      if (auto& set = c->origin_set()) std::erase(*set, o);
+    }
+    emit([&](trace::event& e) {
+      e.ev = "request.misdirected";
+      e.add("req", op->id).add("conn", op->resp.connection).add("origin", o.serialize());
+    });
+    if (op->retried_421 || op->retries >= opts_.max_retries || !op->reset_for_retry()) return finish(op, {});
+    op->retried_421 = true;
+    op->fresh_connection = true;
+    ++op->retries;
+    op->addresses.reset();
+    emit([&](trace::event& e) {
+      e.ev = "request.retry";
+      e.add("req", op->id).add("reason", "421").add("attempt", op->resp.attempts + 1);
+    });
+    asio::post(ex_, [self = shared_from_this(), op] { self->route(op); });
+  }
+
+  void on_request_unprocessed(std::shared_ptr<request_op> op, std::string_view reason) override {
+    if (op->finished) return;
+    bool counts = reason == "goaway" || reason == "refused-stream" || reason == "stale-connection";
+    if (counts) {
+      // REFUSED_STREAM is retried once (DESIGN section 4); GOAWAY retries are bounded by max_retries.
+      if (reason == "refused-stream" && op->refused_retried) return finish(op, error::refused_stream);
+      if (op->retries >= opts_.max_retries) return finish(op, error::too_many_retries);
+      if (!op->reset_for_retry()) return finish(op, error::body_not_replayable);
+      if (reason == "refused-stream") op->refused_retried = true;
+      ++op->retries;
+      emit([&](trace::event& e) {
+        e.ev = "request.retry";
+        e.add("req", op->id).add("reason", std::string(reason)).add("attempt", op->resp.attempts + 1);
+      });
+    } else if (!op->reset_for_retry()) {
+      return finish(op, error::body_not_replayable);
+    }
+    asio::post(ex_, [self = shared_from_this(), op] { self->route(op); });
+  }
+
+  void finish(const std::shared_ptr<request_op>& op, std::error_code ec) {
+    if (op->finished) return;
+    op->finished = true;
+    live_.erase(op->id);
+    if (op->deadline) op->deadline->cancel();
+    if (op->clear_cancellation) op->clear_cancellation();
+    op->resp.coalesced = op->coalesced;
+    op->resp.basis = op->basis;
+    emit([&](trace::event& e) {
+      e.ev = "request.done";
+      e.add("req", op->id).add("conn", op->resp.connection).add("status", op->resp.status);
+      e.add("bytes", op->resp.body_bytes);
+      if (ec) e.add("error", ec.message());
+    });
+    if (op->complete) {
+      auto complete = std::move(op->complete);
+      complete(ec, std::move(op->resp));
+    }
+  }
+
+  static constexpr std::size_t max_origin_set = 256;
+
+  asio::any_io_executor ex_;
+  client_options opts_;
+  std::shared_ptr<asio::ssl::context> tls_ctx_;
+  std::error_code tls_error_;
+  std::chrono::steady_clock::time_point start_;
+  bool closed_ = false;
+  std::uint64_t next_request_id_ = 0;
+  std::uint64_t next_connection_id_ = 0;
+  std::vector<std::shared_ptr<connection>> conns_;
+  std::unordered_map<origin, std::vector<std::shared_ptr<connection>>> by_origin_;
+  std::unordered_map<origin, std::deque<std::shared_ptr<request_op>>> h1_waiters_;
+  std::set<origin> h1_origins_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<request_op>> live_;
+  std::map<std::uint64_t, connection_summary> summaries_;
+};
+
+}  // namespace detail
+}  // namespace h2coal

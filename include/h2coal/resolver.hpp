@@ -1,0 +1,133 @@
+// h2coal/resolver.hpp: name resolution, pluggable.
+//
+// The pool resolves a host before a DNS-based coalescing decision and before connecting. system_resolver
+// asks the operating system through Asio; static_resolver answers chosen host:port pairs itself (like
+// curl's --resolve) and passes the rest on.
+#pragma once
+
+#include <h2coal/error.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace h2coal {
+
+using address_list = std::vector<asio::ip::address>;
+
+class resolver {
+ public:
+  using callback = std::function<void(std::error_code, address_list)>;
+  virtual ~resolver() = default;
+  /// Resolves `host` for `port`; calls `done` exactly once, later, through `ex` (never inline).
+  /// Errors are error::host_not_found or another h2coal error.
+  virtual void async_resolve(const asio::any_io_executor& ex, const std::string& host, std::uint16_t port,
+                             callback done) = 0;
+};
+
+/// The operating system's resolver (getaddrinfo on a thread of Asio's), addresses in its order.
+class system_resolver final : public resolver {
+ public:
+  void async_resolve(const asio::any_io_executor& ex, const std::string& host, std::uint16_t port,
+                     callback done) override {
+    asio::ip::address literal;
+    std::error_code parse_ec;
+    literal = asio::ip::make_address(host, parse_ec);
+    if (!parse_ec) {
+      asio::post(ex, [done = std::move(done), literal] { done({}, address_list{literal}); });
+      return;
+    }
+    auto r = std::make_shared<asio::ip::tcp::resolver>(ex);
+    r->async_resolve(host, std::to_string(port), asio::ip::resolver_base::numeric_service,
+                     [r, done = std::move(done)](std::error_code ec, asio::ip::tcp::resolver::results_type res) {
+                       address_list out;
+                       if (!ec)
+                         for (const auto& e : res) {
+                           auto a = e.endpoint().address();
+                           if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+                         }
+                       if (ec || out.empty()) return done(error::host_not_found, {});
+                       done({}, std::move(out));
+                     });
+  }
+};
+
+/// Fixed answers for chosen host:port pairs; everything else goes to `next` (or fails as not found).
+class static_resolver final : public resolver {
+ public:
+  explicit static_resolver(std::shared_ptr<resolver> next = std::make_shared<system_resolver>())
+      : next_(std::move(next)) {}
+
+  /// Makes `host` on `port` resolve to `addrs`, in that order. Port 0 means any port.
+  void add(std::string host, std::uint16_t port, address_list addrs) {
+    for (auto& c : host)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    entries_[{std::move(host), port}] = std::move(addrs);
+  }
+
+  /// Parses curl's --resolve syntax "HOST:PORT:ADDR[,ADDR...]" (IPv6 addresses in brackets).
+  bool add(std::string_view spec) {
+    auto c1 = spec.find(':');
+    if (c1 == std::string_view::npos) return false;
+    auto c2 = spec.find(':', c1 + 1);
+    if (c2 == std::string_view::npos) return false;
+    std::string host(spec.substr(0, c1));
+    std::string port_s(spec.substr(c1 + 1, c2 - c1 - 1));
+    unsigned port = 0;
+    if (port_s == "*") port = 0;
+    else {
+      if (port_s.empty() || port_s.size() > 5) return false;
+      for (char c : port_s) {
+        if (c < '0' || c > '9') return false;
+        port = port * 10 + static_cast<unsigned>(c - '0');
+      }
+      if (port > 65535) return false;
+    }
+    address_list addrs;
+    std::string_view rest = spec.substr(c2 + 1);
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      std::string one(rest.substr(0, comma));
+      if (one.size() > 2 && one.front() == '[' && one.back() == ']') one = one.substr(1, one.size() - 2);
+      std::error_code ec;
+      auto a = asio::ip::make_address(one, ec);
+      if (ec) return false;
+      addrs.push_back(a);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    if (host.empty() || addrs.empty()) return false;
+    add(std::move(host), static_cast<std::uint16_t>(port), std::move(addrs));
+    return true;
+  }
+
+  void async_resolve(const asio::any_io_executor& ex, const std::string& host, std::uint16_t port,
+                     callback done) override {
+    auto it = entries_.find({host, port});
+    if (it == entries_.end()) it = entries_.find({host, 0});
+    if (it != entries_.end()) {
+      asio::post(ex, [done = std::move(done), addrs = it->second] { done({}, addrs); });
+      return;
+    }
+    if (!next_) {
+      asio::post(ex, [done = std::move(done)] { done(error::host_not_found, {}); });
+      return;
+    }
+    next_->async_resolve(ex, host, port, std::move(done));
+  }
+
+ private:
+  std::shared_ptr<resolver> next_;
+  std::map<std::pair<std::string, std::uint16_t>, address_list> entries_;
+};
+
+}  // namespace h2coal

@@ -1,0 +1,25 @@
+// h2coal/response.hpp: what a server answered, and how it travelled.
+#pragma once
+
+#include <h2coal/request.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace h2coal {
+
+struct response {
+  int status = 0;
+  fields headers;
+  std::string body;                ///< empty when the request had an on_body sink
+
+  // How it travelled (filled in for every response).
+  std::uint64_t connection = 0;    ///< id of the connection that carried it (as in trace events)
+  std::string http_version;        ///< "2" or "1.1"
+  bool coalesced = false;          ///< carried on a connection opened for another origin
+  std::string basis;               ///< "same-origin", "dns-match" or "origin-frame"
+  unsigned attempts = 0;           ///< 1, or more when it was retried (421, GOAWAY, REFUSED_STREAM)
+  std::uint64_t body_bytes = 0;    ///< body bytes received (also when streamed to a sink)
+};
+
+}  // namespace h2coal

@@ -1,0 +1,194 @@
+// h2coal/tls.hpp: TLS settings, the client's SSL context, and what a handshake established.
+//
+// The handshake verifies the chain and the host name with OpenSSL's own checks (SSL_set1_host or
+// X509_VERIFY_PARAM_set1_ip_asc). The leaf is kept, so the pool can later ask whether the same
+// certificate covers another host exactly as a fresh handshake would (RFC 9113 section 9.1.1).
+#pragma once
+
+#include <h2coal/error.hpp>
+
+#include <asio/ip/address.hpp>
+#include <asio/ssl/context.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace h2coal {
+
+struct tls_options {
+  bool insecure = false;            ///< no verification at all (curl -k); turns coalescing off
+  bool use_system_trust = true;     ///< the system's default CA store
+  std::string ca_file;              ///< an extra PEM file of trusted CAs (curl --cacert)
+  std::string client_cert_file;     ///< PEM client certificate (curl -E)
+  std::string client_key_file;      ///< its key (curl --key); the certificate file when empty
+  /// A user verifier: the pool cannot re-run it for another host, so its presence turns coalescing off.
+  bool has_custom_verifier = false;
+
+  friend bool operator==(const tls_options&, const tls_options&) = default;
+};
+
+/// What the TLS handshake of one connection established.
+struct tls_result {
+  std::string alpn;                 ///< "h2", "http/1.1", or "" when none was agreed
+  std::string version;              ///< "TLSv1.3", ...
+  std::vector<std::string> sans;    ///< the leaf's dNSName and iPAddress entries, as text
+  bool verified = false;            ///< chain and host name verified
+  bool client_cert_sent = false;
+  std::shared_ptr<X509> leaf;       ///< the peer's leaf certificate (nullptr without TLS)
+};
+
+namespace detail {
+
+inline bool is_ip_literal(std::string_view host) {
+  std::error_code ec;
+  std::string h(host);
+  asio::ip::make_address(h, ec);
+  return !ec;
+}
+
+// The same rule as the handshake's host check: no partial wildcards ("a*.test"), RFC 6125 section 6.4.3.
+inline constexpr unsigned int host_check_flags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+
+/// Whether `leaf` names `host` (a DNS name or an IP literal) in its subjectAltName.
+inline bool certificate_covers(X509* leaf, std::string_view host) {
+  if (!leaf || host.empty()) return false;
+  std::string h(host);
+  if (is_ip_literal(h)) return X509_check_ip_asc(leaf, h.c_str(), 0) == 1;
+  return X509_check_host(leaf, h.data(), h.size(), host_check_flags, nullptr) == 1;
+}
+
+inline std::vector<std::string> subject_alt_names(X509* leaf) {
+  std::vector<std::string> out;
+  if (!leaf) return out;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
+  if (!names) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
+    if (gn->type == GEN_DNS) {
+      const unsigned char* p = ASN1_STRING_get0_data(gn->d.dNSName);
+      out.emplace_back(reinterpret_cast<const char*>(p), static_cast<std::size_t>(ASN1_STRING_length(gn->d.dNSName)));
+    } else if (gn->type == GEN_IPADD) {
+      const unsigned char* p = ASN1_STRING_get0_data(gn->d.iPAddress);
+      int len = ASN1_STRING_length(gn->d.iPAddress);
+      if (len == 4) {
+        out.push_back(asio::ip::address_v4({p[0], p[1], p[2], p[3]}).to_string());
+      } else if (len == 16) {
+        asio::ip::address_v6::bytes_type b;
+        std::copy(p, p + 16, b.begin());
+        out.push_back(asio::ip::address_v6(b).to_string());
+      }
+    }
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
+/// Maps a failed verification (SSL_get_verify_result) to the error a person needs.
+inline error verify_error(long result) {
+  switch (result) {
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+    case X509_V_ERR_EMAIL_MISMATCH:
+      return error::certificate_name_mismatch;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case X509_V_ERR_INVALID_CA:
+    case X509_V_ERR_INVALID_PURPOSE:
+    case X509_V_ERR_CERT_REVOKED:
+      return error::certificate_invalid;
+    default:
+      return error::certificate_untrusted;
+  }
+}
+
+/// ALPN protocol list in wire format.
+inline std::string alpn_wire(const std::vector<std::string>& protos) {
+  std::string out;
+  for (const auto& p : protos) {
+    out.push_back(static_cast<char>(p.size()));
+    out += p;
+  }
+  return out;
+}
+
+/// Builds the client's SSL context. Errors (bad CA file, bad client certificate) come back in ec.
+inline std::shared_ptr<asio::ssl::context> make_client_context(const tls_options& o,
+                                                               const std::vector<std::string>& alpn,
+                                                               std::error_code& ec) {
+  ec.clear();
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);  // RFC 9113 section 9.2
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  if (o.insecure) {
+    ctx->set_verify_mode(asio::ssl::verify_none);
+  } else {
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+    if (o.use_system_trust) ctx->set_default_verify_paths(ec);
+    ec.clear();  // a machine without a system store can still trust ca_file
+    if (!o.ca_file.empty()) {
+      ctx->load_verify_file(o.ca_file, ec);
+      if (ec) {
+        ec = error::invalid_option;
+        return nullptr;
+      }
+    }
+  }
+  if (!o.client_cert_file.empty()) {
+    ctx->use_certificate_chain_file(o.client_cert_file, ec);
+    if (!ec)
+      ctx->use_private_key_file(o.client_key_file.empty() ? o.client_cert_file : o.client_key_file,
+                                asio::ssl::context::pem, ec);
+    if (ec) {
+      ec = error::invalid_option;
+      return nullptr;
+    }
+  }
+  auto wire = alpn_wire(alpn);
+  if (!wire.empty() &&
+      SSL_CTX_set_alpn_protos(native, reinterpret_cast<const unsigned char*>(wire.data()),
+                              static_cast<unsigned>(wire.size())) != 0) {
+    ec = error::invalid_option;
+    return nullptr;
+  }
+  return ctx;
+}
+
+/// Prepares one SSL object for a handshake with `host`: SNI (not for IP literals, RFC 6066 section 3)
+/// and the host or IP check that verification will apply.
+inline bool prepare_ssl(SSL* ssl, const std::string& host, bool verify) {
+  bool ip = is_ip_literal(host);
+  if (!ip && SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) return false;
+  if (!verify) return true;
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  X509_VERIFY_PARAM_set_hostflags(param, host_check_flags);
+  if (ip) return X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1;
+  return X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size()) == 1;
+}
+
+/// Reads what the finished handshake established.
+inline tls_result read_tls_result(SSL* ssl, bool verify) {
+  tls_result r;
+  const unsigned char* proto = nullptr;
+  unsigned len = 0;
+  SSL_get0_alpn_selected(ssl, &proto, &len);
+  if (proto) r.alpn.assign(reinterpret_cast<const char*>(proto), len);
+  r.version = SSL_get_version(ssl);
+  if (X509* leaf = SSL_get1_peer_certificate(ssl)) {
+    r.leaf = std::shared_ptr<X509>(leaf, X509_free);
+    r.sans = subject_alt_names(leaf);
+  }
+  r.verified = verify && r.leaf && SSL_get_verify_result(ssl) == X509_V_OK;
+  // A configured client certificate counts as sent: the safe reading, since a server may ask for it
+  // after the handshake (TLS 1.3 post-handshake authentication).
+  r.client_cert_sent = SSL_get_certificate(ssl) != nullptr;
+  return r;
+}
+
+}  // namespace detail
+}  // namespace h2coal
