@@ -114,15 +114,18 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   void shutdown() {
     if (closed_) return;
     closed_ = true;
-    auto conns = conns_;
-    for (auto& c : conns) c->detach();
-    for (auto& c : conns) c->close("client shutdown", error::client_shutdown);
+    // Hold every outstanding request first: the connections own them and are about to let go.
+    std::vector<std::shared_ptr<request_op>> live;
+    for (auto& [id, w] : live_)
+      if (auto op = w.lock()) live.push_back(std::move(op));
+    live_.clear();
+    auto conns = std::move(conns_);
     conns_.clear();
     by_origin_.clear();
-    auto live = std::move(live_);
-    live_.clear();
-    for (auto& [id, w] : live)
-      if (auto op = w.lock()) finish(op, error::client_shutdown);
+    h1_waiters_.clear();
+    for (auto& c : conns) c->detach();
+    for (auto& c : conns) c->close("client shutdown", error::client_shutdown);
+    for (auto& op : live) finish(op, error::client_shutdown);
   }
 
   std::vector<connection_summary> summaries() const {

@@ -71,9 +71,8 @@ class h1_engine {
   /// The connection ended: completes a close-delimited body, or reports a truncated response.
   std::error_code finish() {
     if (complete_) return {};
-    auto rc = llhttp_finish(&parser_);
-    if (rc == HPE_OK && complete_) return {};
-    return error::connection_closed;
+    llhttp_finish(&parser_);  // completes a close-delimited body through on_message_complete
+    return complete_ ? std::error_code{} : std::error_code{error::connection_closed};
   }
 
   bool complete() const noexcept { return complete_; }
