@@ -21,7 +21,13 @@ if(LLHTTP_FOUND AND NOT TARGET LLHTTP::LLHTTP)
     set_target_properties(LLHTTP::LLHTTP PROPERTIES IMPORTED_LOCATION "${LLHTTP_LIBRARY}"
                           INTERFACE_INCLUDE_DIRECTORIES "${LLHTTP_INCLUDE_DIR}")
   else()
-    # Built in the consumer's tree; the sources are plain C99.
+    # Built in the consumer's tree; the sources are plain C99. A consumer project may enable only CXX
+    # (find_package(h2coal) from its top-level file scope then turns C on).
+    get_property(_llhttp_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+    if(NOT "C" IN_LIST _llhttp_languages)
+      enable_language(C)
+    endif()
+    unset(_llhttp_languages)
     add_library(h2coal_llhttp STATIC
       "${LLHTTP_SOURCE_DIR}/llhttp.c" "${LLHTTP_SOURCE_DIR}/api.c" "${LLHTTP_SOURCE_DIR}/http.c")
     set_target_properties(h2coal_llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
