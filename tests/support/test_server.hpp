@@ -74,6 +74,10 @@ struct server_options {
   // literal, or cleartext) every request that names a host is misdirected.
   bool misdirect_on_mismatch = false;
   std::function<bool(const request_info&)> answer_421;  // 421 when it returns true (server thread)
+  // The path prefixes each routed host serves, like separate services behind one router: a request routed
+  // to a host listed here whose path (query stripped) starts with none of its prefixes gets 404
+  // "no route". Hosts not listed serve every path above. (The h2get demo server's sni-routing mode.)
+  std::map<std::string, std::vector<std::string>> paths_by_host;
 
   // ORIGIN frames (RFC 8336: type 0xc, stream 0) sent right after the server's SETTINGS, one frame per
   // entry, each origin written verbatim so tests can send malformed ones.

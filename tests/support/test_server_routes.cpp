@@ -80,6 +80,13 @@ route_result route(const server_options& opts, const request_info& req) {
   }
 
   const std::string_view path = std::string_view(req.path).substr(0, req.path.find('?'));
+  if (auto served = opts.paths_by_host.find(routed);
+      served != opts.paths_by_host.end() &&
+      std::none_of(served->second.begin(), served->second.end(),
+                   [path](const std::string& prefix) { return path.starts_with(prefix); })) {
+    out.resp = text(404, "no route for " + std::string(path) + " on " + routed, routed, req);
+    return out;
+  }
   const auto default_answer = [&] {
     return text(200, "host=" + routed + " path=" + req.path, routed, req);
   };
