@@ -1,0 +1,164 @@
+// examples/h2get/cli.hpp: h2get's command line (DESIGN section 7), parsed with CLI11, spelled as curl.
+//
+// Parsing only: what the options mean for the client is main.cpp's business. Errors are reported as
+// curl does for a bad option (exit 2) and never throw out of parse().
+#pragma once
+
+#include "exit_codes.hpp"
+#include "write_out.hpp"
+
+#include <h2coal/config.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace h2get {
+
+struct command_line {
+  std::vector<std::string> urls;
+  std::vector<std::string> resolve;  // --resolve HOST:PORT:ADDR[,ADDR...]
+  std::vector<std::string> headers;  // -H "Name: value"
+  std::vector<std::string> data;     // -d DATA|@FILE, joined with '&'
+  std::vector<std::string> outputs;  // -o FILE, in URL order
+  std::string policy = "origin";
+  std::string ip_match = "connected";
+  std::string cacert, cert, key, method, trace_file, graph_file, write_out;
+  double connect_timeout = -1;  // seconds; negative: the library's default
+  double max_time = -1;
+  enum class http { automatic, http1_1, h2_prior_knowledge } version = http::automatic;
+  bool insecure = false, include = false, head = false, parallel = false, silent = false, show_error = false,
+       verbose = false, fail = false, probe = false;
+};
+
+inline const char* help_text() {
+  return R"(Usage: h2get [options...] <url>...
+Fetch URLs on one HTTP/2 client whose connection pool may coalesce origins, and show
+which connection carried each request and why. Options are spelled as curl spells them.
+
+ -d, --data <data>          HTTP POST data; @FILE reads a file (CR and LF removed), @- stdin;
+                            repeatable, joined with '&'
+     --cacert <file>        CA certificates to verify the server with (instead of the system's)
+ -E, --cert <file>          Client certificate file (PEM)
+     --connect-timeout <seconds>  Maximum time for connecting (TCP and TLS handshake)
+ -f, --fail                 Fail with no output on HTTP errors (status >= 400, exit 22)
+     --graph <file>         Write which origins went over which connection as Graphviz DOT;
+                            rendered as SVG when the name ends in .svg and `dot` is installed
+ -H, --header <header>      Extra header "Name: value" (repeatable); "Name:" removes a default one
+ -h, --help                 This help text
+     --http1.1              Use HTTP/1.1 only
+     --http2-prior-knowledge  HTTP/2 without upgrade for http:// (h2c); only h2 in ALPN for https://
+ -I, --head                 Show the response headers only (HEAD request)
+ -i, --include              Include the response headers in the output
+ -k, --insecure             Do not verify the server certificate (turns coalescing off)
+     --ip-match <rule>      Address rule of the browser and origin policies: connected (the
+                            connected IP is among the host's addresses) or any (any overlap)
+     --key <file>           Private key file (PEM) for --cert
+ -m, --max-time <seconds>   Maximum time for each transfer
+ -o, --output <file>        Write the body to <file> instead of stdout (repeatable, in URL order;
+                            "-" is stdout)
+ -Z, --parallel             Run the transfers concurrently (output still in URL order)
+     --policy <name>        Coalescing policy: strict, browser or origin (default: origin)
+     --probe                Fetch every coalesced URL again on a connection of its own; report
+                            "misrouted" when status or body differ (exit 120)
+     --resolve <host:port:addr[,addr]...>  Resolve host and port to these addresses (repeatable)
+ -X, --request <method>     Request method to use
+ -S, --show-error           Show error messages even with -s
+ -s, --silent               Silent mode: no progress meter, no error messages
+     --trace <file>         Write every pool decision and connection event as JSON lines ("-": stderr)
+ -v, --verbose              Pool decisions and connection events on stderr, then the connection table
+ -V, --version              Show the version and quit
+ -w, --write-out <format>   Print <format> after each transfer, e.g. '%{http_code} %{connection}\n'
+)";
+}
+
+inline const char* exit_codes_help() {
+  return R"(
+Exit codes (curl's meanings): 0 success, 1 unsupported protocol, 2 bad option, 3 bad URL,
+6 could not resolve host, 7 could not connect, 16 HTTP/2 error, 22 HTTP error with --fail,
+23 write error, 26 read error, 28 timeout, 35 TLS handshake error, 52 empty reply,
+56 receive error, 58 client certificate problem, 60 server certificate not valid,
+77 bad --cacert file, 92 HTTP/2 stream error; h2get's own: 120 --probe found a misrouted response.
+With several URLs the last one's result is the exit code, as in curl.
+)";
+}
+
+/// Parses argv into `cl`. Returns an exit code when h2get must stop now (help, version, bad usage).
+inline std::optional<int> parse_command_line(int argc, char** argv, command_line& cl) {
+  CLI::App app{"h2get", "h2get"};
+  app.set_help_flag();  // replaced by a curl-like text below
+  bool help = false, version = false, http11 = false, h2pk = false;
+
+  auto last = CLI::MultiOptionPolicy::TakeLast;
+  auto flag = [&](const std::string& names, bool& target) {
+    app.add_flag(names, target)->multi_option_policy(last);
+  };
+  flag("-h,--help", help);
+  flag("-V,--version", version);
+  flag("-k,--insecure", cl.insecure);
+  flag("-i,--include", cl.include);
+  flag("-I,--head", cl.head);
+  flag("-Z,--parallel", cl.parallel);
+  flag("-s,--silent", cl.silent);
+  flag("-S,--show-error", cl.show_error);
+  flag("-v,--verbose", cl.verbose);
+  flag("-f,--fail", cl.fail);
+  flag("--probe", cl.probe);
+  auto* o11 = app.add_flag("--http1.1", http11)->multi_option_policy(last);
+  auto* opk = app.add_flag("--http2-prior-knowledge", h2pk)->multi_option_policy(last);
+
+  app.add_option("--policy", cl.policy)->check(CLI::IsMember({"strict", "browser", "origin"}))->multi_option_policy(last);
+  app.add_option("--ip-match", cl.ip_match)->check(CLI::IsMember({"connected", "any"}))->multi_option_policy(last);
+  app.add_option("--resolve", cl.resolve)->type_name("HOST:PORT:ADDR[,ADDR...]")->allow_extra_args(false);
+  app.add_option("--cacert", cl.cacert)->multi_option_policy(last);
+  app.add_option("-E,--cert", cl.cert)->multi_option_policy(last);
+  app.add_option("--key", cl.key)->multi_option_policy(last);
+  app.add_option("-X,--request", cl.method)->multi_option_policy(last);
+  app.add_option("-H,--header", cl.headers)->allow_extra_args(false);
+  app.add_option("-d,--data", cl.data)->allow_extra_args(false);
+  app.add_option("-o,--output", cl.outputs)->allow_extra_args(false);
+  app.add_option("--trace", cl.trace_file)->multi_option_policy(last);
+  app.add_option("--graph", cl.graph_file)->multi_option_policy(last);
+  app.add_option("-w,--write-out", cl.write_out)->multi_option_policy(last);
+  app.add_option("--connect-timeout", cl.connect_timeout)->check(CLI::NonNegativeNumber)->multi_option_policy(last);
+  app.add_option("-m,--max-time", cl.max_time)->check(CLI::NonNegativeNumber)->multi_option_policy(last);
+  app.add_option("url", cl.urls);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "h2get: (" << exit_code::usage << ") " << e.what() << "\n"
+              << "h2get: try 'h2get --help' for more information\n";
+    return exit_code::usage;
+  }
+  if (help) {
+    std::cout << help_text() << write_out_variables_help() << exit_codes_help();
+    return exit_code::ok;
+  }
+  if (version) {
+    std::cout << "h2get " H2COAL_VERSION_STRING " (h2coal " H2COAL_VERSION_STRING ")\n"
+              << "Protocols: http https\nFeatures: HTTP2 HTTP1.1 coalescing-policies ORIGIN-frames trace graph\n";
+    return exit_code::ok;
+  }
+  // As in curl, the later of --http1.1 and --http2-prior-knowledge wins.
+  if (http11 || h2pk) {
+    cl.version = http11 ? command_line::http::http1_1 : command_line::http::h2_prior_knowledge;
+    if (http11 && h2pk) {
+      for (auto* o : app.parse_order()) {
+        if (o == o11) cl.version = command_line::http::http1_1;
+        if (o == opk) cl.version = command_line::http::h2_prior_knowledge;
+      }
+    }
+  }
+  if (cl.urls.empty()) {
+    std::cerr << "h2get: (" << exit_code::usage << ") no URL specified\n"
+              << "h2get: try 'h2get --help' for more information\n";
+    return exit_code::usage;
+  }
+  return std::nullopt;
+}
+
+}  // namespace h2get

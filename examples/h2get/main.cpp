@@ -1,0 +1,644 @@
+// examples/h2get/main.cpp: h2get, a curl-like client on h2coal that shows which connection carried
+// each request, and why (DESIGN section 7).
+//
+//   h2get [options...] <url>...      (h2get --help lists the options)
+//
+// Every URL runs on one h2coal::client, one after another or all at once with -Z. Bodies are held until
+// their response is complete (a 421 retry must not mix two answers) and written in URL order. The trace
+// hook feeds -v (text), --trace (JSON lines) and --graph (DOT) from the same events.
+#include "cli.hpp"
+#include "digest.hpp"
+#include "exit_codes.hpp"
+#include "graph.hpp"
+#include "progress.hpp"
+#include "write_out.hpp"
+
+#include <h2coal/h2coal.hpp>
+
+#include <asio/io_context.hpp>
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using namespace h2get;
+
+// ---- Errors: one line each, "h2get: (code) message" ----
+
+struct reporter {
+  bool quiet = false;  // -s without -S
+  progress_meter* meter = nullptr;
+
+  void error(const failure& f) const {
+    if (quiet) return;
+    if (meter) meter->interrupt();
+    std::cerr << "h2get: (" << f.code << ") " << f.message << "\n";
+  }
+  void warning(const std::string& text) const {
+    if (quiet) return;
+    if (meter) meter->interrupt();
+    std::cerr << "h2get: warning: " << text << "\n";
+  }
+};
+
+std::string lowercase(std::string s) {
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::chrono::milliseconds to_ms(double seconds) {
+  auto ms = static_cast<long long>(std::ceil(seconds * 1000.0));
+  if (seconds > 0 && ms == 0) ms = 1;
+  return std::chrono::milliseconds(ms);
+}
+
+// ---- The request every URL gets: method, headers, body from -X, -H, -d, -I ----
+
+struct request_template {
+  std::string method = "GET";
+  h2coal::fields headers;
+  std::string body;
+};
+
+std::optional<failure> build_request_template(const command_line& cl, request_template& rt) {
+  // Body: curl's -d reads @FILE (or @- for stdin) without CR and LF, and joins several with '&'.
+  bool has_data = !cl.data.empty();
+  for (std::size_t i = 0; i < cl.data.size(); ++i) {
+    std::string piece = cl.data[i];
+    if (!piece.empty() && piece.front() == '@') {
+      const std::string path = piece.substr(1);
+      std::optional<std::string> content;
+      if (path == "-") content = std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      else content = read_file(path);
+      if (!content) return failure{exit_code::read_error, "could not read data from file '" + path + "'"};
+      std::erase_if(*content, [](char c) { return c == '\r' || c == '\n'; });
+      piece = std::move(*content);
+    }
+    if (i) rt.body += '&';
+    rt.body += piece;
+  }
+  if (cl.head && has_data) return failure{exit_code::usage, "you can only select one HTTP request method (-I or -d)"};
+  rt.method = !cl.method.empty() ? cl.method : cl.head ? "HEAD" : has_data ? "POST" : "GET";
+  if (!h2coal::detail::is_token(rt.method))
+    return failure{exit_code::usage, "-X: '" + cl.method + "' is not a valid HTTP method"};
+
+  // Headers: defaults first, like curl's User-Agent and Accept; -H "Name:" removes one, "Name;" sends it empty.
+  std::vector<std::pair<std::string, std::string>> list = {{"user-agent", "h2get/" H2COAL_VERSION_STRING},
+                                                           {"accept", "*/*"}};
+  if (has_data) list.emplace_back("content-type", "application/x-www-form-urlencoded");
+  for (const auto& h : cl.headers) {
+    auto colon = h.find(':');
+    bool remove = false, empty_value = false;
+    std::string name, value;
+    if (colon == std::string::npos) {
+      if (!h.empty() && h.back() == ';') {
+        name = h.substr(0, h.size() - 1);
+        empty_value = true;
+      } else {
+        return failure{exit_code::usage, "-H: '" + h + "' is not \"Name: value\""};
+      }
+    } else {
+      name = h.substr(0, colon);
+      value = h.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+      remove = value.empty();
+    }
+    const std::string key = lowercase(name);
+    if (!h2coal::detail::is_token(name)) return failure{exit_code::usage, "-H: '" + name + "' is not a valid header name"};
+    if (key == "host")
+      return failure{exit_code::usage, "-H: Host cannot be set: h2coal sends the URL's authority (:authority / Host)"};
+    if (h2coal::detail::is_connection_specific(key))
+      return failure{exit_code::usage, "-H: '" + name + "' is a connection-specific header h2coal manages itself"};
+    if (!h2coal::detail::is_field_value(value)) return failure{exit_code::usage, "-H: the value of '" + name + "' has a forbidden character"};
+    // A user header replaces a default of the same name (curl's rule), and later -H add to earlier ones.
+    std::erase_if(list, [&](const auto& f) { return f.first == key && (f.first == "user-agent" || f.first == "accept" || f.first == "content-type"); });
+    if (remove) continue;
+    list.emplace_back(name, empty_value ? std::string() : value);
+  }
+  for (auto& [n, v] : list) rt.headers.add(n, v);
+  return std::nullopt;
+}
+
+// ---- One URL ----
+
+struct transfer {
+  std::size_t index = 0;
+  std::string url;             // as sent (a scheme-less URL gets http://, as curl does)
+  std::string output;          // a file, or "" for stdout
+  std::string body;            // received so far, this attempt
+  std::error_code ec;
+  h2coal::response resp;
+  bool started = false;        // async_request called
+  bool done = false;
+  std::int64_t req = 0;        // the client's request id (trace events), once request.start was seen
+  failure result;
+  std::size_t connections_at_end = 0;
+};
+
+struct probe_result {
+  std::size_t index = 0;
+  std::error_code ec;
+  h2coal::response resp;
+};
+
+// ---- The run: one client, every URL, then the probe ----
+
+class session {
+ public:
+  session(const command_line& cl, request_template rt, h2coal::client_options opts, reporter& rep,
+          progress_meter& meter)
+      : cl_(cl), rt_(std::move(rt)), opts_(std::move(opts)), rep_(rep), meter_(meter) {
+    for (std::size_t i = 0; i < cl_.urls.size(); ++i) {
+      transfer t;
+      t.index = i;
+      t.url = cl_.urls[i].find("://") == std::string::npos ? "http://" + cl_.urls[i] : cl_.urls[i];
+      if (i < cl_.outputs.size() && cl_.outputs[i] != "-") t.output = cl_.outputs[i];
+      transfers_.push_back(std::move(t));
+    }
+    auto user_hook = opts_.trace;
+    opts_.trace = [this, user_hook](const h2coal::trace::event& e) {
+      track(e);
+      if (cl_.graph_file.size()) graph_.on_event(e);
+      if (user_hook) user_hook(e);
+    };
+    client_ = std::make_unique<h2coal::client>(io_.get_executor(), opts_);
+  }
+
+  void run() {
+    if (cl_.parallel) {
+      for (std::size_t i = 0; i < transfers_.size(); ++i) start(i);
+    } else {
+      start(0);
+    }
+    io_.run();
+  }
+
+  const std::vector<transfer>& transfers() const { return transfers_; }
+  const std::vector<probe_result>& probes() const { return probes_; }
+  const h2coal::client& client() const { return *client_; }
+  connection_graph& graph() { return graph_; }
+  bool output_failed() const { return output_failed_; }
+
+ private:
+  void start(std::size_t i) {
+    auto& t = transfers_[i];
+    h2coal::request req;
+    req.method = rt_.method;
+    req.url = t.url;
+    req.headers = rt_.headers;
+    req.body = rt_.body;
+    req.on_body = [this, i](std::string_view bytes) {
+      transfers_[i].body.append(bytes);
+      meter_.received(bytes.size());
+    };
+    if (cl_.verbose) {
+      std::string lines = "> " + req.method + " " + req.url + "\n";
+      for (const auto& [n, v] : req.headers) lines += "> " + n + ": " + v + "\n";
+      if (!req.body.empty()) lines += "> [" + std::to_string(req.body.size()) + " bytes of data]\n";
+      std::cerr << lines;
+    }
+    t.started = true;
+    client_->async_request(std::move(req), [this, i](std::error_code ec, h2coal::response r) {
+      auto& done = transfers_[i];
+      done.ec = ec;
+      done.resp = std::move(r);
+      done.done = true;
+      done.connections_at_end = client_->connections().size();
+      meter_.transfer_done();
+      flush_in_order();
+      if (!cl_.parallel && i + 1 < transfers_.size()) start(i + 1);
+      else if (next_write_ == transfers_.size()) all_done();
+    });
+  }
+
+  // Ties trace events to transfers: request.start names the URL, in the order requests were made (one
+  // executor, FIFO), so the first unmatched started transfer with that URL is the one.
+  void track(const h2coal::trace::event& e) {
+    auto integer = [&e](std::string_view n) -> std::int64_t {
+      const auto* v = e.find(n);
+      const auto* i = v ? std::get_if<std::int64_t>(v) : nullptr;
+      return i ? *i : 0;
+    };
+    if (e.ev == "request.start") {
+      const auto* v = e.find("url");
+      const auto* url = v ? std::get_if<std::string>(v) : nullptr;
+      for (auto& t : transfers_)
+        if (t.started && t.req == 0 && url && t.url == *url) {
+          t.req = integer("req");
+          return;
+        }
+    } else if (e.ev == "request.retry") {
+      // The next attempt starts the body again: what the sink received so far (the 421's body) goes.
+      for (auto& t : transfers_)
+        if (t.req == integer("req")) {
+          meter_.discarded(t.body.size());
+          t.body.clear();
+        }
+    }
+  }
+
+  void flush_in_order() {
+    while (next_write_ < transfers_.size() && transfers_[next_write_].done) finish(transfers_[next_write_++]);
+  }
+
+  // Writes one finished transfer: error line, or headers and body; then -w.
+  void finish(transfer& t) {
+    failure_context ctx{t.url, !cl_.cert.empty(), !cl_.cacert.empty(), t.resp.status};
+    if (t.ec) {
+      t.result = describe(t.ec, ctx);
+      rep_.error(t.result);
+    } else {
+      if (cl_.verbose) {
+        std::string lines = "* " + t.url + ": connection " + std::to_string(t.resp.connection);
+        if (t.resp.coalesced) lines += " (coalesced, " + t.resp.basis + ")";
+        if (t.resp.attempts > 1) lines += ", " + std::to_string(t.resp.attempts) + " attempts";
+        lines += "\n< HTTP/" + t.resp.http_version + " " + std::to_string(t.resp.status) + "\n";
+        for (const auto& [n, v] : t.resp.headers) lines += "< " + n + ": " + v + "\n";
+        std::cerr << lines;
+      }
+      if (cl_.fail && t.resp.status >= 400) {
+        t.result = {exit_code::http_error, "the requested URL returned error: " + std::to_string(t.resp.status)};
+        rep_.error(t.result);
+      } else {
+        std::string out;
+        if (cl_.include || cl_.head) {
+          out += "HTTP/" + t.resp.http_version + " " + std::to_string(t.resp.status) + "\r\n";
+          for (const auto& [n, v] : t.resp.headers) out += n + ": " + v + "\r\n";
+          out += "\r\n";
+        }
+        if (!cl_.head) out += t.body;
+        if (!write(t.output, out)) {
+          t.result = {exit_code::write_error, "failure writing output to " +
+                                                  (t.output.empty() ? std::string("stdout") : "'" + t.output + "'")};
+          rep_.error(t.result);
+        }
+      }
+    }
+    if (!cl_.write_out.empty()) {
+      transfer_facts f;
+      f.url = t.url;
+      f.status = t.resp.status;
+      f.http_version = t.resp.http_version;
+      f.size = t.resp.body_bytes;
+      f.exit_code = t.result.code;
+      f.error = t.result.message;
+      f.connection = t.resp.connection;
+      f.coalesced = t.resp.coalesced;
+      f.basis = t.resp.basis;
+      f.retries = t.resp.attempts > 0 ? t.resp.attempts - 1 : 0;
+      f.connections = t.connections_at_end;
+      write({}, expand_write_out(cl_.write_out, f, [this](const std::string& w) { rep_.warning(w); }));
+    }
+  }
+
+  bool write(const std::string& file, const std::string& bytes) {
+    if (file.empty()) {
+      if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) return fail_output();
+      if (std::fflush(stdout) != 0) return fail_output();
+      return true;
+    }
+    // Several transfers may name the same file (curl appends nothing either: the last one wins).
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    if (!out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()))) return fail_output();
+    return true;
+  }
+
+  bool fail_output() {
+    output_failed_ = true;
+    return false;
+  }
+
+  void all_done() {
+    if (cl_.probe) return start_probe();
+    close();
+  }
+
+  // --probe: every response the policy coalesced is fetched again on a fresh connection dedicated to its
+  // origin (a second client under the strict policy: exact origin only), then compared.
+  void start_probe() {
+    std::vector<std::size_t> todo;
+    for (const auto& t : transfers_)
+      if (!t.ec && t.resp.coalesced) todo.push_back(t.index);
+    if (todo.empty()) return close();
+    auto o = opts_;
+    o.trace = {};
+    o.policies = h2coal::policy_map(h2coal::policies::strict());
+    probe_client_ = std::make_unique<h2coal::client>(io_.get_executor(), o);
+    probes_.resize(todo.size());
+    probes_left_ = todo.size();
+    for (std::size_t k = 0; k < todo.size(); ++k) {
+      const auto& t = transfers_[todo[k]];
+      h2coal::request req;
+      req.method = rt_.method;
+      req.url = t.url;
+      req.headers = rt_.headers;
+      req.body = rt_.body;
+      probes_[k].index = t.index;
+      probe_client_->async_request(std::move(req), [this, k](std::error_code ec, h2coal::response r) {
+        probes_[k].ec = ec;
+        probes_[k].resp = std::move(r);
+        if (--probes_left_ == 0) close();
+      });
+    }
+  }
+
+  void close() {
+    client_->close();
+    if (probe_client_) probe_client_->close();
+  }
+
+  const command_line& cl_;
+  request_template rt_;
+  h2coal::client_options opts_;
+  reporter& rep_;
+  progress_meter& meter_;
+  asio::io_context io_;
+  std::unique_ptr<h2coal::client> client_;
+  std::unique_ptr<h2coal::client> probe_client_;
+  std::vector<transfer> transfers_;
+  std::vector<probe_result> probes_;
+  std::size_t probes_left_ = 0;
+  std::size_t next_write_ = 0;
+  connection_graph graph_;
+  bool output_failed_ = false;
+};
+
+// ---- Reports after the run ----
+
+std::string pad(std::string s, std::size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+// -v's closing table: each connection, its remote, SNI, ALPN, and the origins and requests it carried.
+void print_connection_table(const std::vector<h2coal::connection_summary>& conns) {
+  std::vector<std::vector<std::string>> rows = {{"conn", "remote", "SNI", "ALPN", "requests", "origins"}};
+  for (const auto& c : conns) {
+    std::string origins;
+    for (const auto& o : c.origins) origins += (origins.empty() ? "" : " ") + o;
+    rows.push_back({std::to_string(c.id), c.remote.empty() ? "-" : c.remote, c.sni.empty() ? "-" : c.sni,
+                    c.alpn.empty() ? "-" : c.alpn, std::to_string(c.requests), origins.empty() ? "-" : origins});
+  }
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  std::string out = "* connections opened: " + std::to_string(conns.size()) + "\n";
+  for (const auto& r : rows) {
+    out += "*   ";
+    for (std::size_t i = 0; i < r.size(); ++i) out += i + 1 < r.size() ? pad(r[i], width[i] + 2) : r[i];
+    out += "\n";
+  }
+  std::cerr << out;
+}
+
+// --probe's verdicts on stderr; returns the number of misrouted responses (and sets probe_error when a
+// probe request itself failed).
+std::size_t report_probe(const session& s, const reporter& rep, int& probe_error) {
+  const auto& transfers = s.transfers();
+  const auto conns = s.client().connections();
+  auto initial_origin = [&conns](std::uint64_t id) {
+    for (const auto& c : conns)
+      if (c.id == id) return c.origin;
+    return std::string("?");
+  };
+  std::size_t coalesced = 0, misrouted = 0;
+  for (const auto& t : transfers) coalesced += !t.ec && t.resp.coalesced;
+  std::string out;
+  if (coalesced == 0) {
+    std::cerr << "h2get: probe: no response was coalesced: nothing to compare, nothing misrouted\n";
+    return 0;
+  }
+  std::vector<std::string> names;
+  for (const auto& p : s.probes()) {
+    const auto& t = transfers[p.index];
+    const std::string got = sha256_hex(t.body);
+    std::error_code pe;
+    auto u = h2coal::url::parse(t.url, pe);
+    const std::string origin = pe ? t.url : u.origin.serialize();
+    out += "h2get: probe: " + t.url + "\n";
+    out += "h2get: probe:   coalesced  connection " + std::to_string(t.resp.connection) + " (opened for " +
+           initial_origin(t.resp.connection) + ", " + t.resp.basis + "): status " + std::to_string(t.resp.status) +
+           ", sha256 " + got.substr(0, 16) + "\n";
+    if (p.ec) {
+      failure f = describe(p.ec, {t.url, false, false, p.resp.status});
+      out += "h2get: probe:   dedicated  connection failed: (" + std::to_string(f.code) + ") " + f.message + "\n";
+      out += "h2get: probe:   verdict    inconclusive\n";
+      if (!probe_error) probe_error = f.code;
+      continue;
+    }
+    const std::string want = sha256_hex(p.resp.body);
+    out += "h2get: probe:   dedicated  own connection to " + origin + ": status " + std::to_string(p.resp.status) +
+           ", sha256 " + want.substr(0, 16) + "\n";
+    const bool same = p.resp.status == t.resp.status && want == got;
+    out += std::string("h2get: probe:   verdict    ") +
+           (same ? "consistent" : "MISROUTED: the shared connection answered for another origin") + "\n";
+    if (!same) {
+      ++misrouted;
+      if (std::find(names.begin(), names.end(), origin) == names.end()) names.push_back(origin);
+    }
+  }
+  out += "h2get: probe: " + std::to_string(coalesced) + " coalesced response" + (coalesced == 1 ? "" : "s") +
+         " checked, " + std::to_string(misrouted) + " misrouted";
+  for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ", " : ": ") + names[i];
+  out += "\n";
+  (void)rep;
+  std::cerr << out;
+  return misrouted;
+}
+
+// Runs `dot -Tsvg -o file` with the DOT text on its stdin. False when dot is missing or fails.
+bool render_svg(const std::string& dot_text, const std::string& file) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+  posix_spawn_file_actions_addclose(&fa, fds[1]);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  std::string a0 = "dot", a1 = "-Tsvg", a2 = "-o", a3 = file;
+  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, "dot", &fa, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[0]);
+  if (rc != 0) {
+    close(fds[1]);
+    return false;
+  }
+  std::size_t off = 0;
+  while (off < dot_text.size()) {
+    auto n = ::write(fds[1], dot_text.data() + off, dot_text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+  close(fds[1]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return off == dot_text.size() && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// --graph: DOT text, or SVG through Graphviz when the name ends in .svg (DOT beside it when dot is missing).
+std::optional<failure> write_graph(const command_line& cl, session& s, const reporter& rep) {
+  auto& g = s.graph();
+  g.add_summaries(s.client().connections());
+  const std::string title = "h2get --policy " + cl.policy + ": which origins went over which connection";
+  const std::string text = g.dot(title);
+  std::string file = cl.graph_file;
+  if (file.size() > 4 && lowercase(file.substr(file.size() - 4)) == ".svg") {
+    if (render_svg(text, file)) return std::nullopt;
+    file = file.substr(0, file.size() - 4) + ".dot";
+    rep.warning("could not render SVG with Graphviz 'dot' (is it installed?); wrote DOT to '" + file + "'");
+  }
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out.write(text.data(), static_cast<std::streamsize>(text.size())))
+    return failure{exit_code::write_error, "could not write the graph to '" + file + "'"};
+  return std::nullopt;
+}
+
+int run(int argc, char** argv) {
+  command_line cl;
+  if (auto code = parse_command_line(argc, argv, cl)) return *code;
+
+  reporter rep;
+  rep.quiet = cl.silent && !cl.show_error;
+
+  request_template rt;
+  if (auto f = build_request_template(cl, rt)) {
+    rep.error(*f);
+    return f->code;
+  }
+
+  h2coal::client_options opts;
+  auto resolver = std::make_shared<h2coal::static_resolver>();
+  for (const auto& spec : cl.resolve)
+    if (!resolver->add(spec)) {
+      rep.error({exit_code::usage, "--resolve: cannot parse '" + spec + "' (HOST:PORT:ADDR[,ADDR...])"});
+      return exit_code::usage;
+    }
+  opts.resolver = resolver;
+  opts.tls.insecure = cl.insecure;
+  if (!cl.cacert.empty()) {
+    if (!read_file(cl.cacert)) {
+      rep.error({exit_code::ca_file, "cannot read the CA file '" + cl.cacert + "' (--cacert)"});
+      return exit_code::ca_file;
+    }
+    opts.tls.ca_file = cl.cacert;
+    opts.tls.use_system_trust = false;  // curl's --cacert replaces the default store
+  }
+  for (const auto& [file, what] : {std::pair{cl.cert, "--cert"}, std::pair{cl.key, "--key"}})
+    if (!file.empty() && !read_file(file)) {
+      rep.error({exit_code::client_cert, std::string("cannot read '") + file + "' (" + what + ")"});
+      return exit_code::client_cert;
+    }
+  opts.tls.client_cert_file = cl.cert;
+  opts.tls.client_key_file = cl.key;
+  opts.version = cl.version == command_line::http::http1_1 ? h2coal::http_version::http1_only
+                 : cl.version == command_line::http::h2_prior_knowledge ? h2coal::http_version::h2_prior_knowledge
+                                                                        : h2coal::http_version::automatic;
+  const auto match = cl.ip_match == "any" ? h2coal::ip_match::any_overlap : h2coal::ip_match::connected;
+  opts.policies = h2coal::policy_map(cl.policy == "strict"    ? h2coal::policies::strict()
+                                     : cl.policy == "browser" ? h2coal::policies::browser(match)
+                                                              : h2coal::policies::origin(match));
+  if (cl.connect_timeout >= 0) {
+    // curl's --connect-timeout covers the TCP connect and the TLS handshake.
+    opts.connect_timeout = to_ms(cl.connect_timeout);
+    opts.handshake_timeout = to_ms(cl.connect_timeout);
+  }
+  if (cl.max_time > 0) opts.request_timeout = to_ms(cl.max_time);
+
+  // Trace sinks: -v as text on stderr, --trace as JSON lines (a file, or stderr for "-").
+  std::ofstream trace_out;
+  std::vector<h2coal::trace::hook> sinks;
+  if (cl.verbose) sinks.push_back(h2coal::trace::text(std::cerr));
+  if (!cl.trace_file.empty()) {
+    if (cl.trace_file == "-") {
+      sinks.push_back(h2coal::trace::json_lines(std::cerr));
+    } else {
+      trace_out.open(cl.trace_file, std::ios::binary | std::ios::trunc);
+      if (!trace_out) {
+        rep.error({exit_code::write_error, "cannot open the trace file '" + cl.trace_file + "'"});
+        return exit_code::write_error;
+      }
+      sinks.push_back(h2coal::trace::json_lines(trace_out));
+    }
+  }
+  opts.trace = h2coal::trace::fan_out(std::move(sinks));
+
+  if (cl.outputs.size() > cl.urls.size()) rep.warning("got more -o options than URLs");
+  if (cl.insecure && cl.policy != "strict")
+    rep.warning("-k turns coalescing off: unverified connections are never shared");
+
+  // The meter only where a person watches stderr, and never over a body printed to the same terminal.
+  bool stdout_gets_body = cl.outputs.size() < cl.urls.size() ||
+                          std::any_of(cl.outputs.begin(), cl.outputs.end(), [](const std::string& o) { return o == "-"; });
+  bool meter_on = !cl.silent && !cl.verbose && isatty(STDERR_FILENO) && !(stdout_gets_body && isatty(STDOUT_FILENO));
+  progress_meter meter(meter_on, cl.urls.size());
+  rep.meter = &meter;
+
+  session s(cl, std::move(rt), std::move(opts), rep, meter);
+  s.run();
+  meter.finish();
+  trace_out.flush();
+
+  if (cl.verbose) print_connection_table(s.client().connections());
+
+  // curl's rule: with several URLs, the last one's result is the exit code.
+  int code = s.transfers().empty() ? exit_code::ok : s.transfers().back().result.code;
+  if (cl.probe) {
+    int probe_error = 0;
+    std::size_t misrouted = report_probe(s, rep, probe_error);
+    if (misrouted) code = exit_code::misrouted;
+    else if (!code) code = probe_error;
+  }
+  if (!cl.graph_file.empty())
+    if (auto f = write_graph(cl, s, rep)) {
+      rep.error(*f);
+      if (!code) code = f->code;
+    }
+  if (!cl.trace_file.empty() && cl.trace_file != "-" && !trace_out) {
+    rep.error({exit_code::write_error, "could not write the trace file '" + cl.trace_file + "'"});
+    if (!code) code = exit_code::write_error;
+  }
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is a write error (23), as in curl, not a crash
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "h2get: (2) " << e.what() << "\n";
+    return exit_code::usage;
+  }
+}

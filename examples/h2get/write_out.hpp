@@ -1,0 +1,95 @@
+// examples/h2get/write_out.hpp: -w/--write-out, curl's per-transfer report line, with h2coal's facts.
+//
+// curl's variables keep curl's names and formats (%{http_code} is three digits, 000 without a response);
+// the ones curl has no word for say how the request travelled: %{connection}, %{coalesced},
+// %{coalesce_basis}, %{connections}.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace h2get {
+
+/// What -w can print about one finished transfer.
+struct transfer_facts {
+  std::string url;
+  int status = 0;
+  std::string http_version;      ///< "2", "1.1", or "0" without a response
+  std::uint64_t size = 0;        ///< body bytes received
+  int exit_code = 0;
+  std::string error;             ///< the error line's message, empty on success
+  std::uint64_t connection = 0;  ///< the connection that carried the final attempt (0: none)
+  bool coalesced = false;
+  std::string basis;             ///< same-origin, dns-match, origin-frame
+  unsigned retries = 0;          ///< attempts - 1 (421, GOAWAY, REFUSED_STREAM)
+  std::size_t connections = 0;   ///< connections the client had opened when this transfer ended
+};
+
+inline const char* write_out_variables_help() {
+  return "  -w variables (curl's): http_code response_code http_version url url_effective size_download\n"
+         "                        exitcode errormsg num_retries\n"
+         "             (h2get's): connection coalesced coalesce_basis connections\n";
+}
+
+/// Expands %{name}, %% and the escapes \n \r \t \\ of `format`. Unknown variables expand to nothing and
+/// are reported once each through `warn`.
+inline std::string expand_write_out(std::string_view format, const transfer_facts& f,
+                                    const std::function<void(const std::string&)>& warn = {}) {
+  auto code3 = [](int s) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%03d", s < 0 || s > 999 ? 0 : s);
+    return std::string(buf);
+  };
+  auto value = [&](std::string_view name, bool& known) -> std::string {
+    known = true;
+    if (name == "http_code" || name == "response_code") return code3(f.status);
+    if (name == "http_version") return f.http_version.empty() ? "0" : f.http_version;
+    if (name == "url" || name == "url_effective") return f.url;
+    if (name == "size_download") return std::to_string(f.size);
+    if (name == "exitcode") return std::to_string(f.exit_code);
+    if (name == "errormsg") return f.error;
+    if (name == "num_retries") return std::to_string(f.retries);
+    if (name == "connection") return std::to_string(f.connection);
+    if (name == "coalesced") return f.coalesced ? "1" : "0";
+    if (name == "coalesce_basis") return f.basis;
+    if (name == "connections") return std::to_string(f.connections);
+    known = false;
+    return {};
+  };
+  std::string out;
+  for (std::size_t i = 0; i < format.size(); ++i) {
+    const char c = format[i];
+    if (c == '%' && i + 1 < format.size()) {
+      if (format[i + 1] == '%') {
+        out += '%';
+        ++i;
+        continue;
+      }
+      if (format[i + 1] == '{') {
+        const auto close = format.find('}', i + 2);
+        if (close != std::string_view::npos) {
+          const auto name = format.substr(i + 2, close - i - 2);
+          bool known = false;
+          out += value(name, known);
+          if (!known && warn) warn("unknown --write-out variable: '" + std::string(name) + "'");
+          i = close;
+          continue;
+        }
+      }
+    } else if (c == '\\' && i + 1 < format.size()) {
+      const char n = format[i + 1];
+      if (n == 'n' || n == 'r' || n == 't' || n == '\\') {
+        out += n == 'n' ? '\n' : n == 'r' ? '\r' : n == 't' ? '\t' : '\\';
+        ++i;
+        continue;
+      }
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace h2get
