@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <iostream>
 #include <sstream>
 
 using namespace h2coal;
@@ -144,6 +146,7 @@ TEST_CASE("trace: 421 on a coalesced connection: misdirected, retry, a dedicated
       CHECK(num(e, "attempt") == 2);
     }
   CHECK(text.str().find("rejected: misdirected") != std::string::npos);
+  if (std::getenv("H2COAL_PRINT_TRACE")) std::cout << text.str();
   // A later request for b goes straight to b's own connection.
   h.f.events.clear();
   h.f.get(c, test_url("b.test", h.port));
