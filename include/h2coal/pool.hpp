@@ -107,6 +107,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     if (op->finished) return;
     if (auto c = op->conn.lock()) c->abandon(*op);
     for (auto& [o, q] : h1_waiters_) std::erase(q, op);
+    std::erase(capacity_waiters_, op);
     finish(op, ec);
   }
 
@@ -123,6 +124,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     conns_.clear();
     by_origin_.clear();
     h1_waiters_.clear();
+    capacity_waiters_.clear();
     for (auto& c : conns) c->detach();
     for (auto& c : conns) c->close("client shutdown", error::client_shutdown);
     for (auto& op : live) finish(op, error::client_shutdown);
@@ -330,6 +332,17 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
 
   void open_connection(const std::shared_ptr<request_op>& op) {
     const origin o = op->target.origin;
+    if (opts_.max_connections && conns_.size() >= opts_.max_connections) {
+      // At the total limit: close the least recently used idle connection, or wait for one to close.
+      std::shared_ptr<connection> lru;
+      for (auto& c : conns_)
+        if (c->ready() && c->idle() && (!lru || c->last_used() < lru->last_used())) lru = c;
+      if (!lru) {
+        capacity_waiters_.push_back(op);
+        return;
+      }
+      lru->close("connection limit");  // idle: nothing is lost, and the pool forgets it at once
+    }
     auto c = std::make_shared<connection>(ex_, *this, opts_, tls_ctx_, ++next_connection_id_, o);
     conns_.push_back(c);
     by_origin_[o].push_back(c);
@@ -399,6 +412,60 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     if (it->second.empty()) h1_waiters_.erase(it);
   }
 
+  // A connection went away: requests waiting for room under the total limit get their turn.
+  void serve_capacity_waiters() {
+    while (!capacity_waiters_.empty() && (!opts_.max_connections || conns_.size() < opts_.max_connections)) {
+      auto op = std::move(capacity_waiters_.front());
+      capacity_waiters_.pop_front();
+      if (!op->finished) route(op);
+    }
+  }
+
+  // RFC 8336 section 2.4 / DESIGN section 3: a connection whose origin set is a proper subset of another
+  // usable connection's set gets no new streams (the policy sees to that) and is closed once idle.
+  void close_idle_subsets() {
+    auto is_proper_subset = [](const std::vector<origin>& small, const std::vector<origin>& big) {
+      if (small.size() >= big.size()) return false;
+      for (const auto& o : small)
+        if (std::find(big.begin(), big.end(), o) == big.end()) return false;
+      return true;
+    };
+    std::vector<std::shared_ptr<connection>> doomed;
+    for (auto& c : conns_) {
+      if (!c->ready() || c->draining() || !c->idle() || !c->origin_set()) continue;
+      if (opts_.policies.for_host(c->initial_origin().host).name() != "origin") continue;  // only the origin policy honours ORIGIN frames
+      for (auto& other : conns_)
+        if (other != c && other->ready() && !other->draining() && other->origin_set() &&
+            is_proper_subset(*c->origin_set(), *other->origin_set())) {
+          doomed.push_back(c);
+          break;
+        }
+    }
+    for (auto& c : doomed) c->shutdown("proper-subset");
+  }
+
+  // DESIGN section 4: once a connection is ready, look again: does another one already serve its origin?
+  // Keep both (noted in the trace), or close the new one (close_redundant_connections, as Firefox does).
+  bool redundant(connection& c) {
+    if (c.proto() != connection::protocol::h2 || !c.tls()) return false;
+    const auto& policy = opts_.policies.for_host(c.initial_origin().host);
+    request_view rv;
+    rv.target = c.initial_origin();
+    rv.addresses = address_texts(c.initial_addresses());
+    auto views = build_views(rv.target);
+    std::erase_if(views, [&](const connection_view& v) { return v.id == c.id(); });
+    auto d = policy.decide(rv, views);
+    if (d.action != decision_action::coalesce || !d.conn) return false;
+    enforce(d, views, rv);
+    if (d.action != decision_action::coalesce) return false;
+    emit([&](trace::event& e) {
+      e.ev = "conn.redundant";
+      e.add("conn", c.id()).add("served_by", *d.conn).add("basis", std::string(to_string(d.basis)));
+      e.add("closed", opts_.close_redundant_connections);
+    });
+    return opts_.close_redundant_connections;
+  }
+
   // ---- connection_owner ----
   void on_connection_connected(connection& c) override {
     auto& s = summaries_[c.id()];
@@ -420,6 +487,8 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       e.add("peer_sans", t.sans).add("verified", t.verified);
       e.add("max_concurrent_streams", static_cast<std::int64_t>(c.max_concurrent_streams()));
     });
+    // Its queued requests go back to the pool, which sends them on the connection that serves them.
+    if (redundant(c)) c.close("redundant");
   }
 
   void on_connection_failed(connection& c, std::error_code ec) override {
@@ -430,6 +499,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     auto o = c.initial_origin();
     forget(c);
     serve_http1_waiters(o);
+    serve_capacity_waiters();
   }
 
   void on_connection_closed(connection& c, std::string_view reason) override {
@@ -440,6 +510,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     auto o = c.initial_origin();
     forget(c);
     serve_http1_waiters(o);
+    serve_capacity_waiters();
   }
 
   void on_connection_goaway(connection& c, std::int32_t last, std::uint32_t code) override {
@@ -479,10 +550,12 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       if (ignored) e.add("ignored", true);
       if (truncated) e.add("truncated", true);
     });
+    if (!ignored) close_idle_subsets();
   }
 
   void on_connection_available(connection& c) override {
     if (c.proto() == connection::protocol::http1) serve_http1_waiters(c.initial_origin());
+    else if (c.origin_set() && c.idle()) close_idle_subsets();
   }
 
   void on_request_sent(request_op& op, connection& c) override {
@@ -582,6 +655,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   std::vector<std::shared_ptr<connection>> conns_;
   std::unordered_map<origin, std::vector<std::shared_ptr<connection>>> by_origin_;
   std::unordered_map<origin, std::deque<std::shared_ptr<request_op>>> h1_waiters_;
+  std::deque<std::shared_ptr<request_op>> capacity_waiters_;  // waiting for room under max_connections
   std::set<origin> h1_origins_;
   std::unordered_map<std::uint64_t, std::weak_ptr<request_op>> live_;
   std::map<std::uint64_t, connection_summary> summaries_;

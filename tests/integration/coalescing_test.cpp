@@ -396,3 +396,58 @@ TEST_CASE("coalescing 14: per-origin override: strict for b while the default is
   CHECK(ids[2] == ids[0]);
   CHECK(server.connection_count() == 2);
 }
+
+TEST_CASE("coalescing: a new connection that duplicates one already serving its origin is noted, or closed") {
+  for (bool close_it : {false, true}) {
+    client_fixture f;
+    server_options so;
+    so.cert = f.ca.issue({"a.test", "b.test"});
+    test_server server(so);
+    f.resolve("a.test", {"127.0.0.1"});
+    f.resolve("b.test", {"127.0.0.1"});
+    auto o = with_policy(f, policies::browser());
+    o.close_redundant_connections = close_it;
+    client c(f.io.get_executor(), o);
+    // Both first requests start together: neither connection exists yet, so each origin opens its own.
+    std::vector<request> reqs(2);
+    reqs[0].url = test_url("a.test", server.port());
+    reqs[1].url = test_url("b.test", server.port());
+    for (auto& r : f.fetch_all(c, reqs)) {
+      REQUIRE_FALSE(r.ec);
+      CHECK(r.resp.status == 200);
+    }
+    std::size_t redundant = 0, closed = 0;
+    for (auto& e : f.events) {
+      redundant += e.ev == "conn.redundant";
+      if (e.ev == "conn.close") {
+        auto* reason = e.find("reason");
+        closed += reason && std::get<std::string>(*reason) == "redundant";
+      }
+    }
+    CHECK(redundant == 1);
+    CHECK(closed == (close_it ? 1u : 0u));
+    CHECK(server.connection_count() == 2);
+  }
+}
+
+TEST_CASE("coalescing: with max_connections=1, a second origin waits for the first connection to go") {
+  client_fixture f;
+  server_options so;
+  so.cert = f.ca.issue({"a.test"});
+  so.sni_certs["d.test"] = f.ca.issue({"d.test"});
+  test_server server(so);
+  f.resolve("a.test", {"127.0.0.1"});
+  f.resolve("d.test", {"127.0.0.1"});
+  auto o = f.options();
+  o.max_connections = 1;
+  client c(f.io.get_executor(), o);
+  auto a = f.get(c, test_url("a.test", server.port()));
+  auto d = f.get(c, test_url("d.test", server.port()));  // a's idle connection is closed to make room
+  REQUIRE_FALSE(a.ec);
+  REQUIRE_FALSE(d.ec);
+  CHECK(server.connection_count() == 2);
+  std::size_t limit_closes = 0;
+  for (auto& e : f.events)
+    if (e.ev == "conn.close") limit_closes += std::get<std::string>(*e.find("reason")) == "connection limit";
+  CHECK(limit_closes == 1);
+}
