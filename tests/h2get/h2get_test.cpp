@@ -1,0 +1,683 @@
+// tests/h2get/h2get_test.cpp: h2get end to end. The built binary runs as a child process against the
+// programmable test server in this process; each case is one option's effect or one exit code.
+#include "catch.hpp"
+#include "process.hpp"
+#include "support/client_fixture.hpp"
+#include "support/test_ca.hpp"
+#include "support/test_server.hpp"
+
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+using namespace h2coal::test;
+using h2get_test::run_result;
+using json = nlohmann::json;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+// A test CA, a scratch directory, and h2get run with that CA trusted and chosen names resolved.
+struct h2get_fixture {
+  test_ca ca;
+  temp_dir dir;
+  std::vector<std::string> resolves;
+
+  void resolve(const std::string& host, std::uint16_t port, const std::string& addrs = "127.0.0.1") {
+    resolves.push_back("--resolve");
+    resolves.push_back(host + ":" + std::to_string(port) + ":" + addrs);
+  }
+
+  std::string file(const std::string& name) const { return dir.path() + "/" + name; }
+
+  run_result h2get(const std::vector<std::string>& args, const std::string& input = {},
+                   const std::vector<std::string>& env = {}) const {
+    std::vector<std::string> argv = {H2GET_PATH, "--cacert", ca.ca_file()};
+    argv.insert(argv.end(), resolves.begin(), resolves.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = h2get_test::run_process(argv, input, env);
+    INFO("stderr: " << r.err);
+    REQUIRE_FALSE(r.timed_out);
+    return r;
+  }
+};
+
+// A server for a.test and b.test (one certificate naming both), both names resolving to 127.0.0.1.
+struct two_hosts {
+  h2get_fixture f;
+  std::unique_ptr<test_server> server;
+  std::uint16_t port = 0;
+
+  explicit two_hosts(server_options so = {}) {
+    if (so.cert.cert_pem.empty()) so.cert = f.ca.issue({"a.test", "b.test"});
+    server = std::make_unique<test_server>(so);
+    port = server->port();
+    f.resolve("a.test", port);
+    f.resolve("b.test", port);
+  }
+  std::string url(const std::string& host, const std::string& path = "/") const { return test_url(host, port, path); }
+  std::string origin(const std::string& host) const { return "https://" + host + ":" + std::to_string(port); }
+};
+
+// The demo server's set-up (examples/demo-server): one router for a.test and b.test that routes by SNI,
+// a.test serving /login, b.test serving /v1/; `mode` says what it does about a mismatched :authority.
+server_options demo_like(const std::string& mode) {
+  server_options so;
+  so.routing = route_by::sni;
+  so.paths_by_host = {{"a.test", {"/login"}}, {"b.test", {"/v1/"}}};
+  if (mode == "misdirected") so.misdirect_on_mismatch = true;
+  return so;
+}
+
+// Answers one HTTP/1.1 request with the request's own bytes as the body, so a test sees exactly which
+// method, header fields and body h2get sent (the test server records no header fields). Given a
+// greeting, it writes that as soon as the connection is accepted instead, and closes.
+class echo_request_server {
+ public:
+  explicit echo_request_server(std::string greeting = {})
+      : greeting_(std::move(greeting)), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~echo_request_server() {
+    if (!accepted_) {  // wake the blocking accept when no client came
+      asio::ip::tcp::socket s(io_);
+      std::error_code ec;
+      s.connect(acceptor_.local_endpoint(), ec);
+    }
+    thread_.join();
+  }
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+ private:
+  void serve() {
+    std::error_code ec;
+    asio::ip::tcp::socket s(io_);
+    acceptor_.accept(s, ec);
+    accepted_ = true;
+    if (ec) return;
+    if (!greeting_.empty()) {
+      asio::write(s, asio::buffer(greeting_), ec);
+      return;
+    }
+    std::string data;
+    char buf[4096];
+    std::size_t head_end;
+    while ((head_end = data.find("\r\n\r\n")) == std::string::npos) {
+      auto n = s.read_some(asio::buffer(buf), ec);
+      if (ec) return;
+      data.append(buf, n);
+    }
+    std::size_t length = 0;
+    std::string lower = data.substr(0, head_end);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (auto p = lower.find("\r\ncontent-length:"); p != std::string::npos) length = std::stoul(lower.substr(p + 17));
+    while (data.size() < head_end + 4 + length) {
+      auto n = s.read_some(asio::buffer(buf), ec);
+      if (ec) return;
+      data.append(buf, n);
+    }
+    std::string resp = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(data.size()) +
+                       "\r\nconnection: close\r\n\r\n" + data;
+    asio::write(s, asio::buffer(resp), ec);
+  }
+
+  std::string greeting_;
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::atomic<bool> accepted_{false};
+  std::thread thread_;
+};
+
+// A loopback port nobody listens on (bound, then closed).
+std::uint16_t closed_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+}  // namespace
+
+// ---- Options and their effects ----
+
+TEST_CASE("--help names every option of DESIGN section 7") {
+  h2get_fixture f;
+  auto r = f.h2get({"--help"});
+  CHECK(r.exit_code == 0);
+  for (const char* opt : {"--policy", "--ip-match", "--resolve", "--cacert", "-k", "-E, --cert", "--key", "-X", "-H",
+                          "-d", "-o", "-i", "-I", "-Z, --parallel", "--http1.1", "--http2-prior-knowledge", "-s", "-v",
+                          "--trace", "--graph", "--connect-timeout", "--max-time", "--fail", "--probe"})
+    CHECK(contains(r.out, opt));
+  CHECK(contains(r.out, "Usage: h2get [options...] <url>..."));
+}
+
+TEST_CASE("a GET writes the body to stdout, nothing else, and exits 0") {
+  two_hosts s;
+  auto r = s.f.h2get({s.url("a.test", "/bytes/5000")});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == expected_bytes(5000));
+  CHECK(r.err.empty());
+}
+
+TEST_CASE("-o writes bodies to files in URL order, the rest goes to stdout") {
+  two_hosts s;
+  auto one = s.f.file("one"), two = s.f.file("two");
+  auto r = s.f.h2get({"-o", one, s.url("a.test", "/bytes/10"), "-o", two, s.url("a.test", "/bytes/20"),
+                      s.url("b.test", "/stdout")});
+  CHECK(r.exit_code == 0);
+  CHECK(slurp(one) == expected_bytes(10));
+  CHECK(slurp(two) == expected_bytes(20));
+  CHECK(r.out == "host=b.test path=/stdout");
+}
+
+TEST_CASE("-i puts the status line and header fields before the body; -I sends HEAD and prints only them") {
+  two_hosts s;
+  auto r = s.f.h2get({"-i", s.url("a.test", "/hello")});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.rfind("HTTP/2 200\r\n", 0) == 0);
+  CHECK(contains(r.out, "x-routed-host: a.test\r\n"));
+  auto split = r.out.find("\r\n\r\n");
+  REQUIRE(split != std::string::npos);
+  CHECK(r.out.substr(split + 4) == "host=a.test path=/hello");
+
+  auto h = s.f.h2get({"-I", s.url("a.test", "/hello")});
+  CHECK(h.exit_code == 0);
+  CHECK(h.out.rfind("HTTP/2 200\r\n", 0) == 0);
+  CHECK(h.out.size() >= 4);
+  CHECK(h.out.substr(h.out.size() - 4) == "\r\n\r\n");
+  CHECK(s.server->requests().back().method == "HEAD");
+}
+
+TEST_CASE("-X, -H and -d shape the request (method, header fields, body from @FILE)") {
+  SECTION("over HTTP/2: the server sees the method and the joined body") {
+    two_hosts s;
+    std::ofstream(s.f.file("data")) << "b=2\r\nc=3\n";
+    auto r = s.f.h2get({"-d", "a=1", "-d", "@" + s.f.file("data"), s.url("a.test", "/echo")});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "a=1&b=2c=3");
+    CHECK(s.server->requests().back().method == "POST");
+    auto x = s.f.h2get({"-X", "PUT", "-d", "@-", s.url("a.test", "/echo")}, "from stdin\n");
+    CHECK(x.out == "from stdin");
+    CHECK(s.server->requests().back().method == "PUT");
+  }
+  SECTION("over HTTP/1.1: the exact header fields") {
+    echo_request_server echo;
+    h2get_fixture f;
+    auto r = f.h2get({"-X", "PATCH", "-H", "X-Test: one two", "-H", "User-Agent:", "-H", "Accept: text/plain",
+                      "-H", "X-Empty;", "-d", "k=v", "http://127.0.0.1:" + std::to_string(echo.port()) + "/path?q=1"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.rfind("PATCH /path?q=1 HTTP/1.1\r\n", 0) == 0);
+    CHECK(contains(r.out, "X-Test: one two\r\n"));
+    CHECK(contains(r.out, "Accept: text/plain\r\n"));
+    CHECK_FALSE(contains(r.out, "accept: */*"));
+    CHECK(contains(r.out, "X-Empty: \r\n"));
+    CHECK_FALSE(contains(r.out, "user-agent"));
+    CHECK(contains(r.out, "content-type: application/x-www-form-urlencoded\r\n"));
+    CHECK(r.out.substr(r.out.size() - 3) == "k=v");
+  }
+  SECTION("bad header or method: exit 2") {
+    h2get_fixture f;
+    CHECK(f.h2get({"-H", "no colon", "http://127.0.0.1/"}).exit_code == 2);
+    CHECK(f.h2get({"-H", "Host: other", "http://127.0.0.1/"}).exit_code == 2);
+    CHECK(f.h2get({"-X", "GE T", "http://127.0.0.1/"}).exit_code == 2);
+    CHECK(f.h2get({"-I", "-d", "x", "http://127.0.0.1/"}).exit_code == 2);
+  }
+}
+
+TEST_CASE("-Z runs the transfers at once and still writes them in URL order") {
+  two_hosts s;
+  auto seq = s.f.h2get({s.url("a.test", "/delay/200"), s.url("a.test", "/bytes/5")});
+  CHECK(seq.exit_code == 0);
+  CHECK(s.server->max_open_streams() == 1);
+
+  two_hosts p;
+  auto par = p.f.h2get({"-Z", p.url("a.test", "/delay/200"), p.url("a.test", "/bytes/5")});
+  CHECK(par.exit_code == 0);
+  CHECK(p.server->max_open_streams() == 2);  // both streams open together on one connection
+  CHECK(par.out == "host=a.test path=/delay/200" + expected_bytes(5));
+  CHECK(par.out == seq.out);
+}
+
+TEST_CASE("--http1.1 and --http2-prior-knowledge choose the protocol") {
+  two_hosts s;
+  auto h1 = s.f.h2get({"--http1.1", "-w", "%{http_version}", "-o", "/dev/null", s.url("a.test")});
+  CHECK(h1.exit_code == 0);
+  CHECK(h1.out == "1.1");
+  CHECK(s.server->connections().back().alpn == "http/1.1");
+  auto h2 = s.f.h2get({"-w", "%{http_version}", "-o", "/dev/null", s.url("a.test")});
+  CHECK(h2.out == "2");
+
+  server_options so;
+  so.protocol = server_protocol::h2c;
+  test_server h2c(so);
+  h2get_fixture f;
+  auto pk = f.h2get({"--http2-prior-knowledge", "-w", " %{http_version}", "http://127.0.0.1:" + std::to_string(h2c.port()) + "/x"});
+  CHECK(pk.exit_code == 0);
+  CHECK(pk.out == "host=127.0.0.1 path=/x 2");
+}
+
+TEST_CASE("--policy and --ip-match decide what is shared (-w %{connections})") {
+  server_options so;
+  so.addresses = {"127.0.0.1", "127.0.0.2"};
+  h2get_fixture f;
+  so.cert = f.ca.issue({"a.test", "b.test"});
+  test_server server(so);
+  auto p = server.port();
+  auto url = [p](const char* h) { return test_url(h, p); };
+  const std::string w = "%{connection}:%{coalesced}:%{coalesce_basis} ";
+
+  SECTION("one address: strict opens two connections, browser and origin share one") {
+    f.resolve("a.test", p);
+    f.resolve("b.test", p);
+    for (auto [policy, expected] : {std::pair{"strict", "1:0:same-origin 2:0:same-origin "},
+                                    std::pair{"browser", "1:0:same-origin 1:1:dns-match "},
+                                    std::pair{"origin", "1:0:same-origin 1:1:dns-match "}}) {
+      auto r = f.h2get({"--policy", policy, "-o", "/dev/null", "-o", "/dev/null", "-w", w, url("a.test"), url("b.test")});
+      INFO(policy);
+      CHECK(r.exit_code == 0);
+      CHECK(r.out == expected);
+    }
+  }
+  SECTION("a on [.1, .2] (connected to .1), b on [.2]: --ip-match any shares, connected does not") {
+    f.resolve("a.test", p, "127.0.0.1,127.0.0.2");
+    f.resolve("b.test", p, "127.0.0.2");
+    auto connected = f.h2get({"--policy", "browser", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{connections} ", url("a.test"), url("b.test")});
+    CHECK(connected.out == "1 2 ");
+    auto any = f.h2get({"--policy", "browser", "--ip-match", "any", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{connections} ", url("a.test"), url("b.test")});
+    CHECK(any.out == "1 1 ");
+  }
+}
+
+TEST_CASE("--resolve steers a name to the given address") {
+  server_options so;
+  so.addresses = {"127.0.0.1", "127.0.0.2"};
+  h2get_fixture f;
+  so.cert = f.ca.issue({"a.test"});
+  test_server server(so);
+  f.resolve("a.test", server.port(), "127.0.0.2");
+  auto r = f.h2get({"-o", "/dev/null", test_url("a.test", server.port())});
+  CHECK(r.exit_code == 0);
+  CHECK(server.requests().back().local_address == "127.0.0.2");
+  CHECK(f.h2get({"--resolve", "a.test:notaport:127.0.0.1", "http://a.test/"}).exit_code == 2);
+}
+
+TEST_CASE("--cacert, -k and certificate errors (exit 60)") {
+  two_hosts s;
+  SECTION("a certificate from another CA: 60 with one clear line; -k goes on") {
+    test_ca other;
+    server_options so;
+    so.cert = other.issue({"a.test"});
+    test_server foreign(so);
+    h2get_fixture f;
+    f.resolve("a.test", foreign.port());
+    auto r = f.h2get({test_url("a.test", foreign.port())});
+    CHECK(r.exit_code == 60);
+    CHECK(r.err.rfind("h2get: (60) certificate for a.test is not valid: ", 0) == 0);
+    CHECK(lines_of(r.err).size() == 1);
+    auto k = f.h2get({"-k", "-o", "/dev/null", test_url("a.test", foreign.port())});
+    CHECK(k.exit_code == 0);
+  }
+  SECTION("a name the certificate does not cover: 60") {
+    s.f.resolve("c.test", s.port);
+    auto r = s.f.h2get({s.url("c.test")});
+    CHECK(r.exit_code == 60);
+    CHECK(contains(r.err, "certificate for c.test is not valid"));
+  }
+  SECTION("an unreadable --cacert: 77") {
+    auto r = h2get_test::run_process({H2GET_PATH, "--cacert", s.f.file("missing.pem"), s.url("a.test")});
+    CHECK(r.exit_code == 77);
+  }
+}
+
+TEST_CASE("-E and --key present a client certificate") {
+  h2get_fixture f;
+  server_options so;
+  so.cert = f.ca.issue({"a.test"});
+  so.request_client_cert = true;
+  test_server server(so);
+  f.resolve("a.test", server.port());
+  auto client = f.ca.issue_client("h2get");
+  auto cert = f.dir.write_temp_file(client.cert_pem, ".pem");
+  auto key = f.dir.write_temp_file(client.key_pem, ".key");
+  auto r = f.h2get({"-E", cert, "--key", key, "-o", "/dev/null", test_url("a.test", server.port())});
+  CHECK(r.exit_code == 0);
+  REQUIRE(server.connections().size() == 1);
+  CHECK(server.connections()[0].client_cert);
+  auto missing = f.h2get({"--cert", f.file("nope.pem"), test_url("a.test", server.port())});
+  CHECK(missing.exit_code == 58);
+}
+
+TEST_CASE("-s silences error messages, -S brings them back, the exit code stays") {
+  h2get_fixture f;
+  const std::string url = "http://127.0.0.1:" + std::to_string(closed_port()) + "/";
+  auto loud = f.h2get({url});
+  CHECK(loud.exit_code == 7);
+  CHECK(loud.err.rfind("h2get: (7) failed to connect to 127.0.0.1 port ", 0) == 0);
+  auto quiet = f.h2get({"-s", url});
+  CHECK(quiet.exit_code == 7);
+  CHECK(quiet.err.empty());
+  auto shown = f.h2get({"-sS", url});
+  CHECK(shown.exit_code == 7);
+  CHECK(contains(shown.err, "h2get: (7) "));
+}
+
+// ---- Exit codes, one per error class ----
+
+TEST_CASE("exit codes follow curl's meanings") {
+  h2get_fixture f;
+  SECTION("2: unknown option, bad option value, no URL") {
+    CHECK(f.h2get({"--no-such-option", "http://127.0.0.1/"}).exit_code == 2);
+    CHECK(f.h2get({"--policy", "greedy", "http://127.0.0.1/"}).exit_code == 2);
+    CHECK(f.h2get({"--connect-timeout", "-1", "http://127.0.0.1/"}).exit_code == 2);
+    auto none = f.h2get({});
+    CHECK(none.exit_code == 2);
+    CHECK(contains(none.err, "h2get: (2) no URL specified"));
+  }
+  SECTION("3: malformed URL; 1: unsupported scheme") {
+    CHECK(f.h2get({"https://bad host/"}).exit_code == 3);
+    CHECK(f.h2get({"ftp://127.0.0.1/"}).exit_code == 1);
+  }
+  SECTION("6: the name does not resolve") {
+    // A reserved name (RFC 6761); the resolver is told to give up quickly if no DNS server answers.
+    auto r = f.h2get({"https://no-such-host.invalid/"}, {}, {"RES_OPTIONS=timeout:1 attempts:1"});
+    CHECK(r.exit_code == 6);
+    CHECK(contains(r.err, "h2get: (6) could not resolve host: no-such-host.invalid"));
+  }
+  SECTION("7: nobody listens") {
+    CHECK(f.h2get({"https://127.0.0.1:" + std::to_string(closed_port()) + "/"}).exit_code == 7);
+  }
+  SECTION("28: --connect-timeout (the TLS handshake never finishes) and --max-time (the answer never comes)") {
+    server_options stall;
+    stall.cert = f.ca.issue({"a.test"});
+    stall.stall_handshake = true;
+    test_server silent(stall);
+    f.resolve("a.test", silent.port());
+    auto c = f.h2get({"--connect-timeout", "0.3", test_url("a.test", silent.port())});
+    CHECK(c.exit_code == 28);
+    CHECK(contains(c.err, "h2get: (28) "));
+
+    two_hosts s;
+    auto m = s.f.h2get({"-m", "0.3", s.url("a.test", "/stall")});
+    CHECK(m.exit_code == 28);
+    CHECK(contains(m.err, "h2get: (28) operation timed out"));
+  }
+  SECTION("35: the TLS handshake fails (the server answers in cleartext HTTP/1.1)") {
+    echo_request_server plain("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    f.resolve("a.test", plain.port());
+    auto r = f.h2get({test_url("a.test", plain.port())});
+    CHECK(r.exit_code == 35);
+    CHECK(contains(r.err, "h2get: (35) "));
+  }
+  SECTION("22: an HTTP error with --fail, and no body; without --fail the body and 0") {
+    two_hosts s;
+    auto failed = s.f.h2get({"--fail", s.url("a.test", "/status/404")});
+    CHECK(failed.exit_code == 22);
+    CHECK(failed.out.empty());
+    CHECK(contains(failed.err, "h2get: (22) the requested URL returned error: 404"));
+    auto plain = s.f.h2get({s.url("a.test", "/status/404")});
+    CHECK(plain.exit_code == 0);
+    CHECK(plain.out == "status 404");
+  }
+  SECTION("23: the output cannot be written") {
+    two_hosts s;
+    auto r = s.f.h2get({"-o", s.f.file("no/such/dir"), s.url("a.test")});
+    CHECK(r.exit_code == 23);
+  }
+  SECTION("with several URLs the last one's result counts, as in curl; every failure is reported") {
+    two_hosts s;
+    const std::string refused = "https://127.0.0.1:" + std::to_string(closed_port()) + "/";
+    auto last_ok = s.f.h2get({"-o", "/dev/null", refused, s.url("a.test")});
+    CHECK(last_ok.exit_code == 0);
+    CHECK(contains(last_ok.err, "h2get: (7) "));
+    auto last_bad = s.f.h2get({"-o", "/dev/null", s.url("a.test"), refused});
+    CHECK(last_bad.exit_code == 7);
+  }
+}
+
+// ---- -v, --trace, --graph ----
+
+TEST_CASE("-v shows pool decisions and connection events, then the connection table") {
+  two_hosts s;
+  auto r = s.f.h2get({"-v", "-o", "/dev/null", "-o", "/dev/null", s.url("a.test"), s.url("b.test")});
+  CHECK(r.exit_code == 0);
+  for (const char* ev : {"request.start", "pool.decision", "conn.connect", "conn.ready", "request.sent", "request.done"})
+    CHECK(contains(r.err, ev));
+  CHECK(contains(r.err, "action=coalesce"));
+  CHECK(contains(r.err, "* connections opened: 1\n"));
+  bool row = false;
+  for (const auto& line : lines_of(r.err))
+    if (line.rfind("*   1 ", 0) == 0)
+      row = contains(line, "127.0.0.1:" + std::to_string(s.port)) && contains(line, " a.test ") &&
+            contains(line, " h2 ") && contains(line, s.origin("a.test")) && contains(line, s.origin("b.test"));
+  CHECK(row);
+  CHECK(contains(r.err, "< HTTP/2 200"));
+}
+
+namespace {
+
+// Checks one --trace line against DESIGN section 5: t and ev, then each event's fields and their types.
+void check_trace_line(const std::string& line, std::set<std::string>& seen) {
+  INFO(line);
+  json e = json::parse(line);  // throws (and fails the test) when the line is not JSON
+  REQUIRE(e.is_object());
+  REQUIRE(e.at("t").is_number_integer());
+  REQUIRE(e.at("ev").is_string());
+  const std::string ev = e["ev"];
+  seen.insert(ev);
+  auto integer = [&](const char* k) { CHECK(e.at(k).is_number_integer()); };
+  auto string = [&](const char* k) { CHECK(e.at(k).is_string()); };
+  auto strings = [&](const char* k) {
+    REQUIRE(e.at(k).is_array());
+    for (const auto& x : e[k]) CHECK(x.is_string());
+  };
+  static const std::map<std::string, std::set<std::string>> fields = {
+      {"request.start", {"req", "method", "url", "origin"}},
+      {"dns.done", {"host", "addrs", "error", "us"}},
+      {"pool.decision", {"req", "origin", "policy", "action", "conn", "basis", "matched_ip", "candidates"}},
+      {"conn.connect", {"conn", "origin", "remote", "sni"}},
+      {"conn.ready", {"conn", "alpn", "tls_version", "peer_sans", "verified", "max_concurrent_streams"}},
+      {"conn.failed", {"conn", "error"}},
+      {"conn.origin_frame", {"conn", "origins", "origin_set", "ignored", "truncated"}},
+      {"conn.goaway", {"conn", "last_stream_id", "error_code"}},
+      {"conn.close", {"conn", "reason", "requests"}},
+      {"request.sent", {"req", "conn", "stream"}},
+      {"request.misdirected", {"req", "conn", "origin"}},
+      {"request.retry", {"req", "reason", "attempt"}},
+      {"request.done", {"req", "conn", "status", "bytes", "error"}},
+  };
+  REQUIRE(fields.count(ev) == 1);
+  for (const auto& [k, v] : e.items())
+    if (k != "t" && k != "ev") CHECK(fields.at(ev).count(k) == 1);  // nothing outside the schema
+  if (ev == "request.start") {
+    integer("req"), string("method"), string("url"), string("origin");
+  } else if (ev == "dns.done") {
+    string("host"), strings("addrs"), integer("us");
+  } else if (ev == "pool.decision") {
+    integer("req"), string("origin"), string("policy"), integer("conn");
+    CHECK(std::set<std::string>{"reuse", "coalesce", "wait", "connect"}.count(e.at("action")) == 1);
+    if (e.contains("basis")) CHECK(std::set<std::string>{"same-origin", "dns-match", "origin-frame"}.count(e["basis"]) == 1);
+    REQUIRE(e.at("candidates").is_array());
+    static const std::set<std::string> reasons = {
+        "other-origin", "different-port", "ip-mismatch", "cert-mismatch", "unverified", "client-cert", "draining",
+        "at-capacity", "not-in-origin-set", "misdirected", "http1", "partition", "proper-subset", "not-ready"};
+    for (const auto& c : e["candidates"]) {
+      CHECK(c.at("conn").is_number_integer());
+      CHECK(c.at("origin").is_string());
+      CHECK(std::set<std::string>{"chosen", "rejected"}.count(c.at("verdict")) == 1);
+      if (c.contains("reason")) CHECK(reasons.count(c["reason"]) == 1);
+    }
+  } else if (ev == "conn.connect") {
+    integer("conn"), string("origin"), string("remote"), string("sni");
+  } else if (ev == "conn.ready") {
+    integer("conn"), string("alpn"), string("tls_version"), strings("peer_sans"), integer("max_concurrent_streams");
+    CHECK(e.at("verified").is_boolean());
+  } else if (ev == "conn.failed") {
+    integer("conn"), string("error");
+  } else if (ev == "conn.origin_frame") {
+    integer("conn"), strings("origins"), strings("origin_set");
+  } else if (ev == "conn.close") {
+    integer("conn"), string("reason"), integer("requests");
+  } else if (ev == "request.sent") {
+    integer("req"), integer("conn"), integer("stream");
+  } else if (ev == "request.misdirected") {
+    integer("req"), integer("conn"), string("origin");
+  } else if (ev == "request.retry") {
+    integer("req"), string("reason"), integer("attempt");
+  } else if (ev == "request.done") {
+    integer("req"), integer("conn"), integer("status"), integer("bytes");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("--trace writes JSON lines that match the trace schema") {
+  std::set<std::string> seen;
+  auto check_file = [&seen](const std::string& text) {
+    auto lines = lines_of(text);
+    CHECK_FALSE(lines.empty());
+    for (const auto& l : lines) check_trace_line(l, seen);
+  };
+  SECTION("coalescing, a 421 retry, an ORIGIN frame, a failed connection; '-' is stderr") {
+    {
+      two_hosts s(demo_like("misdirected"));
+      auto trace = s.f.file("trace.jsonl");
+      auto r = s.f.h2get({"--trace", trace, "-o", "/dev/null", "-o", "/dev/null", s.url("a.test", "/login"), s.url("b.test", "/v1/x")});
+      CHECK(r.exit_code == 0);
+      check_file(slurp(trace));
+    }
+    {
+      server_options so;
+      so.origin_frames_for_sni = [](const std::string&) { return std::vector<std::vector<std::string>>{{"https://b.test"}}; };
+      two_hosts s(so);
+      auto r = s.f.h2get({"--trace", "-", "-s", "-o", "/dev/null", s.url("a.test")});
+      CHECK(r.exit_code == 0);
+      check_file(r.err);
+    }
+    {
+      two_hosts s;
+      auto r = s.f.h2get({"--trace", "-", "-s", "-o", "/dev/null", s.url("a.test", "/goaway")});
+      CHECK(r.exit_code == 0);
+      check_file(r.err);
+    }
+    {
+      h2get_fixture f;
+      auto r = f.h2get({"--trace", "-", "-s", "https://127.0.0.1:" + std::to_string(closed_port()) + "/"});
+      CHECK(r.exit_code == 7);
+      check_file(r.err);
+    }
+    for (const char* ev : {"request.start", "dns.done", "pool.decision", "conn.connect", "conn.ready", "conn.failed",
+                           "conn.origin_frame", "conn.goaway", "request.sent", "request.misdirected", "request.retry",
+                           "request.done"})
+      CHECK(seen.count(ev) == 1);
+  }
+}
+
+TEST_CASE("--graph writes DOT naming every connection and origin, with 421s and rejections") {
+  two_hosts s(demo_like("misdirected"));
+  auto dot = s.f.file("g.dot");
+  auto r = s.f.h2get({"--policy", "browser", "--graph", dot, "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
+                      s.url("a.test", "/login"), s.url("b.test", "/v1/x"), s.url("b.test", "/v1/y")});
+  CHECK(r.exit_code == 0);
+  auto g = slurp(dot);
+  CHECK(g.rfind("digraph h2get {", 0) == 0);
+  CHECK(contains(g, "conn1 [shape=box"));
+  CHECK(contains(g, "conn2 [shape=box"));
+  CHECK_FALSE(contains(g, "conn3"));
+  CHECK(contains(g, "\"" + s.origin("a.test") + "\" [shape=ellipse"));
+  CHECK(contains(g, "\"" + s.origin("b.test") + "\" [shape=ellipse"));
+  CHECK(contains(g, "\"" + s.origin("b.test") + "\" -> conn1 [label=\"421 misdirected (1 request)\""));
+  CHECK(contains(g, "\"" + s.origin("b.test") + "\" -> conn2 [label=\"same-origin (retry after 421) (1 request)\""));
+  CHECK(contains(g, "\"" + s.origin("b.test") + "\" -> conn1 [label=\"rejected: misdirected\""));
+  CHECK(contains(g, "SNI b.test"));
+
+  SECTION(".svg: rendered by Graphviz when it is there, else DOT beside it and a warning") {
+    auto svg = s.f.file("g.svg");
+    auto v = s.f.h2get({"--graph", svg, "-o", "/dev/null", s.url("a.test", "/login")});
+    CHECK(v.exit_code == 0);
+    if (slurp(svg).empty()) {
+      CHECK(contains(v.err, "wrote DOT to"));
+      CHECK(contains(slurp(s.f.file("g.dot")), "conn1"));
+    } else {
+      CHECK(contains(slurp(svg), "<svg"));
+    }
+  }
+}
+
+// ---- --probe ----
+
+TEST_CASE("--probe finds the misrouted origin behind an SNI router, and nothing elsewhere") {
+  SECTION("sni-routing: b coalesced onto a's connection reaches a's service: misrouted, exit 120") {
+    two_hosts s(demo_like("sni-routing"));
+    auto r = s.f.h2get({"--probe", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} ", s.url("a.test", "/login"),
+                        s.url("b.test", "/v1/items")});
+    CHECK(r.exit_code == 120);
+    CHECK(r.out == "200 404 ");
+    CHECK(contains(r.err, "MISROUTED"));
+    CHECK(contains(r.err, "1 coalesced response checked, 1 misrouted: " + s.origin("b.test")));
+  }
+  SECTION("sni-routing under strict: nothing coalesced, nothing misrouted") {
+    two_hosts s(demo_like("sni-routing"));
+    auto r = s.f.h2get({"--probe", "--policy", "strict", "-o", "/dev/null", "-o", "/dev/null", s.url("a.test", "/login"),
+                        s.url("b.test", "/v1/items")});
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.err, "no response was coalesced"));
+  }
+  SECTION("misdirected: the 421 sends b to its own connection: nothing misrouted") {
+    two_hosts s(demo_like("misdirected"));
+    auto r = s.f.h2get({"--probe", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} ", s.url("a.test", "/login"),
+                        s.url("b.test", "/v1/items")});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "200 200 ");
+    CHECK_FALSE(contains(r.err, "MISROUTED"));
+  }
+  SECTION("origin-frame: a's connection declares only a; the origin policy keeps b apart") {
+    server_options so = demo_like("sni-routing");
+    auto port = std::make_shared<std::atomic<std::uint16_t>>(0);
+    so.origin_frames_for_sni = [port](const std::string& sni) {
+      return std::vector<std::vector<std::string>>{{"https://" + sni + ":" + std::to_string(port->load())}};
+    };
+    two_hosts s(so);
+    port->store(s.port);
+    auto r = s.f.h2get({"--probe", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} ", s.url("a.test", "/login"),
+                        s.url("b.test", "/v1/items")});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "200 200 ");
+    CHECK_FALSE(contains(r.err, "MISROUTED"));
+  }
+  SECTION("a server that routes by :authority: coalesced, and consistent") {
+    two_hosts s;
+    auto r = s.f.h2get({"--probe", "-o", "/dev/null", "-o", "/dev/null", s.url("a.test", "/x"), s.url("b.test", "/x")});
+    CHECK(r.exit_code == 0);
+    CHECK(contains(r.err, "verdict    consistent"));
+    CHECK(contains(r.err, "1 coalesced response checked, 0 misrouted"));
+  }
+}
+
+TEST_CASE("a 421 retry's output is the final answer only") {
+  two_hosts s(demo_like("misdirected"));
+  auto r = s.f.h2get({"-w", " %{num_retries}", "-o", "/dev/null", s.url("a.test", "/login"), s.url("b.test", "/v1/items")});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == " 0host=b.test path=/v1/items 1");
+}
