@@ -54,6 +54,8 @@ class connection_graph {
         if (const auto* list = std::get_if<std::vector<std::string>>(v)) conns_[integer(e, "conn")].origin_set = *list;
     } else if (ev == "conn.goaway") {
       conns_[integer(e, "conn")].goaway = true;
+    } else if (ev == "conn.redundant") {
+      conns_[integer(e, "conn")].redundant_to = integer(e, "served_by");
     } else if (ev == "request.sent") {
       const auto req = integer(e, "req");
       std::string label = req_basis_[req].empty() ? "same-origin" : req_basis_[req];
@@ -107,6 +109,7 @@ class connection_graph {
         for (const auto& o : c.origin_set) label += "\n  " + o;
       }
       if (c.goaway) label += "\nGOAWAY received";
+      if (c.redundant_to) label += "\nredundant: connection " + std::to_string(c.redundant_to) + " serves its origin";
       if (!c.error.empty()) label += "\nfailed: " + c.error;
       out += "  " + node(id) + " [shape=box, label=" + quote(label) + (c.error.empty() ? "" : ", color=red") + "];\n";
     }
@@ -135,6 +138,7 @@ class connection_graph {
     std::string origin, remote, sni, alpn, error;
     std::vector<std::string> origin_set;
     bool goaway = false;
+    std::int64_t redundant_to = 0;
   };
 
   static std::string node(std::int64_t id) { return "conn" + std::to_string(id); }

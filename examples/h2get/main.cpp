@@ -594,7 +594,7 @@ int run(int argc, char** argv) {
   opts.trace = h2coal::trace::fan_out(std::move(sinks));
 
   if (cl.outputs.size() > cl.urls.size()) rep.warning("got more -o options than URLs");
-  if (cl.insecure && cl.policy != "strict")
+  if (cl.verbose && cl.insecure && cl.policy != "strict")
     rep.warning("-k turns coalescing off: unverified connections are never shared");
 
   // The meter only where a person watches stderr, and never over a body printed to the same terminal.

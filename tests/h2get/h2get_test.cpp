@@ -501,6 +501,7 @@ void check_trace_line(const std::string& line, std::set<std::string>& seen) {
       {"conn.failed", {"conn", "error"}},
       {"conn.origin_frame", {"conn", "origins", "origin_set", "ignored", "truncated"}},
       {"conn.goaway", {"conn", "last_stream_id", "error_code"}},
+      {"conn.redundant", {"conn", "served_by", "basis", "closed"}},  // pool.hpp: a duplicate connection
       {"conn.close", {"conn", "reason", "requests"}},
       {"request.sent", {"req", "conn", "stream"}},
       {"request.misdirected", {"req", "conn", "origin"}},
@@ -520,7 +521,7 @@ void check_trace_line(const std::string& line, std::set<std::string>& seen) {
     if (e.contains("basis")) CHECK(std::set<std::string>{"same-origin", "dns-match", "origin-frame"}.count(e["basis"]) == 1);
     REQUIRE(e.at("candidates").is_array());
     static const std::set<std::string> reasons = {
-        "other-origin", "different-port", "ip-mismatch", "cert-mismatch", "unverified", "client-cert", "draining",
+        "other-origin", "different-scheme", "different-port", "ip-mismatch", "cert-mismatch", "unverified", "client-cert", "draining",
         "at-capacity", "not-in-origin-set", "misdirected", "http1", "partition", "proper-subset", "not-ready"};
     for (const auto& c : e["candidates"]) {
       CHECK(c.at("conn").is_number_integer());
