@@ -243,6 +243,7 @@ TEST_CASE("-X, -H and -d shape the request (method, header fields, body from @FI
     CHECK(f.h2get({"-H", "Host: other", "http://127.0.0.1/"}).exit_code == 2);
     CHECK(f.h2get({"-X", "GE T", "http://127.0.0.1/"}).exit_code == 2);
     CHECK(f.h2get({"-I", "-d", "x", "http://127.0.0.1/"}).exit_code == 2);
+    CHECK(f.h2get({"-d", "@" + f.file("missing"), "http://127.0.0.1/"}).exit_code == 26);
   }
 }
 
@@ -381,6 +382,27 @@ TEST_CASE("-s silences error messages, -S brings them back, the exit code stays"
   auto shown = f.h2get({"-sS", url});
   CHECK(shown.exit_code == 7);
   CHECK(contains(shown.err, "h2get: (7) "));
+}
+
+TEST_CASE("the progress meter shows only when stderr is a terminal, and not with -s") {
+  if (access("/usr/bin/script", X_OK) != 0) {
+    WARN("util-linux 'script' is missing: no terminal to test the meter with");
+    return;
+  }
+  two_hosts s;
+  // script(1) gives h2get a pseudo-terminal; everything h2get prints arrives on script's stdout.
+  auto command = [&](const std::string& extra) {
+    std::string c = std::string(H2GET_PATH) + " --cacert " + s.f.ca.ca_file();
+    for (const auto& r : s.f.resolves) c += " " + r;
+    return c + " " + extra + " -o " + s.f.file("body") + " " + s.url("a.test", "/bytes/100000");
+  };
+  auto shown = h2get_test::run_process({"/usr/bin/script", "-qec", command(""), "/dev/null"});
+  CHECK(shown.exit_code == 0);
+  CHECK(contains(shown.out, "1/1 transfers"));
+  CHECK(slurp(s.f.file("body")) == expected_bytes(100000));
+  auto silent = h2get_test::run_process({"/usr/bin/script", "-qec", command("-s"), "/dev/null"});
+  CHECK(silent.exit_code == 0);
+  CHECK_FALSE(contains(silent.out, "transfers"));
 }
 
 // ---- Exit codes, one per error class ----
