@@ -5,9 +5,10 @@
 // the io_context runs on several threads.
 #pragma once
 
+#include <h2coal/config.hpp>
+#include <h2coal/connection_summary.hpp>
 #include <h2coal/detail/request_op.hpp>
 #include <h2coal/options.hpp>
-#include <h2coal/pool.hpp>
 #include <h2coal/request.hpp>
 #include <h2coal/response.hpp>
 
@@ -22,25 +23,44 @@
 #include <memory>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace h2coal {
+namespace detail {
+
+class pool;
+
+// The client's non-template machinery, defined in impl/client.ipp: inline in header-only mode, compiled
+// once through <h2coal/src.hpp> with H2COAL_SEPARATE_COMPILATION, so that a user's translation units see
+// neither OpenSSL nor nghttp2 nor llhttp.
+H2COAL_DECL std::shared_ptr<pool> make_pool(asio::any_io_executor ex, client_options opts);
+H2COAL_DECL const asio::any_io_executor& pool_executor(const pool& p) noexcept;
+H2COAL_DECL const client_options& pool_options(const pool& p) noexcept;
+/// Hands a request to the pool on its executor.
+H2COAL_DECL void pool_start(const std::shared_ptr<pool>& p, std::shared_ptr<request_op> op);
+/// Cancels a request from any thread (the work is posted to the pool's executor).
+H2COAL_DECL void pool_cancel(const std::weak_ptr<pool>& p, const std::weak_ptr<request_op>& op);
+H2COAL_DECL void pool_shutdown(pool& p);
+H2COAL_DECL std::vector<connection_summary> pool_summaries(const pool& p);
+
+}  // namespace detail
 
 class client {
  public:
   using executor_type = asio::any_io_executor;
 
   explicit client(executor_type ex, client_options opts = {})
-      : pool_(std::make_shared<detail::pool>(std::move(ex), std::move(opts))) {}
+      : pool_(detail::make_pool(std::move(ex), std::move(opts))) {}
 
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
   /// Closes every connection; requests still outstanding complete with error::client_shutdown.
   /// Destroy the client on its executor (or after the io_context stopped).
-  ~client() { pool_->shutdown(); }
+  ~client() { detail::pool_shutdown(*pool_); }
 
-  executor_type get_executor() const noexcept { return pool_->executor(); }
-  const client_options& options() const noexcept { return pool_->options(); }
+  executor_type get_executor() const noexcept { return detail::pool_executor(*pool_); }
+  const client_options& options() const noexcept { return detail::pool_options(*pool_); }
 
   /// Sends `req` and completes with its response.
   ///
@@ -57,10 +77,10 @@ class client {
   }
 
   /// The connections this client opened, for reports such as h2get -v's table.
-  std::vector<connection_summary> connections() const { return pool_->summaries(); }
+  std::vector<connection_summary> connections() const { return detail::pool_summaries(*pool_); }
 
   /// Closes every connection now (see the destructor).
-  void close() { pool_->shutdown(); }
+  void close() { detail::pool_shutdown(*pool_); }
 
  private:
   struct initiation {
@@ -71,7 +91,7 @@ class client {
       auto op = std::make_shared<detail::request_op>();
       op->req = std::move(req);
       auto slot = asio::get_associated_cancellation_slot(handler);
-      auto work = asio::prefer(asio::get_associated_executor(handler, pool->executor()),
+      auto work = asio::prefer(asio::get_associated_executor(handler, detail::pool_executor(*pool)),
                                asio::execution::outstanding_work.tracked);
       op->complete = [h = std::forward<Handler>(handler), work](std::error_code ec, response r) mutable {
         // Never inline: the handler runs on its own executor, after the pool's step has returned.
@@ -80,17 +100,12 @@ class client {
       if (slot.is_connected()) {
         std::weak_ptr<detail::request_op> w = op;
         std::weak_ptr<detail::pool> wp = pool;
-        slot.assign([w, wp, ex = pool->executor()](asio::cancellation_type type) {
-          if (type == asio::cancellation_type::none) return;
-          asio::post(ex, [w, wp] {
-            auto o = w.lock();
-            auto p = wp.lock();
-            if (o && p) p->abort(o, error::cancelled);
-          });
+        slot.assign([w, wp](asio::cancellation_type type) {
+          if (type != asio::cancellation_type::none) detail::pool_cancel(wp, w);
         });
         op->clear_cancellation = [slot]() mutable { slot.clear(); };
       }
-      asio::post(pool->executor(), [p = pool, op] { p->start(op); });
+      detail::pool_start(pool, std::move(op));
     }
   };
 
@@ -98,3 +113,7 @@ class client {
 };
 
 }  // namespace h2coal
+
+#if defined(H2COAL_HEADER_ONLY)
+#include <h2coal/impl/client.ipp>
+#endif

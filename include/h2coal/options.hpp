@@ -3,7 +3,7 @@
 
 #include <h2coal/policy.hpp>
 #include <h2coal/resolver.hpp>
-#include <h2coal/tls.hpp>
+#include <h2coal/tls_options.hpp>
 #include <h2coal/trace.hpp>
 
 #include <chrono>

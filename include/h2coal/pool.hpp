@@ -7,6 +7,7 @@
 #pragma once
 
 #include <h2coal/detail/connection.hpp>
+#include <h2coal/connection_summary.hpp>
 #include <h2coal/detail/request_op.hpp>
 #include <h2coal/options.hpp>
 #include <h2coal/policy.hpp>
@@ -26,18 +27,6 @@
 #include <vector>
 
 namespace h2coal {
-
-/// One connection as h2get's table shows it.
-struct connection_summary {
-  std::uint64_t id = 0;
-  std::string origin;            ///< initial origin
-  std::string remote;            ///< ip:port
-  std::string sni;
-  std::string alpn;
-  std::vector<std::string> origins;  ///< origins it carried requests for
-  std::uint64_t requests = 0;
-  bool open = true;
-};
 
 namespace detail {
 
@@ -122,7 +111,13 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     live_.clear();
     auto conns = std::move(conns_);
     conns_.clear();
+    by_id_.clear();
     by_origin_.clear();
+    by_origin_set_.clear();
+    by_san_.clear();
+    by_remote_.clear();
+    by_initial_address_.clear();
+    dns_inflight_.clear();
     h1_waiters_.clear();
     capacity_waiters_.clear();
     for (auto& c : conns) c->detach();
@@ -169,15 +164,14 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     rv.open_new_when_at_capacity = opts_.open_new_when_at_capacity;
     rv.allow_client_cert_coalescing = opts_.allow_client_cert_coalescing;
     rv.fresh_connection_required = op->fresh_connection;
-    auto views = build_views(o);
+    // Only the connections that could serve the origin are looked at (DESIGN section 4, steps 1-4): its
+    // own, those whose origin set names it, and those on one of its addresses. The lookup stays flat
+    // however many connections the pool holds.
+    auto views = build_views(candidates(o, op->addresses ? &*op->addresses : nullptr), o);
     decision d = policy.decide(rv, views);
-    if (d.needs_dns && !op->addresses) {
-      return resolve(o, [self = shared_from_this(), op](std::error_code ec, address_list addrs) {
-        if (op->finished) return;
-        if (ec) return self->finish(op, ec);
-        op->addresses = std::move(addrs);
-        self->route(op);
-      });
+    if (!op->addresses && (d.needs_dns || d.action == decision_action::connect)) {
+      // A new connection needs the addresses anyway, and they may reveal a connection to share (step 3).
+      return resolve_for(op);
     }
     enforce(d, views, rv);
     emit([&](trace::event& e) { describe_decision(e, *op, policy.name(), d); });
@@ -186,9 +180,9 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       case decision_action::coalesce:
       case decision_action::wait:
         if (auto c = find(*d.conn)) {
-          op->coalesced = d.action == decision_action::coalesce ||
-                          (d.action == decision_action::wait && c->initial_origin() != o);
-          op->basis = std::string(to_string(d.basis));
+          // What the connection was opened for decides whether this is coalescing, not the policy's word.
+          op->coalesced = c->initial_origin() != o;
+          op->basis = op->coalesced ? std::string(to_string(d.basis)) : std::string("same-origin");
           return c->submit(op);
         }
         [[fallthrough]];
@@ -196,6 +190,78 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
         op->coalesced = false;
         op->basis = "same-origin";
         return open_connection(op);
+    }
+  }
+
+  // Resolves the request's host, sharing one resolution among the requests for the same host and port
+  // that arrive meanwhile; they are routed again in arrival order, so the first one's new connection is
+  // found pending by the others (step 5), not opened twenty times.
+  void resolve_for(const std::shared_ptr<request_op>& op) {
+    const origin& o = op->target.origin;
+    auto key = std::make_pair(o.host, o.port);
+    auto [it, fresh] = dns_inflight_.try_emplace(key);
+    it->second.push_back(op);
+    if (!fresh) return;
+    resolve(o, [self = shared_from_this(), key](std::error_code ec, address_list addrs) {
+      auto node = self->dns_inflight_.extract(key);
+      if (node.empty()) return;
+      for (auto& waiting : node.mapped()) {
+        if (waiting->finished) continue;
+        if (ec) {
+          self->finish(waiting, ec);
+          continue;
+        }
+        waiting->addresses = addrs;
+        self->route(waiting);
+      }
+    });
+  }
+
+  // The connections worth showing the policy for `target`, each once.
+  std::vector<connection*> candidates(const origin& target, const address_list* addrs) {
+    std::vector<connection*> out;
+    auto add_all = [&out](const std::vector<connection*>* list) {
+      if (!list) return;
+      for (auto* c : *list)
+        if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+    };
+    auto exact = by_origin_.find(target);
+    if (exact != by_origin_.end()) {
+      out.reserve(exact->second.size());
+      for (auto& c : exact->second) out.push_back(c.get());
+    }
+    if (target.is_tls()) {
+      add_all(lookup(by_origin_set_, target));
+      // Connections whose certificate names the host: when they are not shared, the trace says why.
+      add_all(lookup(by_san_, target.host));
+      if (auto dot = target.host.find('.'); dot != std::string::npos)
+        add_all(lookup(by_san_, "*" + target.host.substr(dot)));
+      if (addrs)
+        for (const auto& a : *addrs) {
+          add_all(lookup(by_remote_, endpoint_key(a, target.port)));
+          add_all(lookup(by_initial_address_, endpoint_key(a, target.port)));
+        }
+    }
+    return out;
+  }
+
+  template <class Map, class Key>
+  static const std::vector<connection*>* lookup(const Map& m, const Key& k) {
+    auto it = m.find(k);
+    return it == m.end() ? nullptr : &it->second;
+  }
+
+  static std::string endpoint_key(const asio::ip::address& a, std::uint16_t port) {
+    return a.to_string() + "|" + std::to_string(port);
+  }
+
+  static void unindex(std::vector<connection*>& list, const connection* c) { std::erase(list, c); }
+
+  template <class Map>
+  static void unindex_all(Map& m, const connection* c) {
+    for (auto it = m.begin(); it != m.end();) {
+      unindex(it->second, c);
+      it = it->second.empty() ? m.erase(it) : std::next(it);
     }
   }
 
@@ -231,10 +297,10 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     d.matched_ip.clear();
   }
 
-  std::vector<connection_view> build_views(const origin& target) {
+  std::vector<connection_view> build_views(const std::vector<connection*>& conns, const origin& target) {
     std::vector<connection_view> views;
-    views.reserve(conns_.size());
-    for (auto& c : conns_) {
+    views.reserve(conns.size());
+    for (auto* c : conns) {
       if (c->closed()) continue;
       connection_view v;
       v.id = c->id();
@@ -345,6 +411,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     }
     auto c = std::make_shared<connection>(ex_, *this, opts_, tls_ctx_, ++next_connection_id_, o);
     conns_.push_back(c);
+    by_id_.emplace(c->id(), c);
     by_origin_[o].push_back(c);
     auto& s = summaries_[c->id()];
     s.id = c->id();
@@ -352,11 +419,13 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     s.sni = o.is_tls() && !is_ip_literal(o.host) ? o.host : "";
     c->begin_resolve();
     c->submit(op);
-    auto go = [c](std::error_code ec, address_list addrs) {
+    auto go = [c, self = weak_from_this()](std::error_code ec, address_list addrs) {
       if (ec) return c->fail(ec);
+      if (auto p = self.lock(); p && !c->closed())
+        for (const auto& a : addrs) p->by_initial_address_[endpoint_key(a, c->initial_origin().port)].push_back(c.get());
       c->start(std::move(addrs));
     };
-    if (op->addresses && !op->fresh_connection) {
+    if (op->addresses) {
       asio::post(ex_, [go, addrs = *op->addresses] { go({}, addrs); });
     } else {
       resolve(o, go);
@@ -382,13 +451,23 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   }
 
   std::shared_ptr<connection> find(std::uint64_t id) const {
-    for (auto& c : conns_)
-      if (c->id() == id && !c->closed()) return c;
-    return nullptr;
+    auto it = by_id_.find(id);
+    return it == by_id_.end() || it->second->closed() ? nullptr : it->second;
   }
 
   void forget(connection& c) {
     std::erase_if(conns_, [&](const std::shared_ptr<connection>& p) { return p.get() == &c; });
+    by_id_.erase(c.id());
+    unindex_all(by_san_, &c);
+    unindex_all(by_remote_, &c);
+    unindex_all(by_initial_address_, &c);
+    if (c.origin_set())
+      for (const auto& o : *c.origin_set()) {
+        auto it = by_origin_set_.find(o);
+        if (it == by_origin_set_.end()) continue;
+        unindex(it->second, &c);
+        if (it->second.empty()) by_origin_set_.erase(it);
+      }
     auto it = by_origin_.find(c.initial_origin());
     if (it != by_origin_.end()) {
       std::erase_if(it->second, [&](const std::shared_ptr<connection>& p) { return p.get() == &c; });
@@ -452,7 +531,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     request_view rv;
     rv.target = c.initial_origin();
     rv.addresses = address_texts(c.initial_addresses());
-    auto views = build_views(rv.target);
+    auto views = build_views(candidates(rv.target, &c.initial_addresses()), rv.target);
     std::erase_if(views, [&](const connection_view& v) { return v.id == c.id(); });
     auto d = policy.decide(rv, views);
     if (d.action != decision_action::coalesce || !d.conn) return false;
@@ -468,6 +547,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
 
   // ---- connection_owner ----
   void on_connection_connected(connection& c) override {
+    by_remote_[endpoint_key(c.remote().address(), c.remote().port())].push_back(&c);
     auto& s = summaries_[c.id()];
     s.remote = endpoint_text(c.remote());
     emit([&](trace::event& e) {
@@ -481,6 +561,8 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     const auto& t = c.tls_info();
     summaries_[c.id()].alpn = t.alpn;
     if (c.proto() == connection::protocol::http1) h1_origins_.insert(c.initial_origin());
+    else
+      for (const auto& san : t.sans) by_san_[ascii_lowercase(san)].push_back(&c);
     emit([&](trace::event& e) {
       e.ev = "conn.ready";
       e.add("conn", c.id()).add("alpn", t.alpn).add("tls_version", c.tls() ? t.version : std::string());
@@ -528,7 +610,10 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     bool truncated = false;
     if (!ignored) {
       auto& set = c.origin_set();
-      if (!set) set.emplace().push_back(c.initial_origin());
+      if (!set) {
+        set.emplace().push_back(c.initial_origin());
+        by_origin_set_[c.initial_origin()].push_back(&c);
+      }
       for (const auto& text : entries) {
         auto o = origin::parse(text);
         if (!o) continue;  // unparsable entries are skipped (RFC 8336 section 2.3)
@@ -537,6 +622,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
           truncated = true;
           break;
         }
+        by_origin_set_[*o].push_back(&c);
         set->push_back(std::move(*o));
       }
     }
@@ -584,7 +670,13 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     if (c) {
       auto& m = c->misdirected();
       if (std::find(m.begin(), m.end(), o) == m.end()) m.push_back(o);
-      if (auto& set = c->origin_set()) std::erase(*set, o);
+      if (auto& set = c->origin_set(); set && std::erase(*set, o)) {
+        auto it = by_origin_set_.find(o);
+        if (it != by_origin_set_.end()) {
+          unindex(it->second, c.get());
+          if (it->second.empty()) by_origin_set_.erase(it);
+        }
+      }
     }
     emit([&](trace::event& e) {
       e.ev = "request.misdirected";
@@ -653,7 +745,13 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   std::uint64_t next_request_id_ = 0;
   std::uint64_t next_connection_id_ = 0;
   std::vector<std::shared_ptr<connection>> conns_;
-  std::unordered_map<origin, std::vector<std::shared_ptr<connection>>> by_origin_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<connection>> by_id_;
+  std::unordered_map<origin, std::vector<std::shared_ptr<connection>>> by_origin_;       // initial origin
+  std::unordered_map<origin, std::vector<connection*>> by_origin_set_;                   // RFC 8336 sets
+  std::unordered_map<std::string, std::vector<connection*>> by_san_;                     // certificate names
+  std::unordered_map<std::string, std::vector<connection*>> by_remote_;                  // connected ip|port
+  std::unordered_map<std::string, std::vector<connection*>> by_initial_address_;         // resolved ip|port
+  std::map<std::pair<std::string, std::uint16_t>, std::vector<std::shared_ptr<request_op>>> dns_inflight_;
   std::unordered_map<origin, std::deque<std::shared_ptr<request_op>>> h1_waiters_;
   std::deque<std::shared_ptr<request_op>> capacity_waiters_;  // waiting for room under max_connections
   std::set<origin> h1_origins_;

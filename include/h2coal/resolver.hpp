@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,6 +38,19 @@ class resolver {
 /// The operating system's resolver (getaddrinfo on a thread of Asio's), addresses in its order.
 class system_resolver final : public resolver {
  public:
+  static bool is_invalid_name(std::string_view host) noexcept {
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    constexpr std::string_view tld = "invalid";
+    if (host.size() < tld.size()) return false;
+    auto tail = host.substr(host.size() - tld.size());
+    for (std::size_t i = 0; i < tld.size(); ++i) {
+      char c = tail[i];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c != tld[i]) return false;
+    }
+    return host.size() == tld.size() || host[host.size() - tld.size() - 1] == '.';
+  }
+
   void async_resolve(const asio::any_io_executor& ex, const std::string& host, std::uint16_t port,
                      callback done) override {
     asio::ip::address literal;
@@ -44,6 +58,11 @@ class system_resolver final : public resolver {
     literal = asio::ip::make_address(host, parse_ec);
     if (!parse_ec) {
       asio::post(ex, [done = std::move(done), literal] { done({}, address_list{literal}); });
+      return;
+    }
+    if (is_invalid_name(host)) {
+      // RFC 6761 section 6.4: resolution APIs answer names under .invalid negatively, at once.
+      asio::post(ex, [done = std::move(done)] { done(error::host_not_found, {}); });
       return;
     }
     auto r = std::make_shared<asio::ip::tcp::resolver>(ex);
