@@ -262,6 +262,7 @@ std::size_t server_core::max_open_streams() const {
 }
 
 void server_core::add_request(const request_info& req) {
+  if (!opts_.record_requests) return;
   std::lock_guard lock(mutex_);
   requests_.push_back(req);
 }

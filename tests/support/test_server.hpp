@@ -94,6 +94,8 @@ struct server_options {
   std::size_t goaway_after_streams = 0;
   bool stall_handshake = false;                       // accept TCP, then never read or write
   std::size_t http1_max_requests_per_connection = 0;  // 0: unlimited keep-alive
+  // Off: requests() stays empty, so a long soak run does not grow the server's memory.
+  bool record_requests = true;
 };
 
 struct connection_info {
