@@ -236,7 +236,10 @@ TEST_CASE("nginx: an HTTP/1.1-only TLS vhost: the default ALPN offer falls back 
   CHECK(f.connects() == 1);  // keep-alive: one connection for three requests
 }
 
-TEST_CASE("nginx: an h2-only ALPN offer to an HTTP/1.1-only TLS vhost fails with alpn_mismatch") {
+// Known library bug (tests/interop/README.md): nginx aborts the handshake with the fatal alert
+// no_application_protocol (RFC 7301 section 3.2); the client reports tls_handshake_failed ("the TLS
+// handshake failed") instead of alpn_mismatch.
+TEST_CASE("nginx: an h2-only ALPN offer to an HTTP/1.1-only TLS vhost fails with alpn_mismatch", "[known-bug]") {
   INTEROP_REQUIRE_PROGRAM(nginx, "nginx");
   interop_fixture f;
   auto n = start_nginx(f, nginx);
@@ -245,6 +248,7 @@ TEST_CASE("nginx: an h2-only ALPN offer to an HTTP/1.1-only TLS vhost fails with
   auto r = f.get_with(c, server_url("a.test", n.h1tls));
   INFO("error: " << r.ec.message());
   CHECK(r.ec == error::alpn_mismatch);
+  CHECK(f.count("request.sent") == 0);
 }
 
 TEST_CASE("nginx: cleartext HTTP/1.1 with keep-alive") {

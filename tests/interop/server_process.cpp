@@ -186,6 +186,10 @@ server_process::server_process(std::string name, process_options opts) : name_(s
 
 server_process::~server_process() { stop(); }
 
+int server_process::exit_code() const noexcept {
+  return reaped_ && WIFEXITED(exit_status_) ? WEXITSTATUS(exit_status_) : -1;
+}
+
 bool server_process::alive() {
   if (pid_ <= 0 || reaped_) return false;
   int status = 0;
@@ -248,6 +252,37 @@ std::string server_process::log_tail(std::size_t max) const {
   std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (s.size() > max) s = "..." + s.substr(s.size() - max);
   return s;
+}
+
+program_result run_program(const std::vector<std::string>& argv, const std::string& log_file,
+                           std::chrono::milliseconds limit) {
+  process_options po;
+  po.argv = argv;
+  po.log_file = log_file;
+  server_process p(argv.empty() ? "program" : argv.front(), po);
+  const auto deadline = clock::now() + limit;
+  while (p.alive() && clock::now() < deadline) pause_briefly(std::chrono::milliseconds(10));
+  program_result r;
+  if (!p.alive()) r.exit_code = p.exit_code();
+  p.stop();
+  r.output = p.log_tail(1 << 20);
+  return r;
+}
+
+std::optional<std::string> find_h2get() {
+  if (const char* env = std::getenv("H2COAL_H2GET"); env && *env) return std::string(env);
+#ifdef H2COAL_BUILD_ROOT
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(H2COAL_BUILD_ROOT, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_directory(ec) && it->path().filename() == "CMakeFiles") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->path().filename() == "h2get" && it->is_regular_file(ec) && ::access(it->path().c_str(), X_OK) == 0)
+      return it->path().string();
+  }
+#endif
+  return std::nullopt;
 }
 
 }  // namespace h2coal::interop

@@ -91,6 +91,8 @@ class server_process {
   /// SIGTERM to the process group; SIGKILL to what is left after a short grace period; reaps the leader.
   void stop();
 
+  /// The exit status once it exited normally (see alive()), or -1.
+  int exit_code() const noexcept;
   pid_t pid() const noexcept { return pid_; }
   const std::string& name() const noexcept { return name_; }
   /// The last `max` bytes of the server's log, for failure messages.
@@ -103,5 +105,17 @@ class server_process {
   bool reaped_ = false;
   int exit_status_ = 0;
 };
+
+struct program_result {
+  int exit_code = -1;  ///< -1 when it did not exit normally (killed, timed out)
+  std::string output;  ///< stdout and stderr, interleaved
+};
+
+/// Runs a client program (h2get) to completion, for at most `limit`; killed when it takes longer.
+program_result run_program(const std::vector<std::string>& argv, const std::string& log_file,
+                           std::chrono::milliseconds limit = std::chrono::seconds(30));
+
+/// The h2get binary of this build tree (issue 5), or of $H2COAL_H2GET; nullopt while it is not built.
+std::optional<std::string> find_h2get();
 
 }  // namespace h2coal::interop
