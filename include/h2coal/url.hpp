@@ -86,9 +86,12 @@ inline bool is_hex(char c) noexcept {
 }
 
 // A reg-name host we accept: letters, digits, '-', '.', '_' (RFC 3986 unreserved without '~' is enough
-// for DNS names; percent-encoded and IDN hosts must be given in their A-label form).
+// for DNS names; percent-encoded and IDN hosts must be given in their A-label form), in labels that are
+// not empty (RFC 1035 section 2.3.1): "a..test" or a second trailing dot would otherwise be a host that
+// serialises to something naming another origin.
 inline bool valid_reg_name(std::string_view h) noexcept {
-  if (h.empty() || h.size() > 253) return false;
+  if (h.empty() || h.size() > 253 || h.front() == '.' || h.back() == '.') return false;
+  if (h.find("..") != std::string_view::npos) return false;
   return std::all_of(h.begin(), h.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
   });

@@ -131,6 +131,11 @@ class h1_engine {
   }
   static int on_headers_complete(llhttp_t* p) {
     auto& e = self(p);
+    // llhttp reads any three digits; "050" is no HTTP status (RFC 9110 section 15), as in HTTP/2.
+    if (p->status_code < 100) {
+      e.abort(error::protocol_error);
+      return -1;
+    }
     if (p->status_code >= 100 && p->status_code < 200) return 1;  // interim: no body, wait for the final one
     e.listener_.on_h1_headers_end(p->status_code);
     return e.head_ ? 1 : 0;  // RFC 9110 section 9.3.2: a response to HEAD has no content
