@@ -113,7 +113,10 @@ struct access_entry {
   std::string client_port;  // one per connection
 };
 
-std::vector<access_entry> stop_and_read_log(interop_fixture& f, apache_instance& s) {
+// Apache's children write a request's log line after its response went out, and SIGTERM ends them at
+// once: wait for the lines the test expects, then stop.
+std::vector<access_entry> stop_and_read_log(interop_fixture& f, apache_instance& s, std::size_t expected) {
+  wait_for_lines(f.dir.file("access.log"), expected);
   s.proc->stop();
   std::vector<access_entry> out;
   for (const auto& line : read_lines(f.dir.file("access.log"))) {
@@ -127,7 +130,7 @@ std::vector<access_entry> stop_and_read_log(interop_fixture& f, apache_instance&
 
 }  // namespace
 
-TEST_CASE("apache2: vhosts with different certificates answer 421 to a coalesced request; the client recovers") {
+TEST_CASE("apache2: vhosts with different certificates answer 421 to a coalesced request and the client recovers") {
   INTEROP_REQUIRE_PROGRAM(apache2, "apache2");
   for (auto [name, policy] : {std::pair{"origin", policies::origin()}, std::pair{"browser", policies::browser()}}) {
     INFO("policy " << name);
@@ -151,7 +154,7 @@ TEST_CASE("apache2: vhosts with different certificates answer 421 to a coalesced
     CHECK(b2.resp.attempts == 1);
     CHECK(b2.resp.connection == b.resp.connection);
     CHECK(f.connects() == 2);
-    auto log = stop_and_read_log(f, s);
+    auto log = stop_and_read_log(f, s, 4);
     REQUIRE(log.size() == 4);
     std::size_t misdirected = 0;
     std::set<std::string> connections;
@@ -183,7 +186,9 @@ TEST_CASE("apache2: the strict policy never meets Apache's 421") {
     CHECK(r.resp.body == std::string("apache vhost ") + host[0] + "\n");
   }
   CHECK(f.connects() == 2);
-  for (const auto& e : stop_and_read_log(f, s)) CHECK(e.status == 200);
+  auto log = stop_and_read_log(f, s, 4);
+  CHECK(log.size() == 4);
+  for (const auto& e : log) CHECK(e.status == 200);
 }
 
 TEST_CASE("apache2: an HTTP/1.1-only vhost: the default ALPN offer falls back to HTTP/1.1") {

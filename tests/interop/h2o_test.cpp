@@ -97,6 +97,7 @@ TEST_CASE("h2o: HTTP/2 over TLS basics: GET, HEAD, 404, a 2 MB body and 30 concu
   CHECK(f.connects() == 1);
   CHECK(f.count("request.retry") == 0);
   // h2o's own account: one access-log line per request.
+  wait_for_lines(f.dir.file("h2o-access.log"), 34);
   h.proc->stop();
   CHECK(read_lines(f.dir.file("h2o-access.log")).size() == 34);
 }

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <poll.h>
+
 namespace h2coal::interop {
 
 /// Looks a server binary up. Outside CI a missing one ends the test with a warning (Catch2 v2 has no
@@ -109,6 +111,19 @@ inline std::vector<std::string> read_lines(const std::string& path) {
   for (std::string line; std::getline(in, line);)
     if (!line.empty()) out.push_back(line);
   return out;
+}
+
+/// Polls `path` until it holds at least `n` lines, for at most `limit`: for servers that write a request's
+/// log line in another process (apache2's children) some time after the response went out.
+inline std::size_t wait_for_lines(const std::string& path, std::size_t n,
+                                  std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::size_t have = read_lines(path).size();
+  while (have < n && std::chrono::steady_clock::now() < deadline) {
+    ::poll(nullptr, 0, 20);
+    have = read_lines(path).size();
+  }
+  return have;
 }
 
 inline std::string server_url(const std::string& host, std::uint16_t port, const std::string& path = "/",

@@ -97,7 +97,7 @@ TEST_CASE("nghttpd: throughput sanity: 200 streams, 4 MB downloads and 1 MB echo
   CHECK(ms < 20000);
 }
 
-TEST_CASE("nghttpx: --frontend-max-requests 5 ends connections with GOAWAY; every request completes exactly once") {
+TEST_CASE("nghttpx: --frontend-max-requests 5 ends connections with GOAWAY and every request completes exactly once") {
   INTEROP_REQUIRE_PROGRAM(nghttpd, "nghttpd");
   INTEROP_REQUIRE_PROGRAM(nghttpx, "nghttpx");
   interop_fixture f;
@@ -158,6 +158,7 @@ TEST_CASE("nghttpx: --frontend-max-requests 5 ends connections with GOAWAY; ever
   check_all(f.fetch_all(c, burst));
 
   // nghttpx's account: every request exactly once; sequentially, never more than 5 per connection.
+  wait_for_lines(access_log, sent);
   proxy.second->stop();
   std::map<std::string, unsigned> per_connection;
   std::set<std::string> paths;

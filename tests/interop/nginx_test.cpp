@@ -117,9 +117,10 @@ struct log_line {
   int status = 0;
 };
 
-// Stops nginx first: a request's log line is written after its last byte went out, so only a stopped
-// server's log is complete.
-std::vector<log_line> stop_and_read_log(nginx_instance& n) {
+// A request's log line is written after its last byte went out: wait for the lines the test expects,
+// and stop nginx before reading, so the log is complete.
+std::vector<log_line> stop_and_read_log(nginx_instance& n, std::size_t expected) {
+  wait_for_lines(n.access_log, expected);
   n.proc->stop();
   std::vector<log_line> out;
   for (const auto& line : read_lines(n.access_log)) {
@@ -140,7 +141,7 @@ std::set<std::uint64_t> connections_on(const std::vector<log_line>& log, std::ui
 
 }  // namespace
 
-TEST_CASE("nginx: name-based vhosts on one shared-SAN certificate; a coalesced request gets its own vhost's body") {
+TEST_CASE("nginx: name-based vhosts on one shared-SAN certificate: a coalesced request gets its own vhost's body") {
   INTEROP_REQUIRE_PROGRAM(nginx, "nginx");
   for (auto [name, policy, connections] : {std::tuple{"origin", policies::origin(), 1u},
                                            std::tuple{"browser", policies::browser(), 1u},
@@ -166,7 +167,7 @@ TEST_CASE("nginx: name-based vhosts on one shared-SAN certificate; a coalesced r
       CHECK(b.resp.attempts == 1);
     }
     CHECK(f.connects() == connections);
-    auto log = stop_and_read_log(n);
+    auto log = stop_and_read_log(n, 4);
     REQUIRE(log.size() == 4);
     CHECK(connections_on(log, n.shared).size() == connections);  // nginx's own count
     for (const auto& l : log) CHECK(l.server_name == l.host);    // every request reached its own vhost
@@ -208,7 +209,7 @@ TEST_CASE("nginx: 2 concurrent streams and 3 requests per connection: GOAWAY mov
   }
   CHECK(finished_after_goaway >= 1);
   // The server's account: every request processed exactly once, never more than 3 on one connection.
-  auto log = stop_and_read_log(n);
+  auto log = stop_and_read_log(n, count);
   CHECK(log.size() == count);
   std::map<std::uint64_t, unsigned> per_connection;
   for (const auto& l : log) {
@@ -265,6 +266,7 @@ TEST_CASE("nginx: cleartext HTTP/1.1 with keep-alive") {
     CHECK(r.resp.body == "nginx cleartext\n");
   }
   CHECK(f.connects() == 1);
-  auto log = stop_and_read_log(n);
+  auto log = stop_and_read_log(n, 3);
+  CHECK(log.size() == 3);
   CHECK(connections_on(log, n.clear).size() == 1);
 }

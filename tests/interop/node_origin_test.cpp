@@ -125,8 +125,8 @@ std::vector<std::string> last_origin_set(const interop_fixture& f, std::uint64_t
 
 }  // namespace
 
-TEST_CASE("node http2: ORIGIN {a, b, c}: origin carries all three on one connection without a DNS match; "
-          "browser ignores the frame") {
+TEST_CASE("node http2: ORIGIN {a, b, c}: origin carries all three on one connection without a DNS match "
+          "and browser ignores the frame") {
   INTEROP_REQUIRE_PROGRAM(node, "node");
   node_setup s;
   s.addresses = {"127.0.67.1", "127.0.67.2", "127.0.67.3"};
