@@ -229,6 +229,11 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     if (ec) {
       long vr = SSL_get_verify_result(tls_stream_->native_handle());
       if (!opts_.tls.insecure && vr != X509_V_OK) return fail_setup(verify_error(vr));
+      // RFC 7301 section 3.2: a server that speaks none of the offered protocols answers with the
+      // no_application_protocol alert (nginx and Caddy do, to an h2-only offer).
+      if (ec.category() == asio::error::get_ssl_category() &&
+          ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)
+        return fail_setup(error::alpn_mismatch);
       return fail_setup(error::tls_handshake_failed);
     }
     tls_ = read_tls_result(tls_stream_->native_handle(), !opts_.tls.insecure);
