@@ -616,7 +616,9 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       }
       for (const auto& text : entries) {
         auto o = origin::parse(text);
-        if (!o) continue;  // unparsable entries are skipped (RFC 8336 section 2.3)
+        // Unparsable entries are skipped (RFC 8336 section 2.3), and so are other schemes: a TLS
+        // connection serves https origins only; an http:// member would only skew the proper-subset rule.
+        if (!o || o->scheme != c.initial_origin().scheme) continue;
         if (std::find(set->begin(), set->end(), *o) != set->end()) continue;
         if (set->size() >= max_origin_set) {
           truncated = true;

@@ -337,6 +337,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
           // Bytes with no request outstanding: the server broke framing (or closes, which on_eof handles).
           return close("unexpected data", error::protocol_error);
         }
+        current_->response_started = true;
         std::size_t used = 0;
         auto e = h1_->feed(read_buf_.data() + off, n - off, used);
         off += used;
@@ -368,8 +369,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       current_.reset();
       if (!e) {
         finish_h1(op, {}, false);
-      } else if (op->resp.status == 0 && op->header_bytes == 0 && requests_ > 1) {
-        // A keep-alive connection the server had already closed: the request was not processed.
+      } else if (!op->response_started && requests_ > 1) {
+        // A keep-alive connection the server had already closed: the request was not processed. Once a
+        // byte of the response arrived it was, and is not sent again (RFC 9112 section 9.3.1).
         op->conn.reset();
         if (owner_) owner_->on_request_unprocessed(op, "stale-connection");
       } else {
@@ -379,7 +381,15 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       return close(ec == asio::error::eof ? "closed by server" : "read error");
     }
     if (state_ != state::ready && state_ != state::closed) return fail_setup(error::connection_closed);
-    close(draining_ ? (close_reason_.empty() ? "goaway" : close_reason_) : "closed by server");
+    close(draining_ ? (close_reason_.empty() ? "goaway" : close_reason_) : "closed by server", closing_error());
+  }
+
+  // Why streams still open fail when the connection ends: the server broke HTTP/2 (we sent GOAWAY with
+  // an error), or the code of the server's own GOAWAY (RFC 9113 section 6.8), or just that it closed.
+  std::error_code closing_error() const {
+    if (h2_ && h2_->sent_goaway_error() != 0) return error::protocol_error;
+    if (goaway_code_ != 0) return from_h2_error_code(goaway_code_);
+    return error::connection_closed;
   }
 
   void flush() {
@@ -387,7 +397,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     write_buf_.clear();
     if (h2_->take_output(write_buf_)) return close("protocol error", error::protocol_error);
     if (write_buf_.empty()) {
-      if (!h2_->want_read() && !h2_->want_write()) close(close_reason_.empty() ? "goaway" : close_reason_);
+      if (!h2_->want_read() && !h2_->want_write())
+        close(h2_->sent_goaway_error() ? "protocol error" : close_reason_.empty() ? "goaway" : close_reason_,
+              closing_error());
       return;
     }
     writing_ = true;
@@ -537,8 +549,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       // RFC 9113 section 8.7: a refused stream (or one above GOAWAY's last-stream-id) was not processed.
       return owner_->on_request_unprocessed(op, goaway_seen_ ? "goaway" : "refused-stream");
     }
-    if (code == NGHTTP2_NO_ERROR && op->resp.status >= 200) return owner_->on_request_done(op, {});
-    owner_->on_request_done(op, code == NGHTTP2_NO_ERROR ? std::error_code(error::connection_closed)
+    // Closed before END_STREAM: a reset cut the response short, whatever it had received. NO_ERROR is no
+    // success here: RFC 9113 section 8.1 allows RST_STREAM(NO_ERROR) only after a complete response.
+    owner_->on_request_done(op, code == NGHTTP2_NO_ERROR ? std::error_code(error::stream_reset)
                                                           : std::error_code(from_h2_error_code(code)));
   }
 
@@ -550,6 +563,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   void on_h2_goaway(std::int32_t last, std::uint32_t code) override {
     draining_ = true;
     goaway_seen_ = true;
+    goaway_code_ = code;
     if (owner_) owner_->on_connection_goaway(*this, last, code);
   }
 
@@ -679,6 +693,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   protocol proto_ = protocol::unknown;
   bool draining_ = false;
   bool goaway_seen_ = false;
+  std::uint32_t goaway_code_ = 0;  // the error code of the server's GOAWAY
   bool writing_ = false;
   bool freed_ = false;
   std::string close_reason_;

@@ -10,6 +10,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -56,6 +57,7 @@ class h2_engine {
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &h2_engine::on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &h2_engine::on_stream_close);
     nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, &h2_engine::on_frame_not_send);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &h2_engine::on_frame_send);
     nghttp2_option* opt = nullptr;
     nghttp2_option_new(&opt);
     nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_ORIGIN);
@@ -82,9 +84,17 @@ class h2_engine {
 
   /// Feeds bytes received from the peer. An error means the connection is unusable.
   std::error_code feed(const std::uint8_t* data, std::size_t len) {
-    auto rv = nghttp2_session_mem_recv(session_, data, len);
-    apply_deferred();
-    if (rv < 0) return error::protocol_error;
+    // nghttp2 clears an ORIGIN frame's flags before reporting it (and itself ignores only flags 0xf0,
+    // where RFC 8336 section 2.3 says 0x1-0x8). So the bytes go in pieces that end where an ORIGIN frame
+    // ends, and on_frame_recv reads that frame's flags as they came on the wire.
+    while (len > 0) {
+      const std::size_t n = next_piece(data, len);
+      auto rv = nghttp2_session_mem_recv(session_, data, n);
+      apply_deferred();
+      if (rv < 0) return error::protocol_error;
+      data += n;
+      len -= n;
+    }
     return {};
   }
 
@@ -158,6 +168,9 @@ class h2_engine {
     return nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
   }
   std::uint32_t peer_settings_count() const { return settings_seen_; }
+  /// The error code of a GOAWAY this side sent with an error: nghttp2 found a connection error in what
+  /// the peer sent (bad HPACK, a frame over the size limit, ...) and ends the session. 0 when none.
+  std::uint32_t sent_goaway_error() const noexcept { return sent_goaway_error_; }
   nghttp2_session* native_handle() const noexcept { return session_; }
 
  private:
@@ -215,7 +228,7 @@ class h2_engine {
           for (std::size_t i = 0; i < o->nov; ++i)
             entries.emplace_back(reinterpret_cast<const char*>(o->ov[i].origin), o->ov[i].origin_len);
         }
-        e.listener_.on_h2_origin(frame->hd.stream_id, frame->hd.flags, std::move(entries));
+        e.listener_.on_h2_origin(frame->hd.stream_id, e.origin_flags_, std::move(entries));
         break;
       }
       default:
@@ -255,6 +268,12 @@ class h2_engine {
     return 0;
   }
 
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR)
+      self(ud).sent_goaway_error_ = frame->goaway.error_code;
+    return 0;
+  }
+
   static ssize_t read_body(nghttp2_session*, std::int32_t stream, std::uint8_t* buf, std::size_t len,
                            std::uint32_t* flags, nghttp2_data_source*, void* ud) {
     auto& e = self(ud);
@@ -269,12 +288,43 @@ class h2_engine {
 
   void mark_complete(std::int32_t stream) { complete_.push_back(stream); }
 
+  // Follows the frame headers (RFC 9113 section 4.1) in the received bytes: returns how many of them
+  // to feed next, up to the end of an ORIGIN frame or all of them, and keeps that frame's flags.
+  std::size_t next_piece(const std::uint8_t* p, std::size_t len) {
+    std::size_t used = 0;
+    while (used < len) {
+      if (head_have_ < sizeof head_) {
+        const std::size_t k = std::min(sizeof head_ - head_have_, len - used);
+        std::memcpy(head_ + head_have_, p + used, k);
+        head_have_ += k;
+        used += k;
+        if (head_have_ < sizeof head_) return used;
+        payload_left_ = std::size_t{head_[0]} << 16 | std::size_t{head_[1]} << 8 | head_[2];
+        if (head_[3] == NGHTTP2_ORIGIN) origin_flags_ = head_[4];
+      }
+      const std::size_t k = std::min(payload_left_, len - used);
+      payload_left_ -= k;
+      used += k;
+      if (payload_left_ > 0) return used;
+      head_have_ = 0;
+      if (head_[3] == NGHTTP2_ORIGIN) return used;
+    }
+    return used;
+  }
+
   h2_listener& listener_;
   nghttp2_session* session_ = nullptr;
   bool in_callback_ = false;
   std::uint32_t settings_seen_ = 0;
+  std::uint32_t sent_goaway_error_ = 0;
   std::vector<std::pair<std::int32_t, std::uint32_t>> deferred_resets_;
   std::vector<std::int32_t> complete_;   // streams whose END_STREAM arrived, until they close
+  // The frame being received (next_piece): its header, the payload bytes still to come, and the flags of
+  // the last ORIGIN frame seen.
+  std::uint8_t head_[9] = {};
+  std::size_t head_have_ = 0;
+  std::size_t payload_left_ = 0;
+  std::uint8_t origin_flags_ = 0;
   std::vector<std::string> lowered_;
 };
 

@@ -51,6 +51,7 @@ struct request_op {
   bool body_started = false;
   std::size_t header_bytes = 0;
   bool final_headers = false;
+  bool response_started = false;          // HTTP/1.1: a byte of the response arrived
   std::error_code local_error;            // an error found while receiving (limits)
 
   std::unique_ptr<asio::steady_timer> deadline;
@@ -66,6 +67,7 @@ struct request_op {
     body_started = false;
     header_bytes = 0;
     final_headers = false;
+    response_started = false;
     local_error.clear();
     sent = false;
     stream = 0;
