@@ -162,7 +162,7 @@ std::uint16_t closed_port() {
 
 // ---- Options and their effects ----
 
-TEST_CASE("--help names every option of DESIGN section 7") {
+TEST_CASE("h2get: --help names every option of DESIGN section 7") {
   h2get_fixture f;
   auto r = f.h2get({"--help"});
   CHECK(r.exit_code == 0);
@@ -173,7 +173,7 @@ TEST_CASE("--help names every option of DESIGN section 7") {
   CHECK(contains(r.out, "Usage: h2get [options...] <url>..."));
 }
 
-TEST_CASE("a GET writes the body to stdout, nothing else, and exits 0") {
+TEST_CASE("h2get: a GET writes the body to stdout, nothing else, and exits 0") {
   two_hosts s;
   auto r = s.f.h2get({s.url("a.test", "/bytes/5000")});
   CHECK(r.exit_code == 0);
@@ -181,7 +181,7 @@ TEST_CASE("a GET writes the body to stdout, nothing else, and exits 0") {
   CHECK(r.err.empty());
 }
 
-TEST_CASE("-o writes bodies to files in URL order, the rest goes to stdout") {
+TEST_CASE("h2get: -o writes bodies to files in URL order, the rest goes to stdout") {
   two_hosts s;
   auto one = s.f.file("one"), two = s.f.file("two");
   auto r = s.f.h2get({"-o", one, s.url("a.test", "/bytes/10"), "-o", two, s.url("a.test", "/bytes/20"),
@@ -192,7 +192,7 @@ TEST_CASE("-o writes bodies to files in URL order, the rest goes to stdout") {
   CHECK(r.out == "host=b.test path=/stdout");
 }
 
-TEST_CASE("-i puts the status line and header fields before the body; -I sends HEAD and prints only them") {
+TEST_CASE("h2get: -i puts the status line and header fields before the body; -I sends HEAD and prints only them") {
   two_hosts s;
   auto r = s.f.h2get({"-i", s.url("a.test", "/hello")});
   CHECK(r.exit_code == 0);
@@ -210,7 +210,7 @@ TEST_CASE("-i puts the status line and header fields before the body; -I sends H
   CHECK(s.server->requests().back().method == "HEAD");
 }
 
-TEST_CASE("-X, -H and -d shape the request (method, header fields, body from @FILE)") {
+TEST_CASE("h2get: -X, -H and -d shape the request (method, header fields, body from @FILE)") {
   SECTION("over HTTP/2: the server sees the method and the joined body") {
     two_hosts s;
     std::ofstream(s.f.file("data")) << "b=2\r\nc=3\n";
@@ -247,7 +247,7 @@ TEST_CASE("-X, -H and -d shape the request (method, header fields, body from @FI
   }
 }
 
-TEST_CASE("-Z runs the transfers at once and still writes them in URL order") {
+TEST_CASE("h2get: -Z runs the transfers at once and still writes them in URL order") {
   two_hosts s;
   auto seq = s.f.h2get({s.url("a.test", "/delay/200"), s.url("a.test", "/bytes/5")});
   CHECK(seq.exit_code == 0);
@@ -261,7 +261,7 @@ TEST_CASE("-Z runs the transfers at once and still writes them in URL order") {
   CHECK(par.out == seq.out);
 }
 
-TEST_CASE("--http1.1 and --http2-prior-knowledge choose the protocol") {
+TEST_CASE("h2get: --http1.1 and --http2-prior-knowledge choose the protocol") {
   two_hosts s;
   auto h1 = s.f.h2get({"--http1.1", "-w", "%{http_version}", "-o", "/dev/null", s.url("a.test")});
   CHECK(h1.exit_code == 0);
@@ -279,7 +279,7 @@ TEST_CASE("--http1.1 and --http2-prior-knowledge choose the protocol") {
   CHECK(pk.out == "host=127.0.0.1 path=/x 2");
 }
 
-TEST_CASE("--policy and --ip-match decide what is shared (-w %{connections})") {
+TEST_CASE("h2get: --policy and --ip-match decide what is shared (-w %{connections})") {
   server_options so;
   so.addresses = {"127.0.0.1", "127.0.0.2"};
   h2get_fixture f;
@@ -311,7 +311,7 @@ TEST_CASE("--policy and --ip-match decide what is shared (-w %{connections})") {
   }
 }
 
-TEST_CASE("--resolve steers a name to the given address") {
+TEST_CASE("h2get: --resolve steers a name to the given address") {
   server_options so;
   so.addresses = {"127.0.0.1", "127.0.0.2"};
   h2get_fixture f;
@@ -324,7 +324,7 @@ TEST_CASE("--resolve steers a name to the given address") {
   CHECK(f.h2get({"--resolve", "a.test:notaport:127.0.0.1", "http://a.test/"}).exit_code == 2);
 }
 
-TEST_CASE("--cacert, -k and certificate errors (exit 60)") {
+TEST_CASE("h2get: --cacert, -k and certificate errors (exit 60)") {
   two_hosts s;
   SECTION("a certificate from another CA: 60 with one clear line; -k goes on") {
     test_ca other;
@@ -352,7 +352,7 @@ TEST_CASE("--cacert, -k and certificate errors (exit 60)") {
   }
 }
 
-TEST_CASE("-E and --key present a client certificate") {
+TEST_CASE("h2get: -E and --key present a client certificate") {
   h2get_fixture f;
   server_options so;
   so.cert = f.ca.issue({"a.test"});
@@ -370,7 +370,7 @@ TEST_CASE("-E and --key present a client certificate") {
   CHECK(missing.exit_code == 58);
 }
 
-TEST_CASE("-s silences error messages, -S brings them back, the exit code stays") {
+TEST_CASE("h2get: -s silences error messages, -S brings them back, the exit code stays") {
   h2get_fixture f;
   const std::string url = "http://127.0.0.1:" + std::to_string(closed_port()) + "/";
   auto loud = f.h2get({url});
@@ -384,7 +384,7 @@ TEST_CASE("-s silences error messages, -S brings them back, the exit code stays"
   CHECK(contains(shown.err, "h2get: (7) "));
 }
 
-TEST_CASE("the progress meter shows only when stderr is a terminal, and not with -s") {
+TEST_CASE("h2get: the progress meter shows only when stderr is a terminal, and not with -s") {
   if (access("/usr/bin/script", X_OK) != 0) {
     WARN("util-linux 'script' is missing: no terminal to test the meter with");
     return;
@@ -407,7 +407,7 @@ TEST_CASE("the progress meter shows only when stderr is a terminal, and not with
 
 // ---- Exit codes, one per error class ----
 
-TEST_CASE("exit codes follow curl's meanings") {
+TEST_CASE("h2get: exit codes follow curl's meanings") {
   h2get_fixture f;
   SECTION("2: unknown option, bad option value, no URL") {
     CHECK(f.h2get({"--no-such-option", "http://127.0.0.1/"}).exit_code == 2);
@@ -480,7 +480,7 @@ TEST_CASE("exit codes follow curl's meanings") {
 
 // ---- -v, --trace, --graph ----
 
-TEST_CASE("-v shows pool decisions and connection events, then the connection table") {
+TEST_CASE("h2get: -v shows pool decisions and connection events, then the connection table") {
   two_hosts s;
   auto r = s.f.h2get({"-v", "-o", "/dev/null", "-o", "/dev/null", s.url("a.test"), s.url("b.test")});
   CHECK(r.exit_code == 0);
@@ -575,7 +575,7 @@ void check_trace_line(const std::string& line, std::set<std::string>& seen) {
 
 }  // namespace
 
-TEST_CASE("--trace writes JSON lines that match the trace schema") {
+TEST_CASE("h2get: --trace writes JSON lines that match the trace schema") {
   std::set<std::string> seen;
   auto check_file = [&seen](const std::string& text) {
     auto lines = lines_of(text);
@@ -617,7 +617,7 @@ TEST_CASE("--trace writes JSON lines that match the trace schema") {
   }
 }
 
-TEST_CASE("--graph writes DOT naming every connection and origin, with 421s and rejections") {
+TEST_CASE("h2get: --graph writes DOT naming every connection and origin, with 421s and rejections") {
   two_hosts s(demo_like("misdirected"));
   auto dot = s.f.file("g.dot");
   auto r = s.f.h2get({"--policy", "browser", "--graph", dot, "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
@@ -650,7 +650,7 @@ TEST_CASE("--graph writes DOT naming every connection and origin, with 421s and 
 
 // ---- --probe ----
 
-TEST_CASE("--probe finds the misrouted origin behind an SNI router, and nothing elsewhere") {
+TEST_CASE("h2get: --probe finds the misrouted origin behind an SNI router, and nothing elsewhere") {
   SECTION("sni-routing: b coalesced onto a's connection reaches a's service: misrouted, exit 120") {
     two_hosts s(demo_like("sni-routing"));
     auto r = s.f.h2get({"--probe", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} ", s.url("a.test", "/login"),
@@ -698,7 +698,7 @@ TEST_CASE("--probe finds the misrouted origin behind an SNI router, and nothing 
   }
 }
 
-TEST_CASE("a 421 retry's output is the final answer only") {
+TEST_CASE("h2get: a 421 retry's output is the final answer only") {
   two_hosts s(demo_like("misdirected"));
   auto r = s.f.h2get({"-w", " %{num_retries}", "-o", "/dev/null", s.url("a.test", "/login"), s.url("b.test", "/v1/items")});
   CHECK(r.exit_code == 0);
