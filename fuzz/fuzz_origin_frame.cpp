@@ -1,6 +1,6 @@
 // fuzz/fuzz_origin_frame.cpp: ORIGIN frames (RFC 8336) from raw payload to the policy's use of the set.
 //
-// The input is cut into ORIGIN frame payloads (a 2-byte length before each) and fed, after the server
+// The input is cut into ORIGIN frames (a flags byte and a 2-byte length before each payload) and fed, after the server
 // SETTINGS, to the HTTP/2 engine, which hands the parsed entries over. Each entry then goes through
 // origin::parse as the pool does, into an origin set capped as the pool caps it (pool.hpp). Finally the
 // origin policy decides for a few targets over connections carrying those sets, which runs the
@@ -22,6 +22,7 @@ constexpr std::size_t max_origin_set = 256;  // as pool.hpp
 
 struct listener final : h2coal::detail::h2_listener {
   std::vector<std::vector<std::string>> frames;
+  std::vector<std::uint8_t> flags_sent;  // the flags of every ORIGIN frame in the input
   bool on_h2_header(std::int32_t, std::string_view, std::string_view) override { return true; }
   void on_h2_headers_end(std::int32_t) override {}
   bool on_h2_data(std::int32_t, const std::uint8_t*, std::size_t) override { return true; }
@@ -29,7 +30,9 @@ struct listener final : h2coal::detail::h2_listener {
   void on_h2_settings() override {}
   void on_h2_goaway(std::int32_t, std::uint32_t) override {}
   void on_h2_origin(std::int32_t stream, std::uint8_t flags, std::vector<std::string> entries) override {
-    if (stream == 0 && (flags & 0x0f) == 0) frames.push_back(std::move(entries));
+    // The engine reports the flags as they were on the wire (nghttp2 itself clears them).
+    if (std::find(flags_sent.begin(), flags_sent.end(), flags) == flags_sent.end()) std::abort();
+    if (stream == 0 && (flags & 0x0f) == 0) frames.push_back(std::move(entries));  // as the pool does
   }
   long on_h2_body_read(std::int32_t, std::uint8_t*, std::size_t, bool& eof) override {
     eof = true;
@@ -37,29 +40,32 @@ struct listener final : h2coal::detail::h2_listener {
   }
 };
 
-void put_frame_header(std::string& out, std::size_t len, std::uint8_t type) {
+void put_frame_header(std::string& out, std::size_t len, std::uint8_t type, std::uint8_t flags = 0) {
   out += static_cast<char>((len >> 16) & 0xff);
   out += static_cast<char>((len >> 8) & 0xff);
   out += static_cast<char>(len & 0xff);
   out += static_cast<char>(type);
-  out.append(5, '\0');  // flags 0, stream 0
+  out += static_cast<char>(flags);
+  out.append(4, '\0');  // stream 0
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  listener l;
   std::string wire;
   put_frame_header(wire, 0, 0x4);  // server SETTINGS
-  for (std::size_t i = 0; i + 2 <= size;) {
-    std::size_t len = (std::size_t{data[i]} << 8 | data[i + 1]) % 16384;
-    i += 2;
+  for (std::size_t i = 0; i + 3 <= size;) {
+    const std::uint8_t flags = data[i];
+    std::size_t len = (std::size_t{data[i + 1]} << 8 | data[i + 2]) % 16384;
+    i += 3;
     len = std::min(len, size - i);
-    put_frame_header(wire, len, 0xc);
+    put_frame_header(wire, len, 0xc, flags);
+    l.flags_sent.push_back(flags);
     wire.append(reinterpret_cast<const char*>(data + i), len);
     i += len;
   }
 
-  listener l;
   h2coal::detail::h2_engine engine(l, {});
   std::string out;
   engine.take_output(out);
