@@ -6,6 +6,7 @@
 #include <h2coal/detail/h1_engine.hpp>
 #include <h2coal/detail/h2_engine.hpp>
 #include <h2coal/detail/request_op.hpp>
+#include <h2coal/detail/transport.hpp>
 #include <h2coal/options.hpp>
 #include <h2coal/tls.hpp>
 #include <h2coal/url.hpp>
@@ -13,9 +14,8 @@
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
-#include <asio/ssl/stream.hpp>
+#include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/write.hpp>
 
 #include <array>
 #include <deque>
@@ -57,7 +57,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   connection(asio::any_io_executor ex, connection_owner& owner, const client_options& opts,
              std::shared_ptr<asio::ssl::context> tls_ctx, std::uint64_t id, h2coal::origin o)
       : ex_(ex), owner_(&owner), opts_(opts), tls_ctx_(std::move(tls_ctx)), id_(id), origin_(std::move(o)),
-        socket_(ex), timer_(ex) {}
+        transport_(ex), timer_(ex) {}
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -147,8 +147,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     bool was_ready = state_ == state::ready;
     state_ = state::closed;
     timer_.cancel();
-    std::error_code ignored;
-    socket().close(ignored);
+    transport_.close();
     fail_all(ec, was_ready);
     if (owner_) {
       if (was_ready) owner_->on_connection_closed(*this, reason);
@@ -169,8 +168,6 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   void detach() { owner_ = nullptr; }
 
  private:
-  asio::ip::tcp::socket& socket() { return tls_stream_ ? tls_stream_->next_layer() : socket_; }
-
   void arm_timer(std::chrono::milliseconds d, error e) {
     if (d.count() <= 0) {
       timer_.cancel();
@@ -191,9 +188,8 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     if (state_ == state::closed) return;
     if (i >= addresses_.size()) return fail_setup(last);
     asio::ip::tcp::endpoint ep(addresses_[i], origin_.port);
-    std::error_code ignored;
-    socket_.close(ignored);
-    socket_.async_connect(ep, [self = shared_from_this(), i, ep](std::error_code ec) {
+    transport_.close();
+    transport_.socket().async_connect(ep, [self = shared_from_this(), i, ep](std::error_code ec) {
       if (self->state_ == state::closed) return;
       if (ec) {
         // Try the next address (RFC 8305's sequential fallback, without racing).
@@ -202,32 +198,42 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       }
       self->remote_ = ep;
       std::error_code ignore;
-      self->socket_.set_option(asio::ip::tcp::no_delay(true), ignore);
+      self->transport_.socket().set_option(asio::ip::tcp::no_delay(true), ignore);
       if (self->owner_) self->owner_->on_connection_connected(*self);
       self->after_connect();
     });
   }
 
   void after_connect() {
+    if (!transport_.start(origin_.is_tls() ? tls_ctx_->native_handle() : nullptr))
+      return fail_setup(origin_.is_tls() ? error::tls_handshake_failed : error::connect_failed);
     if (origin_.is_tls()) {
-      tls_stream_.emplace(std::move(socket_), *tls_ctx_);
-      if (!prepare_ssl(tls_stream_->native_handle(), origin_.host, !opts_.tls.insecure))
+      if (!prepare_ssl(transport_.ssl(), origin_.host, !opts_.tls.insecure))
         return fail_setup(error::tls_handshake_failed);
       state_ = state::handshaking;
       arm_timer(opts_.handshake_timeout, error::tls_handshake_timeout);
-      tls_stream_->async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](std::error_code ec) {
-        self->after_handshake(ec);
-      });
-      return;
+      return do_handshake();
     }
     tls_.alpn = opts_.version == http_version::h2_prior_knowledge ? "h2c" : "http/1.1";
     begin_protocol(opts_.version == http_version::h2_prior_knowledge ? protocol::h2 : protocol::http1);
   }
 
+  void do_handshake() {
+    transport::want w{};
+    std::error_code ec;
+    if (transport_.handshake(w, ec)) return after_handshake({});
+    if (ec) return after_handshake(ec);
+    transport_.async_wait(w, [self = shared_from_this()](std::error_code ec) {
+      if (self->state_ == state::closed) return;
+      if (ec) return self->fail_setup(error::tls_handshake_failed);
+      self->do_handshake();
+    });
+  }
+
   void after_handshake(std::error_code ec) {
     if (state_ == state::closed) return;
     if (ec) {
-      long vr = SSL_get_verify_result(tls_stream_->native_handle());
+      long vr = SSL_get_verify_result(transport_.ssl());
       if (!opts_.tls.insecure && vr != X509_V_OK) return fail_setup(verify_error(vr));
       // RFC 7301 section 3.2: a server that speaks none of the offered protocols answers with the
       // no_application_protocol alert (nginx and Caddy do, to an h2-only offer).
@@ -236,7 +242,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
         return fail_setup(error::alpn_mismatch);
       return fail_setup(error::tls_handshake_failed);
     }
-    tls_ = read_tls_result(tls_stream_->native_handle(), !opts_.tls.insecure);
+    tls_ = read_tls_result(transport_.ssl(), !opts_.tls.insecure);
     if (tls_.alpn == "h2") return begin_protocol(protocol::h2);
     if (opts_.version == http_version::h2_prior_knowledge) return fail_setup(error::alpn_mismatch);
     if (tls_.alpn.empty()) tls_.alpn = "http/1.1";  // a server without ALPN speaks HTTP/1.1
@@ -302,64 +308,116 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   }
 
   // ---- I/O pump ----
-  template <class F>
-  void async_read_some(asio::mutable_buffer b, F&& f) {
-    if (tls_stream_) tls_stream_->async_read_some(b, std::forward<F>(f));
-    else socket_.async_read_some(b, std::forward<F>(f));
-  }
-  template <class F>
-  void async_write(asio::const_buffer b, F&& f) {
-    if (tls_stream_) asio::async_write(*tls_stream_, b, std::forward<F>(f));
-    else asio::async_write(socket_, b, std::forward<F>(f));
+  // Reads land in one buffer per thread: a waiting connection holds no read buffer, and the engines copy
+  // what they keep before the buffer is used again. A read that starts while that buffer is in use (a
+  // body sink that runs the executor itself) gets a buffer of its own.
+  static constexpr std::size_t read_chunk = 64 * 1024;
+  struct read_scratch {
+    std::array<char, read_chunk> bytes;
+    bool busy = false;
+  };
+  static read_scratch& scratch() {
+    static thread_local read_scratch s;
+    return s;
   }
 
   void read_loop() {
-    async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](std::error_code ec, std::size_t n) {
-      self->on_read(ec, n);
+    if (read_pending_) return;
+    do_read();
+  }
+
+  // Reads until the socket has nothing more, then waits for it to be readable; after a few full buffers
+  // it goes on in a later turn of the executor, so one busy connection does not starve the others.
+  void do_read() {
+    if (state_ == state::closed) return;
+    auto& sc = scratch();
+    std::unique_ptr<std::array<char, read_chunk>> own;
+    char* buf = sc.bytes.data();
+    if (sc.busy) {
+      own = std::make_unique<std::array<char, read_chunk>>();
+      buf = own->data();
+    } else {
+      sc.busy = true;
+    }
+    struct release {
+      read_scratch* s;
+      ~release() {
+        if (s) s->busy = false;
+      }
+    } rel{own ? nullptr : &sc};
+    for (int round = 0; round < 8; ++round) {
+      std::size_t n = 0;
+      transport::want w = transport::want::nothing;
+      std::error_code ec;
+      while (n < read_chunk) {
+        std::size_t got = transport_.read_some(buf + n, read_chunk - n, w, ec);
+        if (got == 0) break;
+        n += got;
+      }
+      if (n > 0 && !on_bytes(buf, n)) return;
+      if (ec) return on_eof(ec);
+      if (w != transport::want::nothing) {
+        read_pending_ = true;
+        transport_.async_wait(w, [self = shared_from_this()](std::error_code ec) {
+          self->read_pending_ = false;
+          if (self->state_ == state::closed) return;
+          if (ec) return self->on_eof(ec);
+          self->do_read();
+        });
+        return;
+      }
+    }
+    read_pending_ = true;
+    asio::post(ex_, [self = shared_from_this()] {
+      self->read_pending_ = false;
+      self->do_read();
     });
   }
 
-  void on_read(std::error_code ec, std::size_t n) {
-    if (state_ == state::closed) return;
-    if (ec) return on_eof(ec);
+  // Hands `n` bytes to the engine; false once the connection closed.
+  bool on_bytes(const char* data, std::size_t n) {
     last_used_ = tick();
     if (proto_ == protocol::h2) {
-      if (auto e = h2_->feed(reinterpret_cast<const std::uint8_t*>(read_buf_.data()), n)) {
+      if (auto e = h2_->feed(reinterpret_cast<const std::uint8_t*>(data), n)) {
         flush();
-        return close("protocol error", e);
+        close("protocol error", e);
+        return false;
       }
       after_io();
-      if (state_ == state::closed) return;
-    } else {
-      std::size_t off = 0;
-      while (off < n && state_ != state::closed) {
-        if (!current_) {
-          // Bytes with no request outstanding: the server broke framing (or closes, which on_eof handles).
-          return close("unexpected data", error::protocol_error);
-        }
-        current_->response_started = true;
-        std::size_t used = 0;
-        auto e = h1_->feed(read_buf_.data() + off, n - off, used);
-        off += used;
-        if (e) {
-          auto op = std::move(current_);
-          current_.reset();
-          if (op) finish_h1(op, e, false);
-          return close("protocol error", e);
-        }
-        if (h1_->complete()) {
-          auto op = std::move(current_);
-          current_.reset();
-          bool keep = h1_->keep_alive() && off == n;
-          finish_h1(op, {}, keep);
-          if (!keep) return close("not keep-alive");
-        } else {
-          break;
-        }
-      }
-      if (state_ == state::closed) return;
+      return state_ != state::closed;
     }
-    read_loop();
+    std::size_t off = 0;
+    while (off < n && state_ != state::closed) {
+      if (!current_) {
+        // Bytes with no request outstanding: the server broke framing (or closes, which on_eof handles).
+        close("unexpected data", error::protocol_error);
+        return false;
+      }
+      current_->response_started = true;
+      std::size_t used = 0;
+      auto e = h1_->feed(data + off, n - off, used);
+      off += used;
+      if (e) {
+        auto op = std::move(current_);
+        current_.reset();
+        if (op) finish_h1(op, e, false);
+        close("protocol error", e);
+        return false;
+      }
+      if (h1_->complete()) {
+        auto op = std::move(current_);
+        current_.reset();
+        bool keep = h1_->keep_alive() && off == n;
+        finish_h1(op, {}, keep);
+        if (!keep) {
+          close("not keep-alive");
+          return false;
+        }
+      } else {
+        break;
+      }
+    }
+    return state_ != state::closed;
   }
 
   void on_eof(std::error_code ec) {
@@ -392,23 +450,50 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     return error::connection_closed;
   }
 
+  // Writes what the engine has, as far as the socket takes it now; the rest once it is writable.
   void flush() {
     if (writing_ || state_ == state::closed || !h2_) return;
-    write_buf_.clear();
-    if (h2_->take_output(write_buf_)) return close("protocol error", error::protocol_error);
-    if (write_buf_.empty()) {
-      if (!h2_->want_read() && !h2_->want_write())
-        close(h2_->sent_goaway_error() ? "protocol error" : close_reason_.empty() ? "goaway" : close_reason_,
-              closing_error());
-      return;
+    for (;;) {
+      if (write_off_ == write_buf_.size()) {
+        write_buf_.clear();
+        write_off_ = 0;
+        if (h2_->take_output(write_buf_)) return close("protocol error", error::protocol_error);
+        if (write_buf_.empty()) {
+          if (!h2_->want_read() && !h2_->want_write())
+            close(h2_->sent_goaway_error() ? "protocol error" : close_reason_.empty() ? "goaway" : close_reason_,
+                  closing_error());
+          else if (write_buf_.capacity() > 16 * 1024)
+            std::string().swap(write_buf_);  // a large upload is over: an idle connection keeps no big buffer
+          return;
+        }
+      }
+      transport::want w = transport::want::nothing;
+      std::error_code ec;
+      std::size_t n = transport_.write_some(write_buf_.data() + write_off_, write_buf_.size() - write_off_, w, ec);
+      if (ec) return close("write error");
+      if (n == 0) {
+        writing_ = true;
+        transport_.async_wait(w == transport::want::read ? w : transport::want::write,
+                              [self = shared_from_this()](std::error_code ec) {
+                                self->writing_ = false;
+                                if (self->state_ == state::closed) return;
+                                if (ec) return self->close("write error");
+                                self->flush();
+                                self->after_io();
+                              });
+        return;
+      }
+      write_off_ += n;
     }
-    writing_ = true;
-    async_write(asio::buffer(write_buf_), [self = shared_from_this()](std::error_code ec, std::size_t) {
-      self->writing_ = false;
-      if (self->state_ == state::closed) return;
-      if (ec) return self->close("write error");
+  }
+
+  // Requests queued in one turn of the executor leave in one write: the flush runs once, after them.
+  void schedule_flush() {
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(ex_, [self = shared_from_this()] {
+      self->flush_posted_ = false;
       self->flush();
-      self->after_io();
     });
   }
 
@@ -453,7 +538,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
           owner_->on_request_unprocessed(op, "goaway");
         }
       }
-      if (any) flush();
+      if (any) schedule_flush();
     } else if (!current_ && !queue_.empty()) {
       auto op = std::move(queue_.front());
       queue_.pop_front();
@@ -637,12 +722,42 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     writing_ = true;
     auto buf = std::make_shared<std::string>(std::move(h1_out_));
     h1_out_.clear();
-    async_write(asio::buffer(*buf), [self = shared_from_this(), buf, op, chunked, eof](std::error_code ec, std::size_t) {
+    write_all(std::move(buf), 0, [self = shared_from_this(), op, chunked, eof] {
       self->writing_ = false;
-      if (self->state_ == state::closed) return;
-      if (ec) return self->close("write error");
-      if (!eof && self->current_ == op) self->write_h1_body(op, chunked);
+      if (self->state_ == state::closed || eof || self->current_ != op) return;
+      // The next piece in a later turn: a fast socket must not turn a long body into deep recursion.
+      asio::post(self->ex_, [self, op, chunked] {
+        if (self->state_ != state::closed && self->current_ == op) self->write_h1_body(op, chunked);
+      });
     });
+  }
+
+  // Writes all of `buf` (HTTP/1.1), waiting for the socket as needed, then calls done().
+  template <class Done>
+  void write_all(std::shared_ptr<std::string> buf, std::size_t off, Done done) {
+    while (off < buf->size()) {
+      transport::want w = transport::want::nothing;
+      std::error_code ec;
+      std::size_t n = transport_.write_some(buf->data() + off, buf->size() - off, w, ec);
+      if (ec) {
+        writing_ = false;
+        return close("write error");
+      }
+      if (n == 0) {
+        transport_.async_wait(w == transport::want::read ? w : transport::want::write,
+                              [self = shared_from_this(), buf, off, done = std::move(done)](std::error_code ec) mutable {
+                                if (self->state_ == state::closed) return;
+                                if (ec) {
+                                  self->writing_ = false;
+                                  return self->close("write error");
+                                }
+                                self->write_all(std::move(buf), off, std::move(done));
+                              });
+        return;
+      }
+      off += n;
+    }
+    done();
   }
 
   void finish_h1(const std::shared_ptr<request_op>& op, std::error_code ec, bool keep_alive) {
@@ -685,8 +800,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   std::shared_ptr<asio::ssl::context> tls_ctx_;
   std::uint64_t id_;
   h2coal::origin origin_;
-  asio::ip::tcp::socket socket_;
-  std::optional<asio::ssl::stream<asio::ip::tcp::socket>> tls_stream_;
+  transport transport_;
   asio::steady_timer timer_;
   std::uint64_t timer_gen_ = 0;
   state state_ = state::resolving;
@@ -695,6 +809,8 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   bool goaway_seen_ = false;
   std::uint32_t goaway_code_ = 0;  // the error code of the server's GOAWAY
   bool writing_ = false;
+  bool read_pending_ = false;  // a wait for readable, or a posted read, is outstanding
+  bool flush_posted_ = false;
   bool freed_ = false;
   std::string close_reason_;
   asio::ip::tcp::endpoint remote_;
@@ -706,8 +822,8 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   std::unordered_map<std::int32_t, std::shared_ptr<request_op>> streams_;
   std::shared_ptr<request_op> current_;  // HTTP/1.1: the request in flight
   std::string h1_out_;
-  std::array<char, 64 * 1024> read_buf_{};
   std::string write_buf_;
+  std::size_t write_off_ = 0;  // how much of write_buf_ the socket took
   std::uint64_t requests_ = 0;
   std::uint64_t last_used_ = 0;
   std::vector<h2coal::origin> misdirected_;
