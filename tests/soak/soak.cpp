@@ -75,7 +75,7 @@ constexpr std::array<const char*, static_cast<std::size_t>(kind::count)> kind_na
     "ok", "bytes", "421", "goaway", "reset-internal", "reset-refused", "stall", "close"};
 
 kind pick(std::mt19937& rng) {
-  const unsigned r = rng() % 1000;
+  const auto r = static_cast<unsigned>(rng() % 1000);
   if (r < 740) return kind::ok;
   if (r < 800) return kind::bytes;
   if (r < 840) return kind::misdirected;
@@ -189,10 +189,10 @@ int main() {
     issue_next = [&] {
       if (!accepting || issued >= total) return;
       const std::size_t i = issued++;
-      auto& s = slots[i];
+      const auto& slot = slots[i];
       request r;
-      r.url = "https://h" + std::to_string(s.host) + ".soak.test:" + port + s.path;
-      if (s.k == kind::stall) r.timeout = std::chrono::milliseconds(20);
+      r.url = "https://h" + std::to_string(slot.host) + ".soak.test:" + port + slot.path;
+      if (slot.k == kind::stall) r.timeout = std::chrono::milliseconds(20);
       c.async_request(std::move(r), [&, i](std::error_code ec, response resp) {
         auto& s = slots[i];
         if (++s.completions > 1) {

@@ -223,9 +223,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     std::error_code ec;
     if (transport_.handshake(w, ec)) return after_handshake({});
     if (ec) return after_handshake(ec);
-    transport_.async_wait(w, [self = shared_from_this()](std::error_code ec) {
+    transport_.async_wait(w, [self = shared_from_this()](std::error_code wait_ec) {
       if (self->state_ == state::closed) return;
-      if (ec) return self->fail_setup(error::tls_handshake_failed);
+      if (wait_ec) return self->fail_setup(error::tls_handshake_failed);
       self->do_handshake();
     });
   }
@@ -358,10 +358,10 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       if (ec) return on_eof(ec);
       if (w != transport::want::nothing) {
         read_pending_ = true;
-        transport_.async_wait(w, [self = shared_from_this()](std::error_code ec) {
+        transport_.async_wait(w, [self = shared_from_this()](std::error_code wait_ec) {
           self->read_pending_ = false;
           if (self->state_ == state::closed) return;
-          if (ec) return self->on_eof(ec);
+          if (wait_ec) return self->on_eof(wait_ec);
           self->do_read();
         });
         return;
@@ -474,10 +474,10 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       if (n == 0) {
         writing_ = true;
         transport_.async_wait(w == transport::want::read ? w : transport::want::write,
-                              [self = shared_from_this()](std::error_code ec) {
+                              [self = shared_from_this()](std::error_code wait_ec) {
                                 self->writing_ = false;
                                 if (self->state_ == state::closed) return;
-                                if (ec) return self->close("write error");
+                                if (wait_ec) return self->close("write error");
                                 self->flush();
                                 self->after_io();
                               });
@@ -745,9 +745,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       }
       if (n == 0) {
         transport_.async_wait(w == transport::want::read ? w : transport::want::write,
-                              [self = shared_from_this(), buf, off, done = std::move(done)](std::error_code ec) mutable {
+                              [self = shared_from_this(), buf, off, done = std::move(done)](std::error_code wait_ec) mutable {
                                 if (self->state_ == state::closed) return;
-                                if (ec) {
+                                if (wait_ec) {
                                   self->writing_ = false;
                                   return self->close("write error");
                                 }
