@@ -306,10 +306,10 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       v.id = c->id();
       v.initial_origin = c->initial_origin();
       if (c->ready() || c->remote().port() != 0) {
-        v.remote_address = c->remote().address().to_string();
+        v.remote_address = c->remote_address_text();
         v.remote_port = c->remote().port();
       }
-      v.initial_addresses = address_texts(c->initial_addresses());
+      v.initial_addresses = c->initial_address_texts();
       v.tls = c->tls();
       v.http2 = c->proto() != connection::protocol::http1;
       v.ready = c->ready();
@@ -530,7 +530,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     const auto& policy = opts_.policies.for_host(c.initial_origin().host);
     request_view rv;
     rv.target = c.initial_origin();
-    rv.addresses = address_texts(c.initial_addresses());
+    rv.addresses = c.initial_address_texts();
     auto views = build_views(candidates(rv.target, &c.initial_addresses()), rv.target);
     std::erase_if(views, [&](const connection_view& v) { return v.id == c.id(); });
     auto d = policy.decide(rv, views);

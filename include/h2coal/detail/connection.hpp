@@ -74,6 +74,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   const tls_result& tls_info() const noexcept { return tls_; }
   const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
   const address_list& initial_addresses() const noexcept { return addresses_; }
+  /// The same as text, made once: every decision that looks at this connection shows them to the policy.
+  const std::vector<std::string>& initial_address_texts() const noexcept { return address_texts_; }
+  const std::string& remote_address_text() const noexcept { return remote_text_; }
   std::size_t active() const noexcept { return proto_ == protocol::h2 ? streams_.size() : (current_ ? 1 : 0); }
   std::size_t queued() const noexcept { return queue_.size(); }
   std::uint64_t requests_carried() const noexcept { return requests_; }
@@ -106,6 +109,8 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   void start(address_list addrs) {
     if (state_ == state::closed) return;
     addresses_ = std::move(addrs);
+    address_texts_.clear();
+    for (const auto& a : addresses_) address_texts_.push_back(a.to_string());
     state_ = state::connecting;
     arm_timer(opts_.connect_timeout, error::connect_timeout);
     try_connect(0, error::connection_refused);
@@ -197,6 +202,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
         return self->try_connect(i + 1, mapped);
       }
       self->remote_ = ep;
+      self->remote_text_ = ep.address().to_string();
       std::error_code ignore;
       self->transport_.socket().set_option(asio::ip::tcp::no_delay(true), ignore);
       if (self->owner_) self->owner_->on_connection_connected(*self);
@@ -562,7 +568,10 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     ++timer_gen_;
     const auto& u = op->target;
     bool has_body = op->req.has_body();
-    auto sid = h2_->submit(op->req.method, u.scheme(), u.origin.authority(), u.target, op->req.headers, has_body);
+    if (authority_.empty()) authority_ = origin_.authority();
+    auto sid = u.origin == origin_ ? h2_->submit(op->req.method, u.scheme(), authority_, u.target, op->req.headers, has_body)
+                                   : h2_->submit(op->req.method, u.scheme(), u.origin.authority(), u.target,
+                                                 op->req.headers, has_body);
     if (sid < 0) {
       op->conn.reset();
       if (owner_) owner_->on_request_unprocessed(op, "goaway");
@@ -813,8 +822,11 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   bool flush_posted_ = false;
   bool freed_ = false;
   std::string close_reason_;
+  std::string authority_;  // origin_'s :authority, made at the first request
   asio::ip::tcp::endpoint remote_;
   address_list addresses_;
+  std::vector<std::string> address_texts_;
+  std::string remote_text_;
   tls_result tls_;
   std::unique_ptr<h2_engine> h2_;
   std::unique_ptr<h1_engine> h1_;
