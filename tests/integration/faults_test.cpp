@@ -140,6 +140,32 @@ TEST_CASE("faults: the server drops the connection when the request arrives (HTT
   }
 }
 
+// OpenSSL writes the socket itself (detail/transport.hpp). A write to a peer that has gone raises SIGPIPE
+// unless it is sent with MSG_NOSIGNAL, and SIGPIPE's default action ends the process: this test process
+// ignores nothing (no raw_server here), so a transport that wrote with write(2) would die in it.
+TEST_CASE("faults: the server drops the connection during a large upload: an error, not SIGPIPE") {
+  client_fixture f;
+  server_options so;
+  so.cert = f.ca.issue({"a.test"});
+  test_server server(so);
+  f.resolve("a.test", {"127.0.0.1"});
+  for (bool http1 : {false, true}) {
+    INFO((http1 ? "HTTP/1.1" : "HTTP/2"));
+    client c(f.io.get_executor(), http1 ? http1_options(f) : f.options());
+    ledger l;
+    request up;
+    up.method = "POST";
+    up.url = test_url("a.test", server.port(), "/close");
+    up.body.assign(32u << 20, 'x');  // far more than the socket buffers hold: writes go on after the close
+    auto dropped = l.fetch(f, c, std::move(up));
+    CHECK(dropped.ec == error::connection_closed);
+    auto ok = l.get(f, c, test_url("a.test", server.port()));
+    REQUIRE_FALSE(ok.ec);
+    CHECK(ok.resp.status == 200);
+    l.check_all_once(f);
+  }
+}
+
 TEST_CASE("faults: GOAWAY with an error code fails the requests in flight with that code, once") {
   client_fixture f;
   server_options so;
