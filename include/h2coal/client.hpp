@@ -76,7 +76,8 @@ class client {
                                                                                   std::move(req));
   }
 
-  /// The connections this client opened, for reports such as h2get -v's table.
+  /// The connections this client opened, for reports such as h2get -v's table: every open one and the
+  /// latest closed ones (client_options::closed_connection_summaries).
   std::vector<connection_summary> connections() const { return detail::pool_summaries(*pool_); }
 
   /// Closes every connection now (see the destructor).

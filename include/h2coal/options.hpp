@@ -50,6 +50,9 @@ struct client_options {
   std::uint32_t stream_window = 16 * 1024 * 1024;     ///< HTTP/2 receive window per stream
   std::uint32_t connection_window = 64 * 1024 * 1024; ///< HTTP/2 receive window per connection
   unsigned max_retries = 4;                           ///< GOAWAY / REFUSED_STREAM / 421 retries per request
+  /// client::connections() lists every open connection and the latest this many closed ones: a client
+  /// that runs for days does not keep a record of every connection it ever opened.
+  std::size_t closed_connection_summaries = 1024;
 };
 
 }  // namespace h2coal

@@ -473,7 +473,14 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       std::erase_if(it->second, [&](const std::shared_ptr<connection>& p) { return p.get() == &c; });
       if (it->second.empty()) by_origin_.erase(it);
     }
-    summaries_[c.id()].open = false;
+    if (auto s = summaries_.find(c.id()); s != summaries_.end() && s->second.open) {
+      s->second.open = false;
+      closed_summaries_.push_back(c.id());
+      while (closed_summaries_.size() > opts_.closed_connection_summaries) {
+        summaries_.erase(closed_summaries_.front());
+        closed_summaries_.pop_front();
+      }
+    }
   }
 
   // HTTP/1.1 requests waiting for a connection of their origin get one.
@@ -759,6 +766,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   std::set<origin> h1_origins_;
   std::unordered_map<std::uint64_t, std::weak_ptr<request_op>> live_;
   std::map<std::uint64_t, connection_summary> summaries_;
+  std::deque<std::uint64_t> closed_summaries_;  // ids of closed connections in summaries_, oldest first
 };
 
 }  // namespace detail

@@ -290,3 +290,31 @@ TEST_CASE("h2: RST_STREAM from the server maps to an error code; REFUSED_STREAM 
   for (auto& q : server.requests()) refused_seen += q.path == "/reset/7";
   CHECK(refused_seen == 2);  // the original and exactly one retry
 }
+
+TEST_CASE("h2: connections() keeps every open connection and only the latest closed ones") {
+  client_fixture f;
+  test_server server(h2_server(f.ca));
+  f.resolve("a.test", {"127.0.0.1"});
+  auto opts = f.options();
+  opts.closed_connection_summaries = 2;
+  client c(f.io.get_executor(), opts);
+
+  // Each /close ends its connection, so each request opens a new one: 1, 2, 3, 4 closed in turn.
+  for (int i = 0; i < 4; ++i) {
+    auto r = f.get(c, test_url("a.test", server.port(), "/close"));
+    CHECK(r.ec == error::connection_closed);
+  }
+  auto open = f.get(c, test_url("a.test", server.port(), "/"));
+  REQUIRE_FALSE(open.ec);
+  CHECK(open.resp.connection == 5);
+
+  auto list = c.connections();
+  REQUIRE(list.size() == 3);
+  CHECK(list[0].id == 3);
+  CHECK_FALSE(list[0].open);
+  CHECK(list[1].id == 4);
+  CHECK_FALSE(list[1].open);
+  CHECK(list[2].id == 5);
+  CHECK(list[2].open);
+  CHECK(list[2].requests == 1);
+}
