@@ -24,6 +24,7 @@ class fields {
   fields(std::initializer_list<value_type> init) : list_(init) {}
 
   void add(std::string name, std::string value) { list_.emplace_back(std::move(name), std::move(value)); }
+  void reserve(std::size_t n) { list_.reserve(n); }
   /// The first value of `name`, or nullopt.
   std::optional<std::string_view> get(std::string_view name) const {
     for (const auto& [n, v] : list_)

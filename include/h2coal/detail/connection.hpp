@@ -135,6 +135,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
         return;
       }
     if (proto_ == protocol::h2 && op.stream > 0) {
+      forget_last_stream();
       if (streams_.erase(op.stream)) {
         h2_->reset(op.stream, NGHTTP2_CANCEL);  // RFC 9113 section 8.7: CANCEL, the connection lives on
         flush();
@@ -294,6 +295,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     std::vector<std::shared_ptr<request_op>> active;
     for (auto& [sid, op] : streams_) active.push_back(op);
     streams_.clear();
+    forget_last_stream();
     if (current_) active.push_back(std::move(current_));
     current_.reset();
     if (!owner_) return;
@@ -587,9 +589,19 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     if (owner_) owner_->on_request_sent(*op, *this);
   }
 
+  // Every header and DATA callback names its stream; consecutive ones mostly name the same stream.
+  void forget_last_stream() noexcept {
+    last_sid_ = 0;
+    last_op_ = nullptr;
+  }
+
   request_op* stream_op(std::int32_t sid) {
+    if (sid == last_sid_ && last_op_) return last_op_;
     auto it = streams_.find(sid);
-    return it == streams_.end() ? nullptr : it->second.get();
+    if (it == streams_.end()) return nullptr;
+    last_sid_ = sid;
+    last_op_ = it->second.get();
+    return last_op_;
   }
 
   bool on_h2_header(std::int32_t sid, std::string_view name, std::string_view value) override {
@@ -614,7 +626,10 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       return true;
     }
     if (!name.empty() && name.front() == ':') return true;
-    if (op->final_headers && op->resp.status >= 200) op->resp.headers.add(std::string(name), std::string(value));
+    if (op->final_headers && op->resp.status >= 200) {
+      if (op->resp.headers.empty()) op->resp.headers.reserve(12);  // one allocation for a typical response
+      op->resp.headers.add(std::string(name), std::string(value));
+    }
     return true;
   }
 
@@ -634,6 +649,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     if (it == streams_.end()) return;
     auto op = std::move(it->second);
     streams_.erase(it);
+    forget_last_stream();
     freed_ = true;
     op->conn.reset();
     if (!owner_) return;
@@ -783,6 +799,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     if (!current_) return true;
     current_->header_bytes += name.size() + value.size() + 32;
     if (current_->header_bytes > opts_.max_header_list_size) return false;
+    if (current_->resp.headers.empty()) current_->resp.headers.reserve(12);
     current_->resp.headers.add(std::string(name), std::string(value));
     return true;
   }
@@ -832,6 +849,8 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   std::unique_ptr<h1_engine> h1_;
   std::deque<std::shared_ptr<request_op>> queue_;
   std::unordered_map<std::int32_t, std::shared_ptr<request_op>> streams_;
+  std::int32_t last_sid_ = 0;        // stream_op's cache; forget_last_stream() when streams_ loses one
+  request_op* last_op_ = nullptr;
   std::shared_ptr<request_op> current_;  // HTTP/1.1: the request in flight
   std::string h1_out_;
   std::string write_buf_;
