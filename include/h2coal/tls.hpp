@@ -39,8 +39,12 @@ inline bool is_ip_literal(std::string_view host) {
   return !ec;
 }
 
-// The same rule as the handshake's host check: no partial wildcards ("a*.test"), RFC 6125 section 6.4.3.
-inline constexpr unsigned int host_check_flags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+// The same rule for the handshake's host check and for coalescing: no partial wildcards ("a*.test", RFC
+// 6125 section 6.4.3), and names come from subjectAltName only, never from the subject's CN: OpenSSL
+// falls back to the CN when a leaf has no dNSName SAN (one with only an IP SAN, say), which RFC 6125
+// section 6.4.4 deprecates and browsers refuse (RFC 9110 section 4.3.4 names SANs).
+inline constexpr unsigned int host_check_flags =
+    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
 
 /// Whether `leaf` names `host` (a DNS name or an IP literal) in its subjectAltName.
 inline bool certificate_covers(X509* leaf, std::string_view host) {

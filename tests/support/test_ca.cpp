@@ -178,6 +178,12 @@ cert_pair test_ca::issue(const std::vector<std::string>& dns_names,
   return issue_leaf(cert_pem_, key_pem_, spec);
 }
 
+cert_pair test_ca::issue_named(const std::string& cn, const std::vector<std::string>& dns_names,
+                               const std::vector<std::string>& ip_addresses) const {
+  leaf_spec spec{cn, "serverAuth", &dns_names, &ip_addresses};
+  return issue_leaf(cert_pem_, key_pem_, spec);
+}
+
 cert_pair test_ca::issue_client(const std::string& cn) const {
   return issue_leaf(cert_pem_, key_pem_, leaf_spec{cn, "clientAuth"});
 }

@@ -30,6 +30,11 @@ class test_ca {
   cert_pair issue(const std::vector<std::string>& dns_names,
                   const std::vector<std::string>& ip_addresses = {}) const;
 
+  // Server leaf with a subject CN of its own and the SANs given (possibly none of a kind): for the rule
+  // that a host name is only ever matched against dNSName SANs, never the CN (RFC 6125 section 6.4.4).
+  cert_pair issue_named(const std::string& cn, const std::vector<std::string>& dns_names,
+                        const std::vector<std::string>& ip_addresses) const;
+
   // Client leaf: CN = `cn`, extendedKeyUsage clientAuth, no SAN.
   cert_pair issue_client(const std::string& cn) const;
 
