@@ -39,10 +39,10 @@ struct listener final : h2coal::detail::h2_listener {
     return st.header_bytes <= max_header_bytes;
   }
   void on_h2_headers_end(std::int32_t s) override { (void)at(s); }
-  bool on_h2_data(std::int32_t s, const std::uint8_t*, std::size_t len) override {
+  data_result on_h2_data(std::int32_t s, const std::uint8_t*, std::size_t len) override {
     auto& st = at(s);
     st.body += len;
-    return st.body <= max_body;
+    return st.body <= max_body ? data_result::consumed : data_result::reset;
   }
   void on_h2_stream_close(std::int32_t s, std::uint32_t, bool) override { at(s).closed = true; }
   void on_h2_settings() override {}

@@ -25,7 +25,7 @@ struct listener final : h2coal::detail::h2_listener {
   std::vector<std::uint8_t> flags_sent;  // the flags of every ORIGIN frame in the input
   bool on_h2_header(std::int32_t, std::string_view, std::string_view) override { return true; }
   void on_h2_headers_end(std::int32_t) override {}
-  bool on_h2_data(std::int32_t, const std::uint8_t*, std::size_t) override { return true; }
+  data_result on_h2_data(std::int32_t, const std::uint8_t*, std::size_t) override { return data_result::consumed; }
   void on_h2_stream_close(std::int32_t, std::uint32_t, bool) override {}
   void on_h2_settings() override {}
   void on_h2_goaway(std::int32_t, std::uint32_t) override {}

@@ -29,6 +29,7 @@ inline constexpr int timeout = 28;              // CURLE_OPERATION_TIMEDOUT
 inline constexpr int tls = 35;                  // CURLE_SSL_CONNECT_ERROR
 inline constexpr int aborted = 42;              // CURLE_ABORTED_BY_CALLBACK
 inline constexpr int empty_reply = 52;          // CURLE_GOT_NOTHING
+inline constexpr int send_error = 55;           // CURLE_SEND_ERROR
 inline constexpr int recv_error = 56;           // CURLE_RECV_ERROR
 inline constexpr int client_cert = 58;          // CURLE_SSL_CERTPROBLEM
 inline constexpr int certificate = 60;          // CURLE_PEER_FAILED_VERIFICATION
@@ -102,6 +103,10 @@ inline failure describe(std::error_code ec, const failure_context& ctx) {
       return {exit_code::too_large, what};
     case error::body_not_replayable:
       return {exit_code::send_rewind, what};
+    case error::body_length_mismatch:
+      return {exit_code::send_error, what};
+    case error::streams_unavailable:
+      return {exit_code::http2, what};
     case error::connection_closed:
       if (ctx.status == 0) return {exit_code::empty_reply, "empty reply from server: " + what};
       return {exit_code::recv_error, what};

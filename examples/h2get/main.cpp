@@ -83,6 +83,7 @@ std::chrono::milliseconds to_ms(double seconds) {
 struct request_template {
   std::string method = "GET";
   h2coal::fields headers;
+  std::optional<std::string> authority;  // -H 'Host: x'
   std::string body;
 };
 
@@ -132,8 +133,16 @@ std::optional<failure> build_request_template(const command_line& cl, request_te
     }
     const std::string key = lowercase(name);
     if (!h2coal::detail::is_token(name)) return failure{exit_code::usage, "-H: '" + name + "' is not a valid header name"};
-    if (key == "host")
-      return failure{exit_code::usage, "-H: Host cannot be set: h2coal sends the URL's authority (:authority / Host)"};
+    if (key == "host") {
+      // curl's -H 'Host: x': another authority than the URL's (request::authority); routed by the URL and
+      // never coalesced (DESIGN section 10). "Host:" alone goes back to the URL's.
+      if (remove || empty_value) rt.authority.reset();
+      else if (!h2coal::detail::is_authority(value)) return failure{exit_code::usage, "-H: '" + value + "' is not a valid Host"};
+      else rt.authority = value;
+      continue;
+    }
+    if (key == "content-length" || key == "te")
+      return failure{exit_code::usage, "-H: '" + name + "' frames the message; h2coal sets it from the body itself"};
     if (h2coal::detail::is_connection_specific(key))
       return failure{exit_code::usage, "-H: '" + name + "' is a connection-specific header h2coal manages itself"};
     if (!h2coal::detail::is_field_value(value)) return failure{exit_code::usage, "-H: the value of '" + name + "' has a forbidden character"};
@@ -213,6 +222,7 @@ class session {
     req.method = rt_.method;
     req.url = t.url;
     req.headers = rt_.headers;
+    req.authority = rt_.authority;
     req.body = rt_.body;
     req.on_body = [this, i](std::string_view bytes) {
       transfers_[i].body.append(bytes);
@@ -359,6 +369,7 @@ class session {
       req.method = rt_.method;
       req.url = t.url;
       req.headers = rt_.headers;
+    req.authority = rt_.authority;
       req.body = rt_.body;
       probes_[k].index = t.index;
       probe_client_->async_request(std::move(req), [this, k](std::error_code ec, h2coal::response r) {

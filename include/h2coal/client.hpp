@@ -102,7 +102,11 @@ class client {
         std::weak_ptr<detail::request_op> w = op;
         std::weak_ptr<detail::pool> wp = pool;
         slot.assign([w, wp](asio::cancellation_type type) {
-          if (type != asio::cancellation_type::none) detail::pool_cancel(wp, w);
+          if (type == asio::cancellation_type::none) return;
+          // At once, from whichever thread cancels: not one more body byte reaches the sinks, even before
+          // the pool's executor gets to end the request (DESIGN section 10).
+          if (auto o = w.lock()) o->cancel_requested.store(true, std::memory_order_relaxed);
+          detail::pool_cancel(wp, w);
         });
         op->clear_cancellation = [slot]() mutable { slot.clear(); };
       }

@@ -17,7 +17,8 @@ enum class error {
   // Bad input from the caller.
   invalid_url = 1,            ///< The URL could not be parsed.
   unsupported_scheme,         ///< The URL's scheme is neither http nor https.
-  invalid_header,             ///< A header name or value contains a forbidden character (CR, LF, NUL, ...).
+  invalid_header,             ///< A header field is malformed (CR, LF, NUL, ...) or would frame the message
+                              ///< otherwise than the request does (Content-Length, Transfer-Encoding, Host, ...).
   invalid_method,             ///< The method is empty or not an HTTP token.
   invalid_option,             ///< A client option is contradictory or out of range.
   // Name resolution and connecting.
@@ -39,6 +40,8 @@ enum class error {
   headers_too_large,          ///< The response header block exceeded the configured limit.
   body_not_replayable,        ///< A retry was needed but the request body is a stream without rewind.
   misdirected,                ///< 421 Misdirected Request twice (returned as a response, not used as an error).
+  body_length_mismatch,       ///< The request body source gave more or fewer bytes than its declared length.
+  streams_unavailable,        ///< The server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0) for too long.
   // Connections.
   connection_closed,          ///< The server closed the connection before the response was complete.
   protocol_error,             ///< The server broke HTTP/1.1 or HTTP/2 framing rules.
@@ -72,7 +75,9 @@ class error_category_impl final : public std::error_category {
     switch (static_cast<error>(ev)) {
       case error::invalid_url: return "the URL could not be parsed";
       case error::unsupported_scheme: return "the URL's scheme is not http or https";
-      case error::invalid_header: return "a header name or value contains a forbidden character";
+      case error::invalid_header:
+        return "a request header field is malformed or contradicts the request's own framing "
+               "(Host, Content-Length, Transfer-Encoding: use request::authority and the body instead)";
       case error::invalid_method: return "the request method is not a valid HTTP token";
       case error::invalid_option: return "a client option is invalid";
       case error::host_not_found: return "the host name could not be resolved";
@@ -91,7 +96,12 @@ class error_category_impl final : public std::error_category {
       case error::headers_too_large: return "the response headers exceed the configured limit";
       case error::body_not_replayable: return "the request body is a stream that cannot be replayed";
       case error::misdirected: return "the server answered 421 Misdirected Request";
-      case error::connection_closed: return "the server closed the connection before the response ended";
+      case error::body_length_mismatch:
+        return "the request body source gave more or fewer bytes than its declared length (the connection was closed)";
+      case error::streams_unavailable:
+        return "the server allows no streams on its connection (SETTINGS_MAX_CONCURRENT_STREAMS 0)";
+      case error::connection_closed:
+        return "the server closed the connection before the response ended (the request may have been processed)";
       case error::protocol_error: return "the server violated the HTTP protocol";
       case error::stream_reset: return "the server reset the stream";
       case error::refused_stream: return "the server refused the stream";

@@ -21,6 +21,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <unordered_set>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -74,7 +75,8 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       if (!ec) e.add("origin", op->target.origin.serialize());
     });
     if (!ec && !is_token(op->req.method)) ec = error::invalid_method;
-    if (!ec) ec = validate_headers(op->req.headers);
+    if (!ec) ec = validate_request(op->req, op->target.origin.authority());
+    op->max_retries = opts_.max_retries;
     if (!ec && op->target.origin.is_tls() && !tls_ctx_) ec = tls_error_ ? tls_error_ : error::invalid_option;
     if (ec) return finish(op, ec);
     live_.emplace(op->id, op);
@@ -157,7 +159,9 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     const origin& o = op->target.origin;
     if (uses_http1(o)) return route_http1(op);
 
-    const any_policy& policy = opts_.policies.for_host(o.host);
+    // A request with an authority of its own goes only where its URL's origin is: exact origin, never
+    // coalesced, whatever the policy for the host (DESIGN section 10).
+    const any_policy& policy = op->req.authority ? strict_ : opts_.policies.for_host(o.host);
     request_view rv;
     rv.target = o;
     if (op->addresses) rv.addresses = address_texts(*op->addresses);
@@ -353,12 +357,20 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     std::shared_ptr<connection> idle, any_pending;
     std::size_t count = 0;
     std::vector<trace::record> cands;
+    auto misdirected_on = [&o](connection& c) {
+      return std::find(c.misdirected().begin(), c.misdirected().end(), o) != c.misdirected().end();
+    };
+    std::shared_ptr<connection> lru_idle;  // for a 421 retry at the per-origin limit
     auto it = by_origin_.find(o);
     if (it != by_origin_.end())
       for (auto& c : it->second) {
         if (c->closed() || c->draining()) continue;
         ++count;
-        if (!idle && c->ready() && c->proto() == connection::protocol::http1 && c->idle()) idle = c;
+        const bool free = c->ready() && c->proto() == connection::protocol::http1 && c->idle();
+        if (free && (!lru_idle || c->last_used() < lru_idle->last_used())) lru_idle = c;
+        // A 421 retry goes on a fresh connection; a connection that answered 421 for the origin serves it
+        // no more (RFC 9110 section 15.5.20, DESIGN section 3), as on HTTP/2.
+        if (!idle && free && !op->fresh_connection && !misdirected_on(*c)) idle = c;
       }
     decision_action action;
     std::shared_ptr<connection> chosen;
@@ -367,6 +379,10 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       chosen = idle;
     } else if (count < opts_.max_http1_connections_per_origin) {
       action = decision_action::connect;
+    } else if (op->fresh_connection && lru_idle) {
+      lru_idle->close("connection limit");  // idle: nothing is lost; its place goes to the fresh one
+      action = decision_action::connect;
+      it = by_origin_.find(o);
     } else {
       action = decision_action::wait;
     }
@@ -384,7 +400,9 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
           r.emplace_back("conn", static_cast<std::int64_t>(c->id()));
           r.emplace_back("origin", o.serialize());
           r.emplace_back("verdict", std::string(c == chosen ? "chosen" : "rejected"));
-          if (c != chosen) r.emplace_back("reason", std::string(c->draining() ? "draining" : c->ready() ? "at-capacity" : "not-ready"));
+          if (c != chosen)
+            r.emplace_back("reason", std::string(c->draining() ? "draining" : misdirected_on(*c) || op->fresh_connection ? "misdirected"
+                                                 : c->ready() ? "at-capacity" : "not-ready"));
           list.push_back(std::move(r));
         }
       e.add("candidates", std::move(list));
@@ -410,6 +428,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       lru->close("connection limit");  // idle: nothing is lost, and the pool forgets it at once
     }
     auto c = std::make_shared<connection>(ex_, *this, opts_, tls_ctx_, ++next_connection_id_, o);
+    if (op->fresh_connection) c->set_dedicated();
     conns_.push_back(c);
     by_id_.emplace(c->id(), c);
     by_origin_[o].push_back(c);
@@ -471,7 +490,12 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     auto it = by_origin_.find(c.initial_origin());
     if (it != by_origin_.end()) {
       std::erase_if(it->second, [&](const std::shared_ptr<connection>& p) { return p.get() == &c; });
-      if (it->second.empty()) by_origin_.erase(it);
+      if (it->second.empty()) {
+        by_origin_.erase(it);
+        // What ALPN chose is remembered while the origin has connections; the next one asks again, so
+        // h1_origins_ stays as small as the pool.
+        h1_origins_.erase(c.initial_origin());
+      }
     }
     if (auto s = summaries_.find(c.id()); s != summaries_.end() && s->second.open) {
       s->second.open = false;
@@ -483,57 +507,125 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     }
   }
 
-  // HTTP/1.1 requests waiting for a connection of their origin get one.
+  // HTTP/1.1 requests waiting for a connection of their origin get one. route_http1 may add to (and so
+  // rehash) h1_waiters_: the queue is looked up again after every call, never held across one.
   void serve_http1_waiters(const origin& o) {
-    auto it = h1_waiters_.find(o);
-    if (it == h1_waiters_.end()) return;
-    while (!it->second.empty()) {
+    for (;;) {
+      auto it = h1_waiters_.find(o);
+      if (it == h1_waiters_.end()) return;
+      if (it->second.empty()) {
+        h1_waiters_.erase(it);
+        return;
+      }
       auto op = std::move(it->second.front());
       it->second.pop_front();
+      const std::size_t before = it->second.size();
       if (op->finished) continue;
-      std::size_t before = it->second.size();
       route_http1(op);
-      if (it->second.size() > before) break;  // it went back to waiting: no connection free
+      auto again = h1_waiters_.find(o);
+      if (again != h1_waiters_.end() && again->second.size() > before) return;  // back to waiting: none free
     }
-    if (it->second.empty()) h1_waiters_.erase(it);
   }
 
-  // A connection went away: requests waiting for room under the total limit get their turn.
+  // Requests waiting for room under the total limit (max_connections) get their turn when a connection
+  // went away or became idle: open_connection closes the least recently used idle one to make room, so
+  // the limit holds and nobody waits for an idle timeout.
   void serve_capacity_waiters() {
-    while (!capacity_waiters_.empty() && (!opts_.max_connections || conns_.size() < opts_.max_connections)) {
+    if (serving_capacity_) return;  // routing a waiter closes connections, which calls back here
+    serving_capacity_ = true;
+    while (!capacity_waiters_.empty()) {
+      const bool room = !opts_.max_connections || conns_.size() < opts_.max_connections;
+      if (!room && !any_idle_connection()) break;
       auto op = std::move(capacity_waiters_.front());
       capacity_waiters_.pop_front();
-      if (!op->finished) route(op);
+      if (op->finished) continue;
+      const std::size_t before = capacity_waiters_.size();
+      route(op);
+      if (capacity_waiters_.size() > before) {  // it went back to waiting, at its old place in the line
+        auto again = std::move(capacity_waiters_.back());
+        capacity_waiters_.pop_back();
+        capacity_waiters_.push_front(std::move(again));
+        break;
+      }
     }
+    serving_capacity_ = false;
+  }
+
+  bool any_idle_connection() const {
+    for (const auto& c : conns_)
+      if (c->ready() && c->idle() && !c->draining()) return true;
+    return false;
   }
 
   // RFC 8336 section 2.4 / DESIGN section 3: a connection whose origin set is a proper subset of another
-  // usable connection's set gets no new streams (the policy sees to that) and is closed once idle.
-  void close_idle_subsets() {
-    auto is_proper_subset = [](const std::vector<origin>& small, const std::vector<origin>& big) {
-      if (small.size() >= big.size()) return false;
-      for (const auto& o : small)
-        if (std::find(big.begin(), big.end(), o) == big.end()) return false;
-      return true;
-    };
-    std::vector<std::shared_ptr<connection>> doomed;
-    for (auto& c : conns_) {
-      if (!c->ready() || c->draining() || !c->idle() || !c->origin_set()) continue;
-      if (opts_.policies.for_host(c->initial_origin().host).name() != "origin") continue;  // only the origin policy honours ORIGIN frames
-      for (auto& other : conns_)
-        if (other != c && other->ready() && !other->draining() && other->origin_set() &&
-            is_proper_subset(*c->origin_set(), *other->origin_set())) {
-          doomed.push_back(c);
-          break;
-        }
+  // usable connection's set gets no new streams (the policy sees to that) and is closed once idle, but
+  // only when that other connection could really take every one of its origins: the same test the policy
+  // applies to a coalescing candidate (certificate, port, misdirected, capacity, verification), so an
+  // ORIGIN frame alone, from a server that cannot serve them, closes nobody's connection.
+  bool serves_all_of(connection& big, connection& small) {
+    if (&big == &small || !big.ready() || big.draining() || !big.origin_set() || !small.origin_set()) return false;
+    const auto& b = *big.origin_set();
+    const auto& sm = *small.origin_set();
+    if (sm.size() >= b.size()) return false;
+    std::unordered_set<origin> members;
+    if (b.size() > 16) members.insert(b.begin(), b.end());
+    std::vector<connection*> one{&big};
+    for (const auto& o : sm) {
+      const bool in = members.empty() ? std::find(b.begin(), b.end(), o) != b.end() : members.count(o) != 0;
+      if (!in) return false;
+      auto views = build_views(one, o);
+      if (views.empty()) return false;
+      request_view rv;
+      rv.target = o;
+      rv.allow_client_cert_coalescing = opts_.allow_client_cert_coalescing;
+      reject_reason why{};
+      const auto f = classify(policy_kind::origin, ip_match::connected, rv, views.front(), why);
+      if (f != fit::frame && f != fit::exact_usable) return false;
+      if (f == fit::frame && (opts_.tls.insecure || opts_.tls.has_custom_verifier)) return false;  // enforce()'s rule
     }
-    for (auto& c : doomed) c->shutdown("proper-subset");
+    return true;
+  }
+
+  bool subset_candidate(connection& c) const {
+    return c.ready() && !c.draining() && c.idle() && c.origin_set() && !c.dedicated() &&
+           opts_.policies.for_host(c.initial_origin().host).name() == "origin";  // only it honours ORIGIN frames
+  }
+
+  // `c` became idle: is another connection a fitting superset? Any superset holds c's initial origin, so
+  // only the connections indexed under it are looked at.
+  void close_if_subset(connection& c) {
+    if (!subset_candidate(c)) return;
+    auto it = by_origin_set_.find(c.initial_origin());
+    if (it == by_origin_set_.end()) return;
+    for (auto* big : it->second)
+      if (serves_all_of(*big, c)) return c.shutdown("proper-subset");
+  }
+
+  // `x`'s origin set grew: x itself may now be a subset of another set, and idle connections whose sets
+  // x now strictly contains may close. Only connections sharing a member with x are looked at.
+  void origin_set_grew(connection& x) {
+    std::vector<std::shared_ptr<connection>> doomed;
+    std::vector<const connection*> seen{&x};
+    for (const auto& o : *x.origin_set()) {
+      auto it = by_origin_set_.find(o);
+      if (it == by_origin_set_.end()) continue;
+      for (auto* y : it->second) {
+        if (std::find(seen.begin(), seen.end(), y) != seen.end()) continue;
+        seen.push_back(y);
+        if (subset_candidate(*y) && serves_all_of(x, *y))
+          if (auto p = find(y->id())) doomed.push_back(std::move(p));
+      }
+    }
+    for (auto& y : doomed) y->shutdown("proper-subset");
+    if (auto self = find(x.id())) close_if_subset(*self);
   }
 
   // DESIGN section 4: once a connection is ready, look again: does another one already serve its origin?
   // Keep both (noted in the trace), or close the new one (close_redundant_connections, as Firefox does).
   bool redundant(connection& c) {
-    if (c.proto() != connection::protocol::h2 || !c.tls()) return false;
+    // A connection opened for a 421 retry exists because the one that "already serves" the origin did
+    // not: it is never redundant (closing it would loop, one handshake per retry).
+    if (c.proto() != connection::protocol::h2 || !c.tls() || c.dedicated()) return false;
     const auto& policy = opts_.policies.for_host(c.initial_origin().host);
     request_view rv;
     rv.target = c.initial_origin();
@@ -645,12 +737,13 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       if (ignored) e.add("ignored", true);
       if (truncated) e.add("truncated", true);
     });
-    if (!ignored) close_idle_subsets();
+    if (!ignored && c.origin_set()) origin_set_grew(c);
   }
 
   void on_connection_available(connection& c) override {
     if (c.proto() == connection::protocol::http1) serve_http1_waiters(c.initial_origin());
-    else if (c.origin_set() && c.idle()) close_idle_subsets();
+    else if (c.origin_set() && c.idle()) close_if_subset(c);
+    if (!capacity_waiters_.empty() && c.idle() && !c.closed()) serve_capacity_waiters();
   }
 
   void on_request_sent(request_op& op, connection& c) override {
@@ -691,7 +784,10 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       e.ev = "request.misdirected";
       e.add("req", op->id).add("conn", op->resp.connection).add("origin", o.serialize());
     });
-    if (op->retried_421 || op->retries >= opts_.max_retries || !op->reset_for_retry()) return finish(op, {});
+    if (op->retried_421 || op->retries >= opts_.max_retries || !op->reset_for_retry()) {
+      op->notify_response();  // the 421 is the answer after all (its body, dropped for a retry, is gone)
+      return finish(op, {});
+    }
     op->retried_421 = true;
     op->fresh_connection = true;
     ++op->retries;
@@ -705,6 +801,16 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
 
   void on_request_unprocessed(std::shared_ptr<request_op> op, std::string_view reason) override {
     if (op->finished) return;
+    // Once the caller's sinks saw a byte of this attempt, it is the answer: no attempt starts over
+    // (DESIGN section 10; a server that sent data and then REFUSED_STREAM broke RFC 9113 section 8.7).
+    if (op->sink_started) {
+      return finish(op, reason == "refused-stream" ? error::refused_stream
+                        : reason == "goaway"       ? error::goaway
+                                                   : error::connection_closed);
+    }
+    // A kept-alive connection closed before any response byte: the server may have processed it. Only a
+    // request that may be sent twice goes again (RFC 9110 section 9.2.2); the error says it may have been.
+    if (reason == "stale-connection" && !op->req.retryable_after_close()) return finish(op, error::connection_closed);
     bool counts = reason == "goaway" || reason == "refused-stream" || reason == "stale-connection";
     if (counts) {
       // REFUSED_STREAM is retried once (DESIGN section 4); GOAWAY retries are bounded by max_retries.
@@ -763,6 +869,8 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   std::map<std::pair<std::string, std::uint16_t>, std::vector<std::shared_ptr<request_op>>> dns_inflight_;
   std::unordered_map<origin, std::deque<std::shared_ptr<request_op>>> h1_waiters_;
   std::deque<std::shared_ptr<request_op>> capacity_waiters_;  // waiting for room under max_connections
+  bool serving_capacity_ = false;
+  any_policy strict_ = policies::strict();  // for requests with an authority of their own
   std::set<origin> h1_origins_;
   std::unordered_map<std::uint64_t, std::weak_ptr<request_op>> live_;
   std::map<std::uint64_t, connection_summary> summaries_;

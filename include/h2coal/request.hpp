@@ -2,14 +2,17 @@
 #pragma once
 
 #include <h2coal/error.hpp>
+#include <h2coal/url.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -56,32 +59,111 @@ class fields {
   std::vector<value_type> list_;
 };
 
+/// Restarts something that paused: a response sink that asked to pause (body_action::pause), or a body
+/// source that waits for data (body_source::wait). Copyable; may be called from any thread, any number of
+/// times; calling it after the request ended does nothing.
+class resume_handle {
+ public:
+  resume_handle() = default;
+  explicit resume_handle(std::function<void()> fn) : fn_(std::move(fn)) {}
+  void operator()() const {
+    if (fn_) fn_();
+  }
+  explicit operator bool() const noexcept { return static_cast<bool>(fn_); }
+
+ private:
+  std::function<void()> fn_;
+};
+
+/// What a response sink wants after a piece of the body (request::on_body).
+enum class body_action {
+  proceed,  ///< more, as it arrives
+  pause,    ///< nothing more until the resume_handle given with this piece is called: HTTP/2 keeps the
+            ///< stream's flow-control window shut, HTTP/1.1 stops reading the socket (DESIGN section 10)
+};
+
+/// Where response body bytes go instead of response::body. Two shapes of callable:
+/// `void(std::string_view piece)` takes everything as it arrives; `body_action(std::string_view piece,
+/// const resume_handle& resume)` may pause the response and keep `resume` to restart it. Pieces of the
+/// final response only (never a 421 that is retried, never a retried attempt's), never after the request
+/// completed, was cancelled or timed out. Called on the client's executor.
+class body_sink {
+ public:
+  using signature = body_action(std::string_view, const resume_handle&);
+
+  body_sink() = default;
+  body_sink(std::nullptr_t) noexcept {}
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, body_sink> && std::is_invocable_r_v<void, F&, std::string_view> &&
+             !std::is_invocable_v<F&, std::string_view, const resume_handle&>)
+  body_sink(F f)  // NOLINT: implicit, so that `req.on_body = [](std::string_view) {...}` reads naturally
+      : fn_([f = std::move(f)](std::string_view piece, const resume_handle&) mutable {
+          f(piece);
+          return body_action::proceed;
+        }) {}
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, body_sink> &&
+             std::is_invocable_r_v<body_action, F&, std::string_view, const resume_handle&>)
+  body_sink(F f) : fn_(std::move(f)) {}  // NOLINT
+
+  explicit operator bool() const noexcept { return static_cast<bool>(fn_); }
+  body_action operator()(std::string_view piece, const resume_handle& resume) const { return fn_(piece, resume); }
+
+ private:
+  std::function<signature> fn_;
+};
+
 /// A request body produced piece by piece (streaming upload).
 struct body_source {
-  /// Fills `buffer`, returns the number of bytes written; sets `eof` after the last piece. Called on the
-  /// client's executor, from the connection's write path: it must not block.
+  /// Fills `buffer` (at most buffer.size() bytes), returns the number of bytes written; sets `eof` after
+  /// the last piece. Called on the client's executor, from the connection's write path: it must not
+  /// block. Returning 0 without eof means "nothing now": see `wait`.
   std::function<std::size_t(std::span<char> buffer, bool& eof)> read;
   /// Starts the body again from its first byte; returns false when it cannot. Without it, a request
   /// whose body was (partly) sent is never retried (RFC 9110 section 15.5.20 retries need a replay).
   std::function<bool()> rewind;
-  /// Content-Length when known in advance; HTTP/1.1 uses chunked transfer coding otherwise.
+  /// Content-Length when known in advance; HTTP/1.1 uses chunked transfer coding otherwise. A source that
+  /// yields more or fewer bytes fails the request with error::body_length_mismatch (and its connection is
+  /// closed: the bytes on the wire no longer frame one message).
   std::optional<std::size_t> length;
+  /// Called when `read` returned 0 bytes without eof: keep `resume` and call it once there is more to read
+  /// (from any thread). Without it the source is asked again after a short, growing delay (1 ms up to
+  /// 64 ms), never in a busy loop.
+  std::function<void(resume_handle resume)> wait;
 };
 
 struct request {
   std::string method = "GET";
-  std::string url;                 ///< absolute http:// or https:// URL
-  fields headers;                  ///< without pseudo-headers; Host is derived from the URL
+  std::string url;                 ///< absolute http:// or https:// URL; it decides where the request goes
+  fields headers;                  ///< without pseudo-headers and without framing (see below)
   std::string body;                ///< a buffered body (ignored when `source` is set)
   std::optional<body_source> source;
+  /// Another authority than the URL's to send as `:authority` / `Host` (curl's `-H 'Host: x'`). The
+  /// request is still routed by the URL, and only on a connection opened for the URL's own origin: a
+  /// request with an authority of its own is never coalesced (DESIGN section 10).
+  std::optional<std::string> authority;
+  /// The request may be sent again after a kept-alive connection closed under it with no response byte
+  /// (RFC 9110 section 9.2.2). GET, HEAD, OPTIONS, TRACE, PUT and DELETE are idempotent anyway, and so is
+  /// a request with an `Idempotency-Key` header; a POST is not, unless this says so.
+  bool idempotent = false;
+  /// The final response's status and header fields, before any body byte reaches `on_body` (not called
+  /// for a 421 that is retried, nor for interim 1xx responses).
+  std::function<void(int status, const fields& headers)> on_response;
   /// When set, response body bytes go here as they arrive instead of into response::body.
-  std::function<void(std::string_view)> on_body;
+  body_sink on_body;
   /// Overrides client_options::request_timeout for this request (zero: none).
   std::optional<std::chrono::milliseconds> timeout;
 
   bool has_body() const noexcept { return source.has_value() || !body.empty(); }
   /// The body can be sent again from its start (buffered, or a source with rewind).
   bool replayable() const noexcept { return !source || static_cast<bool>(source->rewind); }
+  /// RFC 9110 section 9.2.2, or marked by the caller: safe to send again when it may have been processed.
+  bool retryable_after_close() const noexcept {
+    if (idempotent || headers.contains("idempotency-key")) return true;
+    for (std::string_view m : {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+      if (method == m) return true;
+    return false;
+  }
 };
 
 namespace detail {
@@ -111,28 +193,73 @@ inline bool is_field_value(std::string_view s) noexcept {
   return true;
 }
 
-// Connection-specific fields are forbidden in HTTP/2 (RFC 9113 section 8.2.2); the client manages them
-// for HTTP/1.1 itself, so callers may not set them either way.
+inline std::string_view trim_ows(std::string_view v) noexcept {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// Connection-specific fields are forbidden in HTTP/2 (RFC 9113 section 8.2.2) and the client manages
+// them for HTTP/1.1 itself (DESIGN section 10): a caller may not set them either way.
 inline bool is_connection_specific(std::string_view name) noexcept {
-  static constexpr std::string_view names[] = {"connection", "keep-alive", "proxy-connection",
-                                               "transfer-encoding", "upgrade", "host"};
-  for (auto n : names) {
-    if (n.size() != name.size()) continue;
-    bool eq = true;
-    for (std::size_t i = 0; i < n.size() && eq; ++i) {
-      char c = name[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      eq = c == n[i];
-    }
-    if (eq) return true;
-  }
+  for (std::string_view n : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+    if (iequals(name, n)) return true;
   return false;
 }
 
-inline std::error_code validate_headers(const fields& headers) {
-  for (const auto& [name, value] : headers) {
+// Fields the serialisers write themselves from the request (Host, Content-Length) or that mean nothing
+// outside HTTP/2 (TE: trailers): a caller's copy, once checked, is not written a second time.
+inline bool is_framing_field(std::string_view name) noexcept {
+  return iequals(name, "host") || iequals(name, "content-length") || iequals(name, "te");
+}
+
+// RFC 3986 section 3.2: what an authority (host, optional port, IPv6 literal in brackets) is made of.
+inline bool is_authority(std::string_view a) noexcept {
+  if (a.empty()) return false;
+  for (char c : a) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
+    switch (c) {
+      case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'': case '(': case ')':
+      case '*': case '+': case ',': case ';': case '=': case ':': case '[': case ']': case '%': continue;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+/// The body length a request is framed with: a source's declared length, a buffered body's size, 0 for a
+/// method that carries content without any (POST, PUT, PATCH); nullopt for no body at all, and for a
+/// source of unknown length (chunked on HTTP/1.1, DATA until END_STREAM on HTTP/2).
+inline std::optional<std::size_t> framed_length(const request& r) noexcept {
+  if (r.source) return r.source->length;
+  if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") return r.body.size();
+  return std::nullopt;
+}
+
+/// DESIGN section 10: header fields that could frame the message otherwise than the request does are
+/// refused before anything is sent. `url_authority` is the URL's; a `Host` field may only repeat it (or
+/// `request::authority`), a `Content-Length` only the body's real length.
+inline std::error_code validate_request(const request& r, std::string_view url_authority) {
+  if (r.authority && !is_authority(*r.authority)) return error::invalid_header;
+  const std::string_view authority = r.authority ? std::string_view(*r.authority) : url_authority;
+  const auto length = framed_length(r);
+  for (const auto& [name, value] : r.headers) {
     if (!is_token(name) || !is_field_value(value)) return error::invalid_header;
     if (is_connection_specific(name)) return error::invalid_header;
+    if (iequals(name, "host")) {
+      if (!iequals(trim_ows(value), authority)) return error::invalid_header;  // use request::authority
+    } else if (iequals(name, "content-length")) {
+      const auto v = trim_ows(value);
+      std::size_t n = 0;
+      if (v.empty() || v.size() > 19) return error::invalid_header;
+      for (char c : v) {
+        if (c < '0' || c > '9') return error::invalid_header;
+        n = n * 10 + static_cast<std::size_t>(c - '0');
+      }
+      if (length ? n != *length : (r.source || n != 0)) return error::invalid_header;
+    } else if (iequals(name, "te")) {
+      if (!iequals(trim_ows(value), "trailers")) return error::invalid_header;  // RFC 9113 section 8.2.2
+    }
   }
   return {};
 }

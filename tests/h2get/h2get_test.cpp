@@ -226,9 +226,13 @@ TEST_CASE("h2get: -X, -H and -d shape the request (method, header fields, body f
     echo_request_server echo;
     h2get_fixture f;
     auto r = f.h2get({"-X", "PATCH", "-H", "X-Test: one two", "-H", "User-Agent:", "-H", "Accept: text/plain",
-                      "-H", "X-Empty;", "-d", "k=v", "http://127.0.0.1:" + std::to_string(echo.port()) + "/path?q=1"});
+                      "-H", "X-Empty;", "-H", "Host: other.test", "-d", "k=v",
+                      "http://127.0.0.1:" + std::to_string(echo.port()) + "/path?q=1"});
     CHECK(r.exit_code == 0);
     CHECK(r.out.rfind("PATCH /path?q=1 HTTP/1.1\r\n", 0) == 0);
+    // curl's -H 'Host: x' is request::authority: one Host field, the given one (DESIGN section 10).
+    CHECK(contains(r.out, "\r\nHost: other.test\r\n"));
+    CHECK(r.out.find("Host:") == r.out.rfind("Host:"));
     CHECK(contains(r.out, "X-Test: one two\r\n"));
     CHECK(contains(r.out, "Accept: text/plain\r\n"));
     CHECK_FALSE(contains(r.out, "accept: */*"));
@@ -240,7 +244,9 @@ TEST_CASE("h2get: -X, -H and -d shape the request (method, header fields, body f
   SECTION("bad header or method: exit 2") {
     h2get_fixture f;
     CHECK(f.h2get({"-H", "no colon", "http://127.0.0.1/"}).exit_code == 2);
-    CHECK(f.h2get({"-H", "Host: other", "http://127.0.0.1/"}).exit_code == 2);
+    CHECK(f.h2get({"-H", "Content-Length: 5", "http://127.0.0.1/"}).exit_code == 2);
+    CHECK(f.h2get({"-H", "Transfer-Encoding: chunked", "http://127.0.0.1/"}).exit_code == 2);
+    CHECK(f.h2get({"-H", "Host: a b", "http://127.0.0.1/"}).exit_code == 2);
     CHECK(f.h2get({"-X", "GE T", "http://127.0.0.1/"}).exit_code == 2);
     CHECK(f.h2get({"-I", "-d", "x", "http://127.0.0.1/"}).exit_code == 2);
     CHECK(f.h2get({"-d", "@" + f.file("missing"), "http://127.0.0.1/"}).exit_code == 26);

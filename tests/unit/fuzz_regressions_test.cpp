@@ -13,7 +13,7 @@ struct h1_recorder final : detail::h1_listener {
   int status = 0;
   bool on_h1_header(std::string_view, std::string_view) override { return true; }
   void on_h1_headers_end(int s) override { status = s; }
-  bool on_h1_data(const char*, std::size_t) override { return true; }
+  data_result on_h1_data(const char*, std::size_t) override { return data_result::more; }
   void on_h1_complete() override {}
 };
 

@@ -18,6 +18,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <array>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -48,6 +49,12 @@ class connection_owner {
   /// The server did not process it (GOAWAY, REFUSED_STREAM, a stale keep-alive connection): try again.
   virtual void on_request_unprocessed(std::shared_ptr<request_op> op, std::string_view reason) = 0;
 };
+
+namespace testing {
+/// Tests only: the stream id the first request of every new HTTP/2 connection gets (0: nghttp2's own,
+/// 1). Near 2^31 it lets a test reach the end of the stream id space in a few requests.
+inline std::atomic<std::int32_t> first_stream_id{0};
+}  // namespace testing
 
 class connection final : public std::enable_shared_from_this<connection>, h2_listener, h1_listener {
  public:
@@ -91,6 +98,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   /// RFC 8336 origin set; nullopt until the first valid ORIGIN frame.
   std::optional<std::vector<h2coal::origin>>& origin_set() noexcept { return origin_set_; }
   std::uint64_t last_used() const noexcept { return last_used_; }
+  /// Opened for a 421 retry (RFC 9110 section 15.5.20): a connection of the origin's own, never redundant.
+  bool dedicated() const noexcept { return dedicated_; }
+  void set_dedicated() noexcept { dedicated_ = true; }
 
   /// Whether this connection's verified leaf certificate covers `host` (cached per host).
   bool covers(const std::string& host) {
@@ -137,7 +147,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     if (proto_ == protocol::h2 && op.stream > 0) {
       forget_last_stream();
       if (streams_.erase(op.stream)) {
-        h2_->reset(op.stream, NGHTTP2_CANCEL);  // RFC 9113 section 8.7: CANCEL, the connection lives on
+        h2_->consume_connection(op.unconsumed);  // held bytes nobody will take: the connection's window reopens
+        // RFC 9113 section 8.7: CANCEL, the connection lives on (not for a stream that already ended).
+        if (!op.stream_closed) h2_->reset(op.stream, NGHTTP2_CANCEL);
         flush();
         schedule_after_io();
       }
@@ -184,6 +196,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       if (ec || gen != self->timer_gen_ || self->state_ == state::closed) return;
       if (self->state_ == state::ready) {
         if (self->idle()) self->shutdown("idle");
+        else if (self->starved()) self->fail_starved();
         return;
       }
       self->fail_setup(e);
@@ -266,11 +279,12 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       s.connection_window = opts_.connection_window;
       s.max_header_list_size = static_cast<std::uint32_t>(opts_.max_header_list_size);
       h2_ = std::make_unique<h2_engine>(static_cast<h2_listener&>(*this), s);
+      if (auto first = testing::first_stream_id.load(); first > 0) h2_->set_next_stream_id(first);
       flush();
       read_loop();
       // The handshake timer keeps running until the server's SETTINGS arrive (on_h2_settings).
     } else {
-      h1_ = std::make_unique<h1_engine>(static_cast<h1_listener&>(*this));
+      h1_ = std::make_unique<h1_engine>(static_cast<h1_listener&>(*this), opts_.max_header_list_size);
       become_ready();
       read_loop();
     }
@@ -307,8 +321,10 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     }
     for (auto& op : active) {
       op->conn.reset();
-      if (h1_ && !op->sent && op->resp.status == 0) {
-        owner_->on_request_unprocessed(op, "connection-closed");
+      if (h1_ && !op->response_started && (!op->sent || requests_ > 1) && ec == error::connection_closed) {
+        // A write to a kept-alive connection the server had closed: as a close before the response
+        // (on_eof), the pool decides whether it may go again.
+        owner_->on_request_unprocessed(op, op->sent ? "stale-connection" : "connection-closed");
         continue;
       }
       owner_->on_request_done(op, ec);
@@ -337,7 +353,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   // Reads until the socket has nothing more, then waits for it to be readable; after a few full buffers
   // it goes on in a later turn of the executor, so one busy connection does not starve the others.
   void do_read() {
-    if (state_ == state::closed) return;
+    if (state_ == state::closed || h1_paused_) return;
     auto& sc = scratch();
     std::unique_ptr<std::array<char, read_chunk>> own;
     char* buf = sc.bytes.data();
@@ -363,6 +379,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
         n += got;
       }
       if (n > 0 && !on_bytes(buf, n)) return;
+      if (h1_paused_) return;  // resume_h1() reads on (and meets the end of the stream again, if it came)
       if (ec) return on_eof(ec);
       if (w != transport::want::nothing) {
         read_pending_ = true;
@@ -412,13 +429,22 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
         close("protocol error", e);
         return false;
       }
+      if (state_ == state::closed) return false;  // a sink closed the client
+      if (h1_->paused()) {
+        h1_held_.assign(data + off, n - off);  // at most one read: the socket waits for the resume
+        return true;
+      }
       if (h1_->complete()) {
         auto op = std::move(current_);
         current_.reset();
-        bool keep = h1_->keep_alive() && off == n;
+        // DESIGN section 10: back to the pool only when the request was written whole, the response read
+        // whole, and both sides allow keep-alive. A server that answered before the body was all sent
+        // (401, 413, an early 200) leaves a connection whose next bytes would belong to the old body.
+        const bool written = op->body_done;
+        bool keep = h1_->keep_alive() && off == n && written;
         finish_h1(op, {}, keep);
         if (!keep) {
-          close("not keep-alive");
+          close(written ? "not keep-alive" : "response before request end");
           return false;
         }
       } else {
@@ -436,8 +462,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       if (!e) {
         finish_h1(op, {}, false);
       } else if (!op->response_started && requests_ > 1) {
-        // A keep-alive connection the server had already closed: the request was not processed. Once a
-        // byte of the response arrived it was, and is not sent again (RFC 9112 section 9.3.1).
+        // A kept-alive connection closed with no byte of the response: the server may have closed it idle
+        // before the request arrived, or read the request and then died. The pool sends it again only when
+        // that is safe (RFC 9110 section 9.2.2, RFC 9112 section 9.3.1). Once a byte arrived, never.
         op->conn.reset();
         if (owner_) owner_->on_request_unprocessed(op, "stale-connection");
       } else {
@@ -528,6 +555,25 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     asio::post(ex_, [self = shared_from_this()] { self->after_io(); });
   }
 
+  // The server allows no streams at all (SETTINGS_MAX_CONCURRENT_STREAMS 0) and requests wait here.
+  bool starved() const {
+    return proto_ == protocol::h2 && h2_ && streams_.empty() && !queue_.empty() && !draining_ &&
+           h2_->peer_max_concurrent_streams() == 0;
+  }
+
+  // Waited handshake_timeout for the server to allow a stream: the waiting requests fail with a clear
+  // error instead of waiting forever, and the connection goes (DESIGN section 10).
+  void fail_starved() {
+    starve_armed_ = false;
+    auto queue = std::move(queue_);
+    queue_.clear();
+    for (auto& op : queue) {
+      op->conn.reset();
+      if (owner_) owner_->on_request_done(op, error::streams_unavailable);
+    }
+    shutdown("no-streams");
+  }
+
   void pump_queue() {
     if (state_ != state::ready) return;
     if (proto_ == protocol::h2) {
@@ -537,6 +583,11 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
         queue_.pop_front();
         submit_h2(std::move(op));
         any = true;
+      }
+      if (any) starve_armed_ = false;
+      if (!starve_armed_ && starved()) {
+        starve_armed_ = true;
+        arm_timer(opts_.handshake_timeout, error::streams_unavailable);
       }
       if (draining_ && !queue_.empty() && owner_) {
         auto queue = std::move(queue_);
@@ -571,12 +622,25 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     const auto& u = op->target;
     bool has_body = op->req.has_body();
     if (authority_.empty()) authority_ = origin_.authority();
-    auto sid = u.origin == origin_ ? h2_->submit(op->req.method, u.scheme(), authority_, u.target, op->req.headers, has_body)
-                                   : h2_->submit(op->req.method, u.scheme(), u.origin.authority(), u.target,
-                                                 op->req.headers, has_body);
+    std::string other;  // a coalesced request's own authority
+    std::string_view authority = authority_;
+    if (op->req.authority) authority = *op->req.authority;
+    else if (u.origin != origin_) authority = other = u.origin.authority();
+    prepare_sinks(*op);
+    auto sid = h2_->submit(op->req.method, u.scheme(), authority, u.target, op->req.headers, has_body,
+                           framed_length(op->req));
     if (sid < 0) {
       op->conn.reset();
-      if (owner_) owner_->on_request_unprocessed(op, "goaway");
+      if (sid == NGHTTP2_ERR_INVALID_ARGUMENT) {  // the request itself (validated already; never expected)
+        if (owner_) owner_->on_request_done(op, error::invalid_header);
+        return;
+      }
+      // Stream ids ran out (NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) or the session is closing: this
+      // connection takes no more requests; it drains and closes once idle, and the request goes elsewhere.
+      draining_ = true;
+      if (close_reason_.empty()) close_reason_ = sid == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? "stream-ids-exhausted" : "submit-failed";
+      if (owner_) owner_->on_request_unprocessed(op, "draining");
+      schedule_after_io();
       return;
     }
     op->stream = sid;
@@ -589,6 +653,28 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     if (owner_) owner_->on_request_sent(*op, *this);
   }
 
+  // A sink that may pause gets its resume handle once per request; it reaches whichever connection carries
+  // the request when it is called, on the client's executor.
+  void prepare_sinks(request_op& op) {
+    if (!op.req.on_body || op.resume) return;
+    std::weak_ptr<request_op> w = op.weak_from_this();
+    op.resume = resume_handle([w, ex = ex_] {
+      asio::post(ex, [w] {
+        auto o = w.lock();
+        if (!o || o->over()) return;
+        if (auto c = o->conn.lock()) c->resume(o);
+      });
+    });
+  }
+
+  /// The caller's sink asked for more after a pause.
+  void resume(const std::shared_ptr<request_op>& op) {
+    if (state_ == state::closed || !op->paused) return;
+    op->paused = false;
+    if (proto_ == protocol::h2) return resume_h2(op);
+    if (current_ == op) resume_h1();
+  }
+
   // Every header and DATA callback names its stream; consecutive ones mostly name the same stream.
   void forget_last_stream() noexcept {
     last_sid_ = 0;
@@ -596,6 +682,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   }
 
   request_op* stream_op(std::int32_t sid) {
+    if (state_ == state::closed) return nullptr;  // a sink closed the client inside this very feed
     if (sid == last_sid_ && last_op_) return last_op_;
     auto it = streams_.find(sid);
     if (it == streams_.end()) return nullptr;
@@ -634,24 +721,109 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   }
 
   void on_h2_headers_end(std::int32_t sid) override {
-    if (auto* op = stream_op(sid); op && !op->final_headers) op->header_bytes = 0;  // 1xx: next block counts anew
+    auto* op = stream_op(sid);
+    if (!op) return;
+    if (!op->final_headers) {
+      op->header_bytes = 0;  // 1xx: next block counts anew
+    } else if (!op->head_notified) {
+      op->head_notified = true;
+      op->headers_complete();
+    }
   }
 
-  bool on_h2_data(std::int32_t sid, const std::uint8_t* data, std::size_t len) override {
+  h2_listener::data_result on_h2_data(std::int32_t sid, const std::uint8_t* data, std::size_t len) override {
     auto* op = stream_op(sid);
-    if (!op) return true;
-    if (op->is_head()) return true;
-    return op->deliver(reinterpret_cast<const char*>(data), len, opts_.max_body_size);
+    if (!op || op->is_head()) return h2_listener::data_result::consumed;
+    if (op->paused) {
+      // Within the window the server may still send: kept, not consumed, so the window stays shut.
+      op->held.append(reinterpret_cast<const char*>(data), len);
+      op->unconsumed += len;
+      return h2_listener::data_result::held;
+    }
+    switch (op->deliver(reinterpret_cast<const char*>(data), len, opts_.max_body_size)) {
+      case request_op::delivery::more: return h2_listener::data_result::consumed;
+      case request_op::delivery::pause:
+        op->paused = true;
+        op->unconsumed += len;
+        return h2_listener::data_result::held;
+      case request_op::delivery::stop: break;
+    }
+    return h2_listener::data_result::reset;
+  }
+
+  // Delivers what a paused stream held, as far as the sink takes it; then the windows reopen and a stream
+  // that ended meanwhile completes.
+  void resume_h2(const std::shared_ptr<request_op>& op) {
+    constexpr std::size_t piece = 16 * 1024;
+    std::size_t off = 0;
+    bool stop = false;
+    while (off < op->held.size() && !op->paused) {
+      const std::size_t n = std::min(piece, op->held.size() - off);
+      auto r = op->deliver(op->held.data() + off, n, opts_.max_body_size);
+      off += n;
+      if (r == request_op::delivery::pause) op->paused = true;
+      if (r == request_op::delivery::stop) {
+        stop = true;
+        break;
+      }
+    }
+    op->held.erase(0, off);
+    if (op->held.empty()) std::string().swap(op->held);
+    if (stop) {
+      // Over the limit or over: the stream ends here (abandon() for one the pool already finished).
+      if (!op->finished && streams_.count(op->stream)) {
+        streams_.erase(op->stream);
+        forget_last_stream();
+        h2_->consume_connection(op->unconsumed);
+        op->unconsumed = 0;
+        if (!op->stream_closed) h2_->reset(op->stream, NGHTTP2_CANCEL);
+        freed_ = true;
+        op->conn.reset();
+        if (owner_) owner_->on_request_done(op, op->local_error ? op->local_error : std::error_code(error::cancelled));
+      }
+      flush();
+      return after_io();
+    }
+    if (op->paused) return;  // paused again: what it took of `held` stays unconsumed until the next resume
+    h2_->consume(op->stream, op->unconsumed);
+    op->unconsumed = 0;
+    if (op->stream_closed) {
+      auto it = streams_.find(op->stream);
+      if (it != streams_.end() && it->second == op) {
+        streams_.erase(it);
+        forget_last_stream();
+        stream_done(op, op->close_code, op->close_complete);
+      }
+    }
+    flush();
+    after_io();
   }
 
   void on_h2_stream_close(std::int32_t sid, std::uint32_t code, bool complete) override {
     auto it = streams_.find(sid);
     if (it == streams_.end()) return;
+    if (it->second->paused && !it->second->local_error) {
+      // The server finished (or reset) while the sink is paused: the request completes once the sink took
+      // what was held. The stream stays counted here until then.
+      auto& op = *it->second;
+      op.stream_closed = true;
+      op.close_code = code;
+      op.close_complete = complete;
+      return;
+    }
     auto op = std::move(it->second);
     streams_.erase(it);
     forget_last_stream();
+    stream_done(op, code, complete);
+  }
+
+  void stream_done(const std::shared_ptr<request_op>& op, std::uint32_t code, bool complete) {
     freed_ = true;
     op->conn.reset();
+    if (h2_ && op->unconsumed) {
+      h2_->consume_connection(op->unconsumed);
+      op->unconsumed = 0;
+    }
     if (!owner_) return;
     if (op->local_error) return owner_->on_request_done(op, op->local_error);
     if (complete && op->resp.status >= 200) return owner_->on_request_done(op, {});
@@ -688,10 +860,17 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       return 0;
     }
     long n = op->read_body(reinterpret_cast<char*>(buf), len, eof);
+    if (n < 0) {
+      // The source broke its length (DESIGN section 10): nghttp2 resets the stream, the request fails
+      // with local_error, and this connection takes no more requests and closes once idle.
+      draining_ = true;
+      if (close_reason_.empty()) close_reason_ = "request body error";
+      schedule_after_io();
+      return -1;
+    }
     if (n == 0 && !eof) {
-      // The source has nothing now: ask again on the next turn of the executor.
-      asio::post(ex_, [self = shared_from_this(), sid] {
-        if (self->state_ != state::closed && self->h2_) {
+      wait_for_source(*op, [self = shared_from_this(), sid] {
+        if (self->state_ != state::closed && self->h2_ && self->streams_.count(sid)) {
           self->h2_->resume_body(sid);
           self->flush();
         }
@@ -700,39 +879,62 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     return n;
   }
 
+  // A body source with nothing to give now: its wait() is told how to resume, or it is asked again after
+  // a growing delay (1 ms doubling to 64 ms): never a busy loop (DESIGN section 10).
+  template <class Go>
+  void wait_for_source(request_op& op, Go go) {
+    auto& src = *op.req.source;
+    if (src.wait) {
+      std::weak_ptr<request_op> w = op.weak_from_this();
+      src.wait(resume_handle([w, ex = ex_, go] {
+        asio::post(ex, [w, go] {
+          if (auto o = w.lock(); o && !o->over()) go();
+        });
+      }));
+      return;
+    }
+    using std::chrono::milliseconds;
+    op.source_backoff = op.source_backoff.count() == 0 ? milliseconds(1) : std::min(op.source_backoff * 2, milliseconds(64));
+    if (!op.source_timer) op.source_timer = std::make_unique<asio::steady_timer>(ex_);
+    op.source_timer->expires_after(op.source_backoff);
+    std::weak_ptr<request_op> w = op.weak_from_this();
+    op.source_timer->async_wait([w, go](std::error_code ec) {
+      if (ec) return;
+      if (auto o = w.lock(); o && !o->over()) go();
+    });
+  }
+
   // ---- HTTP/1.1 ----
   void start_h1(std::shared_ptr<request_op> op) {
     timer_.cancel();
     ++timer_gen_;
     current_ = op;
+    h1_paused_ = false;
     op->resp.connection = id_;
     op->resp.http_version = "1.1";
     ++requests_;
     last_used_ = tick();
+    prepare_sinks(*op);
     h1_->begin_response(op->is_head());
     const auto& r = op->req;
-    std::optional<std::size_t> length;
-    bool chunked = false;
-    if (r.source) {
-      if (r.source->length) length = r.source->length;
-      else chunked = true;
-    } else if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
-      length = r.body.size();
-    }
-    h1_out_ = h1_engine::serialize_head(r.method, op->target.target, op->target.origin.authority(), r.headers,
-                                        length, chunked);
+    const auto length = framed_length(r);
+    const bool chunked = r.source && !length;
+    const std::string authority = r.authority ? *r.authority : op->target.origin.authority();
+    h1_out_ = h1_engine::serialize_head(r.method, op->target.target, authority, r.headers, length, chunked);
     op->sent = true;
     if (owner_) owner_->on_request_sent(*op, *this);
     write_h1_body(op, chunked);
   }
 
-  // Writes what is in h1_out_ plus the next piece of the body; continues until the body ends.
+  // Writes what is in h1_out_ plus the next piece of the body; continues until the body ends. A writer
+  // only ever writes for current_: once the response ended (or the request did), it stops.
   void write_h1_body(const std::shared_ptr<request_op>& op, bool chunked) {
     bool eof = !op->req.has_body();
+    bool waiting = false;
     if (!eof) {
       std::array<char, 64 * 1024> piece;
       long n = op->read_body(piece.data(), piece.size(), eof);
-      if (n < 0) return close("request body error", error::connection_closed);
+      if (n < 0) return fail_h1_body(op);
       if (chunked) {
         if (n > 0) {
           char hex[20];
@@ -743,18 +945,36 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       } else {
         h1_out_.append(piece.data(), static_cast<std::size_t>(n));
       }
+      waiting = n == 0 && !eof;
     }
+    auto next = [self = shared_from_this(), op, chunked] {
+      if (self->state_ != state::closed && self->current_ == op && !op->over()) self->write_h1_body(op, chunked);
+    };
+    if (h1_out_.empty()) return wait_for_source(*op, next);
     writing_ = true;
     auto buf = std::make_shared<std::string>(std::move(h1_out_));
     h1_out_.clear();
-    write_all(std::move(buf), 0, [self = shared_from_this(), op, chunked, eof] {
+    write_all(std::move(buf), 0, [self = shared_from_this(), op, eof, waiting, next] {
       self->writing_ = false;
-      if (self->state_ == state::closed || eof || self->current_ != op) return;
+      if (self->state_ == state::closed || self->current_ != op) return;
+      if (eof) {
+        op->body_done = true;  // written whole: one of the conditions for reuse (DESIGN section 10)
+        return;
+      }
+      if (waiting) return self->wait_for_source(*op, next);
       // The next piece in a later turn: a fast socket must not turn a long body into deep recursion.
-      asio::post(self->ex_, [self, op, chunked] {
-        if (self->state_ != state::closed && self->current_ == op) self->write_h1_body(op, chunked);
-      });
+      asio::post(self->ex_, next);
     });
+  }
+
+  // The source broke its declared length: the bytes on the wire no longer frame one message, so the
+  // request fails and the connection is closed, never reused (DESIGN section 10).
+  void fail_h1_body(const std::shared_ptr<request_op>& op) {
+    if (current_ == op) current_.reset();
+    op->conn.reset();
+    auto ec = op->local_error ? op->local_error : std::error_code(error::body_length_mismatch);
+    if (owner_) owner_->on_request_done(op, ec);
+    close("request body error");
   }
 
   // Writes all of `buf` (HTTP/1.1), waiting for the socket as needed, then calls done().
@@ -795,6 +1015,16 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     }
   }
 
+  // The sink paused in the middle of a read: the rest of that read waits here, and the socket is not read
+  // until the sink resumes (DESIGN section 10).
+  void resume_h1() {
+    h1_paused_ = false;
+    auto rest = std::move(h1_held_);
+    h1_held_.clear();
+    if (!rest.empty() && !on_bytes(rest.data(), rest.size())) return;
+    if (state_ != state::closed && !h1_paused_) read_loop();
+  }
+
   bool on_h1_header(std::string_view name, std::string_view value) override {
     if (!current_) return true;
     current_->header_bytes += name.size() + value.size() + 32;
@@ -804,15 +1034,25 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     return true;
   }
   void on_h1_headers_end(int status) override {
-    if (current_) current_->resp.status = status;
-  }
-  bool on_h1_data(const char* data, std::size_t len) override {
-    if (!current_) return true;
-    if (!current_->deliver(data, len, opts_.max_body_size)) {
-      h1_->abort(error::body_too_large);
-      return false;
+    if (!current_) return;
+    current_->resp.status = status;
+    if (!current_->head_notified) {
+      current_->head_notified = true;
+      current_->headers_complete();
     }
-    return true;
+  }
+  h1_listener::data_result on_h1_data(const char* data, std::size_t len) override {
+    if (!current_ || state_ == state::closed) return h1_listener::data_result::abort;
+    switch (current_->deliver(data, len, opts_.max_body_size)) {
+      case request_op::delivery::more: return h1_listener::data_result::more;
+      case request_op::delivery::pause:
+        current_->paused = true;
+        h1_paused_ = true;
+        return h1_listener::data_result::pause;
+      case request_op::delivery::stop: break;
+    }
+    h1_->abort(current_->local_error ? current_->local_error : std::error_code(error::body_too_large));
+    return h1_listener::data_result::abort;
   }
   void on_h1_complete() override {}
 
@@ -832,6 +1072,8 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   state state_ = state::resolving;
   protocol proto_ = protocol::unknown;
   bool draining_ = false;
+  bool dedicated_ = false;
+  bool starve_armed_ = false;  // the timer runs for requests the server allows no stream for
   bool goaway_seen_ = false;
   std::uint32_t goaway_code_ = 0;  // the error code of the server's GOAWAY
   bool writing_ = false;
@@ -852,6 +1094,8 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   std::int32_t last_sid_ = 0;        // stream_op's cache; forget_last_stream() when streams_ loses one
   request_op* last_op_ = nullptr;
   std::shared_ptr<request_op> current_;  // HTTP/1.1: the request in flight
+  bool h1_paused_ = false;               // its sink paused: the socket is not read
+  std::string h1_held_;                  // the rest of the read the pause interrupted
   std::string h1_out_;
   std::string write_buf_;
   std::size_t write_off_ = 0;  // how much of write_buf_ the socket took

@@ -23,14 +23,23 @@ class h1_listener {
   virtual ~h1_listener() = default;
   virtual bool on_h1_header(std::string_view name, std::string_view value) = 0;  ///< false: too large
   virtual void on_h1_headers_end(int status) = 0;                                 ///< final status only
-  virtual bool on_h1_data(const char* data, std::size_t len) = 0;                 ///< false: abort
+  /// Body bytes. The answer: go on, pause the parser after these bytes (resume() continues), or abort.
+  enum class data_result { more, pause, abort };
+  virtual data_result on_h1_data(const char* data, std::size_t len) = 0;
   virtual void on_h1_complete() = 0;
 };
 
 class h1_engine {
  public:
-  explicit h1_engine(h1_listener& l) : listener_(l) {
+  /// `max_head_bytes` bounds a response head (status line and fields) and its trailers, and each chunk
+  /// line's extensions, while they arrive: a line that never ends cannot grow memory (DESIGN section 10).
+  explicit h1_engine(h1_listener& l, std::size_t max_head_bytes = 64 * 1024)
+      : listener_(l), max_head_bytes_(max_head_bytes) {
     llhttp_settings_init(&settings_);
+    settings_.on_status = &h1_engine::on_head_span;
+    settings_.on_chunk_header = &h1_engine::on_chunk_header;
+    settings_.on_chunk_extension_name = &h1_engine::on_chunk_extension;
+    settings_.on_chunk_extension_value = &h1_engine::on_chunk_extension;
     settings_.on_header_field = &h1_engine::on_header_field;
     settings_.on_header_value = &h1_engine::on_header_value;
     settings_.on_header_value_complete = &h1_engine::on_header_value_complete;
@@ -53,11 +62,18 @@ class h1_engine {
     in_value_ = false;
     complete_ = false;
     aborted_ = false;
+    paused_ = false;
+    head_bytes_ = 0;
+    chunk_line_bytes_ = 0;
   }
 
   /// Parses bytes of the response. Sets `consumed`; bytes after the end of the response are left.
   std::error_code feed(const char* data, std::size_t len, std::size_t& consumed) {
     consumed = len;
+    if (paused_) {
+      paused_ = false;
+      llhttp_resume(&parser_);
+    }
     auto rc = llhttp_execute(&parser_, data, len);
     if (rc == HPE_OK) return {};
     if (rc == HPE_PAUSED) {
@@ -76,6 +92,8 @@ class h1_engine {
   }
 
   bool complete() const noexcept { return complete_; }
+  /// The listener paused the body (on_h1_data answered pause): feed the bytes after `consumed` to go on.
+  bool paused() const noexcept { return paused_; }
   /// RFC 9112 section 9.3: whether the connection may carry another request.
   bool keep_alive() const { return complete_ && llhttp_should_keep_alive(&parser_) != 0; }
   /// Marks the response aborted by the listener with `ec` (body or headers over a limit).
@@ -84,14 +102,17 @@ class h1_engine {
     abort_error_ = ec;
   }
 
-  /// A request head: request line, Host, the caller's fields, and framing of the body.
+  /// A request head: request line, Host, the caller's fields, and framing of the body. The library owns
+  /// framing (DESIGN section 10): the caller's Host, Content-Length and TE (checked by validate_request)
+  /// are never written, so the head has exactly one Host and at most one framing field.
   static std::string serialize_head(std::string_view method, std::string_view target, std::string_view host,
                                     const fields& headers, std::optional<std::size_t> content_length,
                                     bool chunked) {
     std::string out;
     out.reserve(128 + headers.size() * 32);
     out.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ").append(host).append("\r\n");
-    for (const auto& [n, v] : headers) out.append(n).append(": ").append(v).append("\r\n");
+    for (const auto& [n, v] : headers)
+      if (!is_framing_field(n)) out.append(n).append(": ").append(v).append("\r\n");
     if (chunked) out.append("Transfer-Encoding: chunked\r\n");
     else if (content_length) out.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");
     out.append("\r\n");
@@ -101,8 +122,29 @@ class h1_engine {
  private:
   static h1_engine& self(llhttp_t* p) { return *static_cast<h1_engine*>(p->data); }
 
+  // Every byte of a head (status text, field names and values) counts as it arrives.
+  bool count_head(std::size_t len) {
+    head_bytes_ += len;
+    if (head_bytes_ <= max_head_bytes_) return true;
+    abort(error::headers_too_large);
+    return false;
+  }
+  static int on_head_span(llhttp_t* p, const char*, std::size_t len) { return self(p).count_head(len) ? 0 : -1; }
+  static int on_chunk_header(llhttp_t* p) {
+    self(p).chunk_line_bytes_ = 0;
+    return 0;
+  }
+  static int on_chunk_extension(llhttp_t* p, const char*, std::size_t len) {
+    auto& e = self(p);
+    e.chunk_line_bytes_ += len;
+    if (e.chunk_line_bytes_ <= e.max_head_bytes_) return 0;
+    e.abort(error::headers_too_large);
+    return -1;
+  }
+
   static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
     auto& e = self(p);
+    if (!e.count_head(len)) return -1;
     if (e.in_value_) {
       e.field_.clear();
       e.value_.clear();
@@ -113,6 +155,7 @@ class h1_engine {
   }
   static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
     auto& e = self(p);
+    if (!e.count_head(len)) return -1;
     e.in_value_ = true;
     e.value_.append(at, len);
     return 0;
@@ -136,17 +179,22 @@ class h1_engine {
       e.abort(error::protocol_error);
       return -1;
     }
-    if (p->status_code >= 100 && p->status_code < 200) return 1;  // interim: no body, wait for the final one
+    if (p->status_code >= 100 && p->status_code < 200) {
+      e.head_bytes_ = 0;  // interim: no body, wait for the final one, whose head counts anew
+      return 1;
+    }
     e.listener_.on_h1_headers_end(p->status_code);
     return e.head_ ? 1 : 0;  // RFC 9110 section 9.3.2: a response to HEAD has no content
   }
   static int on_body(llhttp_t* p, const char* at, std::size_t len) {
     auto& e = self(p);
-    if (!e.listener_.on_h1_data(at, len)) {
-      if (!e.aborted_) e.abort(error::body_too_large);
-      return -1;
+    switch (e.listener_.on_h1_data(at, len)) {
+      case h1_listener::data_result::more: return 0;
+      case h1_listener::data_result::pause: e.paused_ = true; return HPE_PAUSED;
+      case h1_listener::data_result::abort: break;
     }
-    return 0;
+    if (!e.aborted_) e.abort(error::body_too_large);
+    return -1;
   }
   static int on_message_complete(llhttp_t* p) {
     auto& e = self(p);
@@ -157,6 +205,10 @@ class h1_engine {
   }
 
   h1_listener& listener_;
+  std::size_t max_head_bytes_;
+  std::size_t head_bytes_ = 0;
+  std::size_t chunk_line_bytes_ = 0;
+  bool paused_ = false;
   llhttp_settings_t settings_{};
   llhttp_t parser_{};
   std::string field_, value_;

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -28,8 +29,11 @@ class h2_listener {
   virtual bool on_h2_header(std::int32_t stream, std::string_view name, std::string_view value) = 0;
   /// A header block ended (a 1xx, the final headers, or trailers).
   virtual void on_h2_headers_end(std::int32_t stream) = 0;
-  /// Response body bytes; false resets the stream with CANCEL.
-  virtual bool on_h2_data(std::int32_t stream, const std::uint8_t* data, std::size_t len) = 0;
+  /// Response body bytes. `consumed`: they are used up, the windows reopen by as much; `held`: the
+  /// listener keeps them and calls consume() once they are used (flow control, DESIGN section 10);
+  /// `reset`: the stream is reset with CANCEL.
+  enum class data_result { consumed, held, reset };
+  virtual data_result on_h2_data(std::int32_t stream, const std::uint8_t* data, std::size_t len) = 0;
   /// The stream closed. `complete` when the whole response arrived (END_STREAM seen).
   virtual void on_h2_stream_close(std::int32_t stream, std::uint32_t error_code, bool complete) = 0;
   /// The server's SETTINGS arrived (the first one makes the connection usable).
@@ -61,7 +65,10 @@ class h2_engine {
     nghttp2_option* opt = nullptr;
     nghttp2_option_new(&opt);
     nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_ORIGIN);
-    // The connection window is set below; auto WINDOW_UPDATE keeps both windows open as data is consumed.
+    // Manual flow control: a window reopens only as far as the application used the data (consume()), so a
+    // sink that pauses keeps its stream's window shut. nghttp2 still counts padding and DATA of streams it
+    // ignores as consumed by itself.
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
     nghttp2_session_client_new2(&session_, cbs, this, opt);
     nghttp2_option_del(opt);
@@ -114,10 +121,13 @@ class h2_engine {
   bool want_read() const { return nghttp2_session_want_read(session_) != 0; }
   bool want_write() const { return nghttp2_session_want_write(session_) != 0; }
 
-  /// Opens a stream for a request. Returns the stream id, or a negative value when refused (for example
-  /// after GOAWAY). `body_kind`: 0 none, otherwise the listener's on_h2_body_read supplies it.
-  std::int32_t submit(const std::string& method, const std::string& scheme, const std::string& authority,
-                      const std::string& path, const fields& headers, bool has_body) {
+  /// Opens a stream for a request. Returns the stream id, or a negative nghttp2 error when refused
+  /// (NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE once stream ids ran out, or after GOAWAY). With `has_body` the
+  /// listener's on_h2_body_read supplies it. The caller's Host and Content-Length are not sent (DESIGN
+  /// section 10: :authority and the body's own `content_length` are).
+  std::int32_t submit(const std::string& method, const std::string& scheme, std::string_view authority,
+                      const std::string& path, const fields& headers, bool has_body,
+                      std::optional<std::size_t> content_length = std::nullopt) {
     std::vector<nghttp2_nv> nva;
     nva.reserve(headers.size() + 4);
     auto push = [&](std::string_view n, std::string_view v, std::uint8_t flags) {
@@ -130,19 +140,21 @@ class h2_engine {
     push(":authority", authority, NGHTTP2_NV_FLAG_NO_COPY_NAME);
     push(":path", path, NGHTTP2_NV_FLAG_NO_COPY_NAME);
     lowered_.clear();
-    lowered_.reserve(headers.size());
+    lowered_.reserve(headers.size() + 1);
     for (const auto& [n, v] : headers) {
+      if (iequals(n, "host") || iequals(n, "content-length")) continue;
       // RFC 9113 section 8.2.1: field names are lowercase on the wire.
       std::string lower(n);
-      for (auto& c : lower)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      for (auto& c : lower) c = ascii_lower(c);
       lowered_.push_back(std::move(lower));
     }
+    if (content_length) lowered_.push_back(std::to_string(*content_length));
     std::size_t i = 0;
     for (const auto& [n, v] : headers) {
-      (void)n;
+      if (iequals(n, "host") || iequals(n, "content-length")) continue;
       push(lowered_[i++], v, NGHTTP2_NV_FLAG_NONE);
     }
+    if (content_length) push("content-length", lowered_[i], NGHTTP2_NV_FLAG_NO_COPY_NAME);
     nghttp2_data_provider provider{};
     provider.read_callback = &h2_engine::read_body;
     return nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), has_body ? &provider : nullptr,
@@ -151,6 +163,17 @@ class h2_engine {
 
   /// Resumes a body whose source had nothing to give.
   void resume_body(std::int32_t stream) { nghttp2_session_resume_data(session_, stream); }
+
+  /// `n` held bytes of `stream` were used: both windows may reopen by as much (WINDOW_UPDATE).
+  void consume(std::int32_t stream, std::size_t n) {
+    if (n) nghttp2_session_consume(session_, stream, n);
+  }
+  /// Held bytes of a stream that is gone: only the connection's window reopens.
+  void consume_connection(std::size_t n) {
+    if (n) nghttp2_session_consume_connection(session_, n);
+  }
+  /// Tests only: the id the next request's stream gets (odd), to reach the end of the stream id space.
+  void set_next_stream_id(std::int32_t id) { nghttp2_session_set_next_stream_id(session_, id); }
 
   /// Resets a stream (queued when called from inside a callback).
   void reset(std::int32_t stream, std::uint32_t code) {
@@ -241,7 +264,14 @@ class h2_engine {
                            std::size_t len, void* ud) {
     auto& e = self(ud);
     callback_scope scope(e);
-    if (!e.listener_.on_h2_data(stream, data, len)) e.reset(stream, NGHTTP2_CANCEL);
+    switch (e.listener_.on_h2_data(stream, data, len)) {
+      case h2_listener::data_result::consumed: nghttp2_session_consume(e.session_, stream, len); break;
+      case h2_listener::data_result::held: break;
+      case h2_listener::data_result::reset:
+        nghttp2_session_consume(e.session_, stream, len);
+        e.reset(stream, NGHTTP2_CANCEL);
+        break;
+    }
     return 0;
   }
 
