@@ -49,6 +49,14 @@ struct ledger {
     return fetch(f, c, std::move(req));
   }
 
+  // The request after a fault: answered with 200.
+  result get_ok(client_fixture& f, client& c, const std::string& url) {
+    auto r = get(f, c, url);
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.resp.status == 200);
+    return r;
+  }
+
   void check_all_once(client_fixture& f) {
     f.io.poll();
     for (auto& r : all) CHECK(r->completions == 1);
@@ -75,15 +83,17 @@ client_options options_for(client_fixture& f, raw_protocol p) {
   return p == raw_protocol::h2 ? f.options() : f.http1_options();
 }
 
-// The story most raw faults tell: the first request meets the fault and fails with `expected`, exactly
-// once; the same client's next request is answered.
-void first_fails_then_ok(client_fixture& f, raw_protocol p, fault_fn fault, error expected) {
+// The story most raw faults tell: the first request (with `timeout`) meets the fault and fails with
+// `expected`, exactly once; the same client's next request is answered. Returns the server for more checks.
+std::unique_ptr<raw_server> first_fails_then_ok(client_fixture& f, raw_protocol p, fault_fn fault, error expected,
+                                                std::optional<std::chrono::milliseconds> timeout = {}) {
   auto server = faulty(f, p, std::move(fault));
   client c(f.io.get_executor(), options_for(f, p));
   ledger l;
-  CHECK(l.get(f, c, test_url("raw.test", server->port())).ec == expected);
+  CHECK(l.get(f, c, test_url("raw.test", server->port()), timeout).ec == expected);
   CHECK(l.get(f, c, test_url("raw.test", server->port())).resp.status == 200);
   l.check_all_once(f);
+  return server;
 }
 
 std::size_t count_events(const client_fixture& f, std::string_view name) {
@@ -120,9 +130,7 @@ TEST_CASE("faults: RST_STREAM with each common error code ends the request with 
   auto refused = l.get(f, c, test_url("a.test", server->port(), "/reset/7"));
   CHECK(refused.ec == error::refused_stream);
   // The connection survived every reset: the next request goes on it.
-  auto ok = l.get(f, c, test_url("a.test", server->port()));
-  REQUIRE_FALSE(ok.ec);
-  CHECK(ok.resp.status == 200);
+  l.get_ok(f, c, test_url("a.test", server->port()));
   CHECK(server->connection_count() == 1);
   l.check_all_once(f);
 }
@@ -136,9 +144,7 @@ TEST_CASE("faults: the server drops the connection when the request arrives (HTT
     ledger l;
     auto dropped = l.get(f, c, test_url("a.test", server->port(), "/close"));
     CHECK(dropped.ec == error::connection_closed);
-    auto ok = l.get(f, c, test_url("a.test", server->port()));
-    REQUIRE_FALSE(ok.ec);
-    CHECK(ok.resp.status == 200);
+    l.get_ok(f, c, test_url("a.test", server->port()));
     l.check_all_once(f);
   }
 }
@@ -159,9 +165,7 @@ TEST_CASE("faults: the server drops the connection during a large upload: an err
     up.body.assign(32u << 20, 'x');  // far more than the socket buffers hold: writes go on after the close
     auto dropped = l.fetch(f, c, std::move(up));
     CHECK(dropped.ec == error::connection_closed);
-    auto ok = l.get(f, c, test_url("a.test", server->port()));
-    REQUIRE_FALSE(ok.ec);
-    CHECK(ok.resp.status == 200);
+    l.get_ok(f, c, test_url("a.test", server->port()));
     l.check_all_once(f);
   }
 }
@@ -373,9 +377,7 @@ TEST_CASE("faults: invalid HPACK and an oversize frame are connection errors; th
   ledger l;
   auto r = l.get(f, c, test_url("raw.test", server->port()));
   CHECK(r.ec == error::protocol_error);
-  auto ok = l.get(f, c, test_url("raw.test", server->port()));
-  REQUIRE_FALSE(ok.ec);
-  CHECK(ok.resp.status == 200);
+  l.get_ok(f, c, test_url("raw.test", server->port()));
   CHECK(server->connection_count() == 2);
   l.check_all_once(f);
 }
@@ -424,9 +426,7 @@ TEST_CASE("faults: a stalled response: request_timeout, and the connection serve
   ledger l;
   auto stalled = l.get(f, c, test_url("a.test", server->port(), "/stall"), std::chrono::milliseconds(200));
   CHECK(stalled.ec == error::request_timeout);
-  auto ok = l.get(f, c, test_url("a.test", server->port()));
-  REQUIRE_FALSE(ok.ec);
-  CHECK(ok.resp.status == 200);
+  l.get_ok(f, c, test_url("a.test", server->port()));
   CHECK(server->connection_count() == 1);  // the stream was reset with CANCEL; the connection lived on
   l.check_all_once(f);
 }
@@ -434,35 +434,21 @@ TEST_CASE("faults: a stalled response: request_timeout, and the connection serve
 TEST_CASE("faults: headers, then a body that never ends: request_timeout, once") {
   client_fixture f;
   SECTION("HTTP/2: the connection lives on") {
-    auto server = faulty(f, raw_protocol::h2, [](raw_connection& c, const raw_request& r) {
+    auto server = first_fails_then_ok(f, raw_protocol::h2, [](raw_connection& c, const raw_request& r) {
       if (!first(r)) return false;
       c.write(h2::headers(r.stream, {{":status", "200"}, {"content-length", "100000"}}, false) +
               h2::data(r.stream, std::string(1000, 'x'), false));
       return true;
-    });
-    client c(f.io.get_executor(), f.options());
-    ledger l;
-    auto r = l.get(f, c, test_url("raw.test", server->port()), std::chrono::milliseconds(300));
-    CHECK(r.ec == error::request_timeout);
-    auto ok = l.get(f, c, test_url("raw.test", server->port()));
-    CHECK(ok.resp.status == 200);
+    }, error::request_timeout, std::chrono::milliseconds(300));
     CHECK(server->connection_count() == 1);
-    l.check_all_once(f);
   }
   SECTION("HTTP/1.1: the connection is closed, the next request opens another") {
-    auto server = faulty(f, raw_protocol::http1, [](raw_connection& c, const raw_request& r) {
+    auto server = first_fails_then_ok(f, raw_protocol::http1, [](raw_connection& c, const raw_request& r) {
       if (!first(r)) return false;
       c.write(h1_head_100 + "0123456789");
       return true;
-    });
-    client c(f.io.get_executor(), f.http1_options());
-    ledger l;
-    auto r = l.get(f, c, test_url("raw.test", server->port()), std::chrono::milliseconds(300));
-    CHECK(r.ec == error::request_timeout);
-    auto ok = l.get(f, c, test_url("raw.test", server->port()));
-    CHECK(ok.resp.status == 200);
+    }, error::request_timeout, std::chrono::milliseconds(300));
     CHECK(server->connection_count() == 2);
-    l.check_all_once(f);
   }
 }
 
