@@ -8,12 +8,6 @@ using namespace h2coal::test;
 
 namespace {
 
-client_options with_policy(client_fixture& f, any_policy p) {
-  auto o = f.options();
-  o.policies = policy_map(std::move(p));
-  return o;
-}
-
 // Sequential GETs; returns the connection id that carried each.
 std::vector<std::uint64_t> sequential(client_fixture& f, client& c, const std::vector<std::string>& urls) {
   std::vector<std::uint64_t> ids;
@@ -39,7 +33,7 @@ TEST_CASE("coalescing 1: same address, one certificate: browser and origin share
     test_server server(so);
     f.resolve("a.test", {"127.0.0.1"});
     f.resolve("b.test", {"127.0.0.1"});
-    client c(f.io.get_executor(), with_policy(f, policy));
+    client c(f.io.get_executor(), f.with_policy(policy));
     auto p = server.port();
     sequential(f, c, {test_url("a.test", p), test_url("b.test", p), test_url("a.test", p), test_url("b.test", p)});
     CHECK(server.connection_count() == expected);
@@ -61,14 +55,14 @@ TEST_CASE("coalescing 2: the DNS rule compares the connected address (browser)")
   SECTION("b on another address: two connections") {
     f.resolve("a.test", {"127.0.0.1"});
     f.resolve("b.test", {"127.0.0.2"});
-    client c(f.io.get_executor(), with_policy(f, policies::browser()));
+    client c(f.io.get_executor(), f.with_policy(policies::browser()));
     sequential(f, c, {test_url("a.test", p), test_url("b.test", p)});
     CHECK(server.connection_count() == 2);
   }
   SECTION("a connected to .2, b resolves to [.1, .2]: one connection") {
     f.resolve("a.test", {"127.0.0.2"});
     f.resolve("b.test", {"127.0.0.1", "127.0.0.2"});
-    client c(f.io.get_executor(), with_policy(f, policies::browser()));
+    client c(f.io.get_executor(), f.with_policy(policies::browser()));
     auto ids = sequential(f, c, {test_url("a.test", p), test_url("b.test", p)});
     CHECK(server.connection_count() == 1);
     CHECK(ids[0] == ids[1]);
@@ -77,11 +71,11 @@ TEST_CASE("coalescing 2: the DNS rule compares the connected address (browser)")
     f.resolve("a.test", {"127.0.0.1", "127.0.0.2"});
     f.resolve("b.test", {"127.0.0.2"});
     {
-      client c(f.io.get_executor(), with_policy(f, policies::browser(ip_match::connected)));
+      client c(f.io.get_executor(), f.with_policy(policies::browser(ip_match::connected)));
       sequential(f, c, {test_url("a.test", p), test_url("b.test", p)});
       CHECK(server.connection_count() == 2);
     }
-    client c(f.io.get_executor(), with_policy(f, policies::browser(ip_match::any_overlap)));
+    client c(f.io.get_executor(), f.with_policy(policies::browser(ip_match::any_overlap)));
     sequential(f, c, {test_url("a.test", p), test_url("b.test", p)});
     CHECK(server.connection_count() == 3);
   }
@@ -96,7 +90,7 @@ TEST_CASE("coalescing 3: a host the certificate does not cover gets its own conn
     test_server server(so);
     f.resolve("a.test", {"127.0.0.1"});
     f.resolve("d.test", {"127.0.0.1"});
-    client c(f.io.get_executor(), with_policy(f, policy));
+    client c(f.io.get_executor(), f.with_policy(policy));
     auto p = server.port();
     auto ids = sequential(f, c, {test_url("a.test", p), test_url("d.test", p)});
     CHECK(ids[0] != ids[1]);
@@ -111,7 +105,7 @@ TEST_CASE("coalescing 4: another port is another origin") {
   test_server one(so), two(so);
   f.resolve("a.test", {"127.0.0.1"});
   f.resolve("b.test", {"127.0.0.1"});
-  client c(f.io.get_executor(), with_policy(f, policies::browser()));
+  client c(f.io.get_executor(), f.with_policy(policies::browser()));
   sequential(f, c, {test_url("a.test", one.port()), test_url("b.test", two.port())});
   CHECK(one.connection_count() + two.connection_count() == 2);
 }
@@ -125,7 +119,7 @@ TEST_CASE("coalescing 5: 421 on a coalesced request: one retry on b's own connec
     test_server server(so);
     f.resolve("a.test", {"127.0.0.1"});
     f.resolve("b.test", {"127.0.0.1"});
-    client c(f.io.get_executor(), with_policy(f, policy));
+    client c(f.io.get_executor(), f.with_policy(policy));
     auto p = server.port();
     auto a = f.get(c, test_url("a.test", p));
     auto b = f.get(c, test_url("b.test", p));
@@ -154,7 +148,7 @@ TEST_CASE("coalescing 5b: a server answering 421 to the retry too: the caller ge
   test_server server(so);
   f.resolve("a.test", {"127.0.0.1"});
   f.resolve("b.test", {"127.0.0.1"});
-  client c(f.io.get_executor(), with_policy(f, policies::browser()));
+  client c(f.io.get_executor(), f.with_policy(policies::browser()));
   auto p = server.port();
   f.get(c, test_url("a.test", p));
   auto b = f.get(c, test_url("b.test", p));
@@ -199,7 +193,7 @@ TEST_CASE("coalescing 6: ORIGIN {a, c}: origin sends c on a's connection without
   f.resolve("a.test", {"127.0.0.1"});
   // c.test does not resolve at all.
   {
-    client c(f.io.get_executor(), with_policy(f, policies::origin()));
+    client c(f.io.get_executor(), f.with_policy(policies::origin()));
     auto a = f.get(c, test_url("a.test", p));
     auto cr = f.get(c, test_url("c.test", p));
     REQUIRE_FALSE(cr.ec);
@@ -209,7 +203,7 @@ TEST_CASE("coalescing 6: ORIGIN {a, c}: origin sends c on a's connection without
     CHECK(cr.resp.basis == "origin-frame");
     CHECK(s.server->connection_count() == 1);
   }
-  client c(f.io.get_executor(), with_policy(f, policies::browser()));
+  client c(f.io.get_executor(), f.with_policy(policies::browser()));
   f.get(c, test_url("a.test", p));
   auto cr = f.get(c, test_url("c.test", p));
   CHECK(cr.ec == error::host_not_found);
@@ -223,7 +217,7 @@ TEST_CASE("coalescing 7: ORIGIN {a} only: origin does not coalesce b although DN
   auto p = s.server->port();
   f.resolve("a.test", {"127.0.0.1"});
   f.resolve("b.test", {"127.0.0.1"});
-  client c(f.io.get_executor(), with_policy(f, policies::origin()));
+  client c(f.io.get_executor(), f.with_policy(policies::origin()));
   auto ids = sequential(f, c, {test_url("a.test", p), test_url("b.test", p)});
   CHECK(ids[0] != ids[1]);
   CHECK(s.server->connection_count() == 2);
@@ -238,7 +232,7 @@ TEST_CASE("coalescing 8: ORIGIN names x, which the certificate does not cover: x
   auto p = s.server->port();
   f.resolve("a.test", {"127.0.0.1"});
   f.resolve("x.test", {"127.0.0.1"});
-  client c(f.io.get_executor(), with_policy(f, policies::origin()));
+  client c(f.io.get_executor(), f.with_policy(policies::origin()));
   auto ids = sequential(f, c, {test_url("a.test", p), test_url("x.test", p)});
   CHECK(ids[0] != ids[1]);
   CHECK(s.server->connection_count() == 2);
@@ -251,7 +245,7 @@ TEST_CASE("coalescing 9: a second ORIGIN frame adds b: b is coalesced") {
   origin_frame_server s(so, {{"a.test"}, {"b.test"}});
   auto p = s.server->port();
   f.resolve("a.test", {"127.0.0.1"});
-  client c(f.io.get_executor(), with_policy(f, policies::origin()));
+  client c(f.io.get_executor(), f.with_policy(policies::origin()));
   auto ids = sequential(f, c, {test_url("a.test", p), test_url("b.test", p)});
   CHECK(ids[0] == ids[1]);
   CHECK(s.server->connection_count() == 1);
@@ -268,7 +262,7 @@ TEST_CASE("coalescing 10: insecure mode or a client certificate: never coalesced
   auto p = server.port();
   SECTION("insecure") {
     for (auto policy : {policies::browser(), policies::origin()}) {
-      auto o = with_policy(f, policy);
+      auto o = f.with_policy(policy);
       o.tls.insecure = true;
       client c(f.io.get_executor(), o);
       auto ids = sequential(f, c, {test_url("a.test", p), test_url("b.test", p)});
@@ -279,7 +273,7 @@ TEST_CASE("coalescing 10: insecure mode or a client certificate: never coalesced
   SECTION("client certificate") {
     auto pair = f.ca.issue_client("me");
     temp_dir dir;
-    auto o = with_policy(f, policies::browser());
+    auto o = f.with_policy(policies::browser());
     o.tls.client_cert_file = dir.write_temp_file(pair.cert_pem, ".pem");
     o.tls.client_key_file = dir.write_temp_file(pair.key_pem, ".key");
     client c(f.io.get_executor(), o);
@@ -316,7 +310,7 @@ TEST_CASE("coalescing 12: GOAWAY on a shared connection: in-flight requests fini
   test_server server(so);
   f.resolve("a.test", {"127.0.0.1"});
   f.resolve("b.test", {"127.0.0.1"});
-  client c(f.io.get_executor(), with_policy(f, policies::browser()));
+  client c(f.io.get_executor(), f.with_policy(policies::browser()));
   auto p = server.port();
   f.get(c, test_url("a.test", p));
   std::vector<result> inflight(2);
@@ -359,7 +353,7 @@ TEST_CASE("coalescing 13: a streamed body that cannot rewind is not retried afte
   test_server server(so);
   f.resolve("a.test", {"127.0.0.1"});
   f.resolve("b.test", {"127.0.0.1"});
-  client c(f.io.get_executor(), with_policy(f, policies::browser()));
+  client c(f.io.get_executor(), f.with_policy(policies::browser()));
   auto p = server.port();
   f.get(c, test_url("a.test", p));
   bool sent = false;
@@ -387,7 +381,7 @@ TEST_CASE("coalescing 14: per-origin override: strict for b while the default is
   so.cert = f.ca.issue({"a.test", "b.test", "c.test"});
   test_server server(so);
   for (auto h : {"a.test", "b.test", "c.test"}) f.resolve(h, {"127.0.0.1"});
-  auto o = with_policy(f, policies::browser());
+  auto o = f.with_policy(policies::browser());
   o.policies.set("b.test", policies::strict());
   client c(f.io.get_executor(), o);
   auto p = server.port();
@@ -405,7 +399,7 @@ TEST_CASE("coalescing: a new connection that duplicates one already serving its 
     test_server server(so);
     f.resolve("a.test", {"127.0.0.1"});
     f.resolve("b.test", {"127.0.0.1"});
-    auto o = with_policy(f, policies::browser());
+    auto o = f.with_policy(policies::browser());
     o.close_redundant_connections = close_it;
     client c(f.io.get_executor(), o);
     // Both first requests start together: neither connection exists yet, so each origin opens its own.

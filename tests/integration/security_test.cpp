@@ -46,12 +46,6 @@ std::vector<std::pair<std::string, any_policy>> every_policy() {
           {"always-first (user)", always_first_policy{}}};
 }
 
-client_options with_policy(client_fixture& f, const any_policy& p) {
-  auto o = f.options();
-  o.policies = policy_map(p);
-  return o;
-}
-
 // GETs `urls` one after the other; returns the connection of each (every one must answer 200).
 std::vector<std::uint64_t> connections_of(client_fixture& f, client& c, const std::vector<std::string>& urls) {
   std::vector<std::uint64_t> ids;
@@ -103,7 +97,7 @@ TEST_CASE("security: a certificate that does not cover the host: never coalesced
     test_server server(so);
     f.resolve("a.test", {"127.0.0.1"});
     f.resolve("d.test", {"127.0.0.1"});
-    client c(f.io.get_executor(), with_policy(f, policy));
+    client c(f.io.get_executor(), f.with_policy(policy));
     auto p = server.port();
     auto ids = connections_of(f, c, {test_url("a.test", p), test_url("d.test", p), test_url("d.test", p)});
     CHECK(ids[1] != ids[0]);
@@ -123,7 +117,7 @@ TEST_CASE("security: verification off (-k) or a custom verifier: never coalesced
       test_server server(so);
       f.resolve("a.test", {"127.0.0.1"});
       f.resolve("b.test", {"127.0.0.1"});
-      auto o = with_policy(f, policy);
+      auto o = f.with_policy(policy);
       if (insecure) o.tls.insecure = true;
       else o.tls.has_custom_verifier = true;
       client c(f.io.get_executor(), o);
@@ -148,7 +142,7 @@ TEST_CASE("security: a connection that sent a client certificate is never shared
     f.resolve("b.test", {"127.0.0.1"});
     auto pair = f.ca.issue_client("me");
     temp_dir dir;
-    auto o = with_policy(f, policy);
+    auto o = f.with_policy(policy);
     o.tls.client_cert_file = dir.write_temp_file(pair.cert_pem, ".pem");
     o.tls.client_key_file = dir.write_temp_file(pair.key_pem, ".key");
     client c(f.io.get_executor(), o);
@@ -170,7 +164,7 @@ TEST_CASE("security: after a 421 the origin never goes back to that connection, 
   test_server server(so);
   f.resolve("a.test", {"127.0.0.1"});
   f.resolve("b.test", {"127.0.0.1"});
-  client c(f.io.get_executor(), with_policy(f, always_first_policy{}));
+  client c(f.io.get_executor(), f.with_policy(always_first_policy{}));
   auto p = server.port();
   auto a = f.get(c, test_url("a.test", p));
   auto b = f.get(c, test_url("b.test", p));  // coalesced by the policy, 421, retried on its own connection
@@ -196,7 +190,7 @@ TEST_CASE("security: another port, a cleartext connection or HTTP/1.1 is never s
     server_options so;
     so.cert = f.ca.issue({"a.test", "b.test"});
     test_server one(so), two(so);
-    client c(f.io.get_executor(), with_policy(f, always_first_policy{}));
+    client c(f.io.get_executor(), f.with_policy(always_first_policy{}));
     auto ids = connections_of(f, c, {test_url("a.test", one.port()), test_url("b.test", two.port())});
     CHECK(ids[0] != ids[1]);
     CHECK(one.requests().size() == 1);
@@ -207,7 +201,7 @@ TEST_CASE("security: another port, a cleartext connection or HTTP/1.1 is never s
     server_options so;
     so.protocol = server_protocol::h2c;
     test_server server(so);
-    auto o = with_policy(f, always_first_policy{});
+    auto o = f.with_policy(always_first_policy{});
     o.version = http_version::h2_prior_knowledge;
     client c(f.io.get_executor(), o);
     auto p = server.port();
@@ -220,7 +214,7 @@ TEST_CASE("security: another port, a cleartext connection or HTTP/1.1 is never s
     so.protocol = server_protocol::http1;
     so.cert = f.ca.issue({"a.test", "b.test"});
     test_server server(so);
-    client c(f.io.get_executor(), with_policy(f, always_first_policy{}));
+    client c(f.io.get_executor(), f.with_policy(always_first_policy{}));
     auto p = server.port();
     auto ids = connections_of(f, c, {test_url("a.test", p), test_url("b.test", p)});
     CHECK(ids[0] != ids[1]);
@@ -234,7 +228,7 @@ TEST_CASE("security: a policy that names a connection that does not exist gets a
   so.cert = f.ca.issue({"a.test"});
   test_server server(so);
   f.resolve("a.test", {"127.0.0.1"});
-  client c(f.io.get_executor(), with_policy(f, always_first_policy{999}));
+  client c(f.io.get_executor(), f.with_policy(always_first_policy{999}));
   auto r = f.get(c, test_url("a.test", server.port()));
   REQUIRE_FALSE(r.ec);
   CHECK(r.resp.status == 200);

@@ -1,16 +1,23 @@
-// tests/integration/test_server_selftest.cpp: the test server (tests/support) checked by a tiny raw client.
+// tests/integration/test_server_selftest.cpp: the test servers (tests/support) checked before they judge.
 //
-// The client here is deliberately not h2coal: a bare nghttp2 client session over asio::ssl, so that the
-// server can be trusted before it is used to judge the library.
+// test_server's client here is deliberately not h2coal: a bare nghttp2 client session over asio::ssl, so
+// that the server can be trusted before it is used to judge the library. raw_server's request side (what
+// it records and decodes) is checked with h2coal's own requests, whose bytes the client writes by rules
+// tested elsewhere, and with hand-written HTTP/1.1 for what h2coal refuses to send.
 #include "catch.hpp"
 
+#include "support/client_fixture.hpp"
+#include "support/raw_server.hpp"
 #include "support/test_server.hpp"
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <cctype>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -379,4 +386,326 @@ TEST_CASE("test server: destruction does not wait for a stalled handshake") {
   std::error_code ec;
   socket.read_some(asio::buffer(&byte, 1), ec);  // the server's socket is closed: end of stream
   CHECK(ec == asio::error::eof);
+}
+
+// ---- raw_server: what it records of the client's side --------------------------------------------------
+
+namespace {
+
+const std::string h1_ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+// The values of every field named `name` (any case), in order.
+std::vector<std::string> values(const raw_fields& fields, std::string_view name) {
+  std::vector<std::string> out;
+  for (const auto& [n, v] : fields)
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
+      out.push_back(v);
+  return out;
+}
+
+// Writes `bytes` on a plain TCP connection and reads until the server closes it (10 s at most).
+std::string exchange_plain(std::uint16_t port, const std::string& bytes) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer(bytes));
+  std::string in;
+  bool closed = false;
+  asio::async_read(socket, asio::dynamic_buffer(in), [&](std::error_code, std::size_t) { closed = true; });
+  io.run_for(10s);
+  CHECK(closed);
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("raw server: an HTTP/2 request's header block is HPACK-decoded, its DATA collected") {
+  client_fixture f;
+  raw_server_options ro;
+  ro.on_request_complete = [](raw_connection& c, const raw_request& r) { c.write(h2::response(r.stream, "ok")); };
+  auto server = f.raw({"raw.test"}, ro);
+  h2coal::client c(f.io.get_executor(), f.options());
+  h2coal::request post;
+  post.method = "POST";
+  post.url = test_url("raw.test", server->port(), "/upload?x=1");
+  post.headers.add("x-custom", "one");
+  post.headers.add("x-custom", "two");
+  post.body = std::string(40000, 'p');  // three DATA frames at the default 16384-byte frame size
+  auto up = f.fetch(c, post);
+  // The second block on the connection may refer to the first one's entries (HPACK's dynamic table).
+  auto get = f.get(c, test_url("raw.test", server->port(), "/second"));
+  REQUIRE_FALSE(up.ec);
+  REQUIRE_FALSE(get.ec);
+  CHECK(up.resp.body == "ok");
+
+  const auto reqs = server->requests();
+  REQUIRE(reqs.size() == 2);
+  const auto authority = "raw.test:" + std::to_string(server->port());
+  for (const auto& r : reqs) {
+    CHECK(r.connection == 0);
+    CHECK(r.end_stream);
+    REQUIRE(r.fields.size() >= 4);
+    CHECK(r.fields[0].first.starts_with(":"));  // RFC 9113 section 8.3: pseudo-headers come first
+    CHECK(values(r.fields, ":scheme") == std::vector<std::string>{"https"});
+    CHECK(values(r.fields, ":authority") == std::vector<std::string>{authority});
+  }
+  CHECK(reqs[0].method == "POST");
+  CHECK(reqs[0].target == "/upload?x=1");
+  CHECK(values(reqs[0].fields, ":method") == std::vector<std::string>{"POST"});
+  CHECK(values(reqs[0].fields, ":path") == std::vector<std::string>{"/upload?x=1"});
+  CHECK(values(reqs[0].fields, "x-custom") == std::vector<std::string>{"one", "two"});
+  CHECK(reqs[0].body == post.body);
+  CHECK(reqs[1].method == "GET");
+  CHECK(reqs[1].target == "/second");
+  CHECK(reqs[1].body.empty());
+  CHECK(reqs[1].stream > reqs[0].stream);
+
+  const auto frames = server->frames(0);
+  REQUIRE_FALSE(frames.empty());
+  CHECK(frames[0].type == h2::type_settings);  // RFC 9113 section 3.4: right after the preface
+  std::size_t headers = 0, data = 0, data_bytes = 0;
+  for (const auto& fr : frames) {
+    headers += fr.type == h2::type_headers;
+    if (fr.type == h2::type_data && fr.stream == reqs[0].stream) {
+      ++data;
+      data_bytes += fr.payload.size();
+    }
+  }
+  CHECK(headers == 2);
+  CHECK(data >= 3);
+  CHECK(data_bytes == post.body.size());  // h2coal does not pad
+}
+
+TEST_CASE("raw server: an HTTP/1.1 chunked POST is de-chunked; request line and fields are parsed") {
+  client_fixture f;
+  raw_server_options ro;
+  ro.protocol = raw_protocol::http1;
+  ro.on_request = [](raw_connection& c, const raw_request&) { c.write(h1_ok); };
+  auto server = f.raw({"raw.test"}, ro);
+  h2coal::client c(f.io.get_executor(), f.http1_options());
+  const std::vector<std::string> pieces{"hello ", "chunked ", "world"};
+  std::size_t next = 0;
+  h2coal::request post;
+  post.method = "POST";
+  post.url = test_url("raw.test", server->port(), "/upload");
+  post.headers.add("X-Custom", "v");
+  // No length: HTTP/1.1 sends it chunked.
+  post.source = h2coal::body_source{[&](std::span<char> buf, bool& eof) {
+                                      const auto& p = pieces[next++];
+                                      const auto n = std::min(buf.size(), p.size());
+                                      std::copy_n(p.begin(), n, buf.begin());
+                                      eof = next == pieces.size();
+                                      return n;
+                                    },
+                                    {},
+                                    std::nullopt};
+  auto r = f.fetch(c, post);
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.resp.status == 200);
+
+  const auto reqs = server->requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].method == "POST");
+  CHECK(reqs[0].target == "/upload");
+  CHECK(reqs[0].body == "hello chunked world");
+  CHECK(reqs[0].end_stream);
+  CHECK_FALSE(reqs[0].framing_conflict);
+  CHECK(values(reqs[0].fields, "transfer-encoding") == std::vector<std::string>{"chunked"});
+  CHECK(values(reqs[0].fields, "content-length").empty());
+  CHECK(values(reqs[0].fields, "x-custom") == std::vector<std::string>{"v"});
+  CHECK(values(reqs[0].fields, "host") == std::vector<std::string>{"raw.test:" + std::to_string(server->port())});
+  // On the wire: the head, then the chunks as sent, ending with the last chunk.
+  const auto wire = server->received(0);
+  CHECK(wire.starts_with(reqs[0].head));
+  CHECK(wire.ends_with("0\r\n\r\n"));
+  CHECK(wire.find("hello ") != std::string::npos);
+}
+
+TEST_CASE("raw server: received() holds every byte the client sent, in order") {
+  client_fixture f;
+  SECTION("HTTP/1.1: two requests on one keep-alive connection") {
+    raw_server_options ro;
+    ro.protocol = raw_protocol::http1;
+    ro.on_request = [](raw_connection& c, const raw_request&) { c.write(h1_ok); };
+    auto server = f.raw({"raw.test"}, ro);
+    h2coal::client c(f.io.get_executor(), f.http1_options());
+    REQUIRE(f.get(c, test_url("raw.test", server->port(), "/first")).resp.status == 200);
+    h2coal::request post;
+    post.method = "POST";
+    post.url = test_url("raw.test", server->port(), "/second");
+    post.body = "body";
+    REQUIRE(f.fetch(c, post).resp.status == 200);
+    const auto reqs = server->requests();
+    REQUIRE(reqs.size() == 2);
+    CHECK(server->connection_count() == 1);
+    CHECK(reqs[0].head.starts_with("GET /first HTTP/1.1\r\n"));
+    CHECK(server->received(0) == reqs[0].head + reqs[1].head + "body");
+    CHECK(server->received(1).empty());  // no such connection
+  }
+  SECTION("HTTP/2: the preface, then exactly the frames") {
+    raw_server_options ro;
+    ro.on_request_complete = [](raw_connection& c, const raw_request& r) { c.write(h2::response(r.stream, "ok")); };
+    auto server = f.raw({"raw.test"}, ro);
+    h2coal::client c(f.io.get_executor(), f.options());
+    REQUIRE(f.get(c, test_url("raw.test", server->port())).resp.status == 200);
+    // Frames first: the client may still be sending (a SETTINGS ack), and bytes are recorded before
+    // they are cut into frames, so the frames so far rebuild a prefix of the bytes so far.
+    const auto frames = server->frames(0);
+    const auto wire = server->received(0);
+    const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    std::string rebuilt = preface;
+    for (const auto& fr : frames) rebuilt += h2::frame(fr.type, fr.flags, fr.stream, fr.payload);
+    CHECK(wire.starts_with(rebuilt));
+    CHECK(std::count_if(frames.begin(), frames.end(), [](const raw_frame& fr) { return fr.type == h2::type_headers; }) == 1);
+  }
+}
+
+TEST_CASE("raw server: answer_at_head calls on_request before the body, then frames the body whole") {
+  for (bool at_head : {true, false}) {
+    INFO("answer_at_head " << at_head);
+    client_fixture f;
+    std::atomic<raw_server*> self{nullptr};
+    std::atomic<std::size_t> seen_body{0}, seen_received{0};
+    std::atomic<bool> seen_end{true};
+    raw_server_options ro;
+    ro.protocol = raw_protocol::http1;
+    ro.answer_at_head = at_head;
+    ro.on_request = [&](raw_connection&, const raw_request& r) {
+      if (r.index != 0) return;
+      seen_body = r.body.size();
+      seen_end = r.end_stream;
+      seen_received = self.load()->received(r.connection).size();
+    };
+    ro.on_request_complete = [](raw_connection& c, const raw_request&) { c.write(h1_ok); };
+    auto server = f.raw({"raw.test"}, ro);
+    self = server.get();
+    h2coal::client c(f.io.get_executor(), f.http1_options());
+    // A body full of request heads: a server that looked for the next head inside it would find some.
+    std::string body;
+    while (body.size() < (1u << 20)) body += "GET /smuggled HTTP/1.1\r\nHost: raw.test\r\n\r\n";
+    h2coal::request post;
+    post.method = "POST";
+    post.url = test_url("raw.test", server->port(), "/upload");
+    post.body = body;
+    REQUIRE(f.fetch(c, post).resp.status == 200);
+    REQUIRE(f.get(c, test_url("raw.test", server->port(), "/next")).resp.status == 200);
+
+    if (at_head) {
+      CHECK(seen_body == 0);
+      CHECK_FALSE(seen_end);
+      // The server had read at most one piece (16 KiB) when it called on_request; the body is 1 MiB.
+      CHECK(seen_received < body.size());
+    } else {
+      CHECK(seen_body == body.size());
+      CHECK(seen_end);
+    }
+    const auto reqs = server->requests();
+    REQUIRE(reqs.size() == 2);
+    CHECK(reqs[0].body == body);
+    CHECK(reqs[0].end_stream);
+    CHECK(reqs[1].target == "/next");
+    CHECK(reqs[1].connection == 0);
+  }
+}
+
+TEST_CASE("raw server: plain TCP (tls = false) for http:// HTTP/1.1 and h2c") {
+  client_fixture f;
+  raw_server_options ro;
+  ro.tls = false;
+  SECTION("HTTP/1.1") {
+    ro.protocol = raw_protocol::http1;
+    ro.on_request = [](raw_connection& c, const raw_request&) { c.write(h1_ok); };
+    auto server = f.raw({"plain.test"}, ro);
+    h2coal::client c(f.io.get_executor(), f.options());
+    auto r = f.get(c, test_url("plain.test", server->port(), "/plain", "http"));
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.resp.body == "ok");
+    CHECK(server->received(0).starts_with("GET /plain HTTP/1.1\r\n"));
+    REQUIRE(server->requests().size() == 1);
+    CHECK(server->requests()[0].target == "/plain");
+  }
+  SECTION("h2c with prior knowledge") {
+    ro.on_request_complete = [](raw_connection& c, const raw_request& r) { c.write(h2::response(r.stream, "ok")); };
+    auto server = f.raw({"plain.test"}, ro);
+    auto o = f.options();
+    o.version = h2coal::http_version::h2_prior_knowledge;
+    h2coal::client c(f.io.get_executor(), o);
+    auto r = f.get(c, test_url("plain.test", server->port(), "/plain", "http"));
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.resp.body == "ok");
+    CHECK(server->received(0).starts_with("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+    REQUIRE(server->requests().size() == 1);
+    CHECK(values(server->requests()[0].fields, ":scheme") == std::vector<std::string>{"http"});
+  }
+}
+
+TEST_CASE("raw server: an HTTP/1.1 head that frames its body two ways is flagged, and parsed by chunks") {
+  raw_server_options ro;
+  ro.tls = false;
+  ro.protocol = raw_protocol::http1;
+  ro.on_request_complete = [](raw_connection& c, const raw_request& r) {
+    c.write(h1_ok);
+    if (r.index == 1) c.close();
+  };
+  raw_server server(ro);
+  std::string first;
+  bool conflict = false;
+  raw_fields trailers;
+  SECTION("Content-Length and Transfer-Encoding") {
+    first = "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    conflict = true;
+  }
+  SECTION("Content-Length twice") {
+    first = "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc";
+    conflict = true;
+  }
+  SECTION("chunked alone, with an extension and a trailer: no conflict") {
+    first = "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n";
+    trailers = {{"X-Trailer", "t"}};
+  }
+  CHECK(exchange_plain(server.port(), first + "GET /next HTTP/1.1\r\nHost: x\r\n\r\n") == h1_ok + h1_ok);
+  const auto reqs = server.requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0].framing_conflict == conflict);
+  CHECK(reqs[0].body == "abc");
+  CHECK(reqs[0].trailers == trailers);
+  CHECK(reqs[1].target == "/next");
+  CHECK_FALSE(reqs[1].framing_conflict);
+  CHECK(server.received(0) == first + "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+}
+
+TEST_CASE("raw server: HTTP/2 padding, PRIORITY and CONTINUATION are stripped from what it records") {
+  raw_server_options ro;
+  ro.tls = false;
+  std::atomic<std::size_t> seen_fields{0};
+  ro.on_request = [&](raw_connection&, const raw_request& r) { seen_fields = r.fields.size(); };
+  ro.on_request_complete = [](raw_connection& c, const raw_request& r) {
+    c.write(h2::response(r.stream, "ok"));
+    c.close();
+  };
+  raw_server server(ro);
+  const std::string block =
+      h2::header_block({{":method", "POST"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/p"}, {"x-a", "1"}});
+  const std::string pad(3, '\0');
+  const std::string priority("\x00\x00\x00\x00\x0f", 5);  // no dependency, weight 16
+  const auto split = block.size() / 2;
+  const std::string wire =
+      std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + h2::settings() +
+      h2::frame(h2::type_headers, h2::flag_padded | h2::flag_priority, 1,
+                std::string(1, '\x03') + priority + block.substr(0, split) + pad) +
+      h2::frame(h2::type_continuation, h2::flag_end_headers, 1, block.substr(split)) +
+      h2::frame(h2::type_data, h2::flag_padded, 1, std::string(1, '\x03') + "abc" + pad) +
+      h2::frame(h2::type_data, h2::flag_end_stream, 1, "de");
+  const auto answer = exchange_plain(server.port(), wire);
+  CHECK(answer.find(h2::response(1, "ok")) != std::string::npos);
+  CHECK(seen_fields == 5);  // on_request waited for END_HEADERS on the CONTINUATION
+  const auto reqs = server.requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].fields == raw_fields{{":method", "POST"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/p"}, {"x-a", "1"}});
+  CHECK(reqs[0].body == "abcde");
+  CHECK(reqs[0].end_stream);
+  CHECK(server.received(0) == wire);
+  CHECK(server.frames(0).size() == 5);
 }

@@ -49,12 +49,6 @@ std::vector<std::string> candidates(const trace::event& e) {
   return out;
 }
 
-client_options with_policy(client_fixture& f, any_policy p) {
-  auto o = f.options();
-  o.policies = policy_map(std::move(p));
-  return o;
-}
-
 struct two_hosts {
   client_fixture f;
   std::unique_ptr<test_server> server;
@@ -72,7 +66,7 @@ TEST_CASE("trace: same address, one certificate: the second origin is coalesced 
   two_hosts h(server_options{});
   h.f.resolve("a.test", {"127.0.0.1"});
   h.f.resolve("b.test", {"127.0.0.1"});
-  client c(h.f.io.get_executor(), with_policy(h.f, policies::browser()));
+  client c(h.f.io.get_executor(), h.f.with_policy(policies::browser()));
   h.f.get(c, test_url("a.test", h.port));
   h.f.get(c, test_url("b.test", h.port));
 
@@ -94,7 +88,7 @@ TEST_CASE("trace: a different address: the candidate is rejected with ip-mismatc
   two_hosts h(so);
   h.f.resolve("a.test", {"127.0.0.1"});
   h.f.resolve("b.test", {"127.0.0.2"});
-  client c(h.f.io.get_executor(), with_policy(h.f, policies::browser()));
+  client c(h.f.io.get_executor(), h.f.with_policy(policies::browser()));
   h.f.get(c, test_url("a.test", h.port));
   h.f.get(c, test_url("b.test", h.port));
   auto d = decisions(h.f, 2).at(0);
@@ -110,7 +104,7 @@ TEST_CASE("trace: a certificate that does not cover the host: cert-mismatch") {
   two_hosts h(so, {"a.test"});
   h.f.resolve("a.test", {"127.0.0.1"});
   h.f.resolve("d.test", {"127.0.0.1"});
-  client c(h.f.io.get_executor(), with_policy(h.f, policies::origin()));
+  client c(h.f.io.get_executor(), h.f.with_policy(policies::origin()));
   h.f.get(c, test_url("a.test", h.port));
   h.f.get(c, test_url("d.test", h.port));  // fails its own handshake: a's certificate does not name d
   auto d = decisions(h.f, 2).at(0);
@@ -125,7 +119,7 @@ TEST_CASE("trace: 421 on a coalesced connection: misdirected, retry, a dedicated
   h.f.resolve("a.test", {"127.0.0.1"});
   h.f.resolve("b.test", {"127.0.0.1"});
   std::ostringstream text;
-  auto opts = with_policy(h.f, policies::origin());
+  auto opts = h.f.with_policy(policies::origin());
   opts.trace = trace::fan_out({opts.trace, trace::text(text)});
   client c(h.f.io.get_executor(), opts);
   h.f.get(c, test_url("a.test", h.port));
@@ -167,7 +161,7 @@ TEST_CASE("trace: an ORIGIN frame without b: not-in-origin-set; the frame and th
   *port = server.port();
   f.resolve("a.test", {"127.0.0.1"});
   f.resolve("b.test", {"127.0.0.1"});
-  client c(f.io.get_executor(), with_policy(f, policies::origin()));
+  client c(f.io.get_executor(), f.with_policy(policies::origin()));
   f.get(c, test_url("a.test", *port));
   f.get(c, test_url("b.test", *port));
   const trace::event* frame = nullptr;
@@ -186,7 +180,7 @@ TEST_CASE("trace: GOAWAY: the connection drains, later decisions reject it as dr
   two_hosts h(server_options{});
   h.f.resolve("a.test", {"127.0.0.1"});
   h.f.resolve("b.test", {"127.0.0.1"});
-  client c(h.f.io.get_executor(), with_policy(h.f, policies::browser()));
+  client c(h.f.io.get_executor(), h.f.with_policy(policies::browser()));
   h.f.get(c, test_url("a.test", h.port));
   result stalled;
   request r;

@@ -2,6 +2,7 @@
 // a resolver that knows only the test hosts, and a way to run requests to completion without sleeping.
 #pragma once
 
+#include "support/raw_server.hpp"
 #include "support/test_ca.hpp"
 #include "support/test_server.hpp"
 
@@ -40,6 +41,40 @@ class client_fixture {
     o.resolver = resolver;
     o.trace = [this](const trace::event& e) { events.push_back(e); };
     return o;
+  }
+
+  /// options() with `p` for every host.
+  client_options with_policy(any_policy p) {
+    auto o = options();
+    o.policies = policy_map(std::move(p));
+    return o;
+  }
+
+  /// options() speaking HTTP/1.1 only.
+  client_options http1_options() {
+    auto o = options();
+    o.version = http_version::http1_only;
+    return o;
+  }
+
+  /// Starts a test_server for `hosts`: a certificate for all of them from `ca` (TLS modes, unless `so`
+  /// brings its own), and each host resolving to the server's first address.
+  std::unique_ptr<test_server> serve(const std::vector<std::string>& hosts, server_options so = {}) {
+    const bool tls = so.protocol != server_protocol::h2c && so.protocol != server_protocol::http1_plain;
+    if (tls && so.cert.cert_pem.empty() && !hosts.empty()) so.cert = ca.issue(hosts);
+    auto server = std::make_unique<test_server>(std::move(so));
+    for (const auto& h : hosts) resolve(h, {server->addresses().front()});
+    return server;
+  }
+
+  /// The same for a raw_server: a certificate for `hosts` (TLS only, unless `ro` brings one), each host
+  /// resolving to its address.
+  std::unique_ptr<raw_server> raw(const std::vector<std::string>& hosts, raw_server_options ro = {}) {
+    if (ro.tls && ro.cert.cert_pem.empty() && !hosts.empty()) ro.cert = ca.issue(hosts);
+    const std::string address = ro.address;
+    auto server = std::make_unique<raw_server>(std::move(ro));
+    for (const auto& h : hosts) resolve(h, {address});
+    return server;
   }
 
   /// Makes `host` resolve to `addrs` (any port).
