@@ -500,7 +500,8 @@ TEST_CASE("raw server: an HTTP/1.1 chunked POST is de-chunked; request line and 
                                       return n;
                                     },
                                     {},
-                                    std::nullopt};
+                                    std::nullopt,
+                                    {}};
   auto r = f.fetch(c, post);
   REQUIRE_FALSE(r.ec);
   CHECK(r.resp.status == 200);
