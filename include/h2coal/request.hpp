@@ -240,6 +240,9 @@ inline std::optional<std::size_t> framed_length(const request& r) noexcept {
 /// refused before anything is sent. `url_authority` is the URL's; a `Host` field may only repeat it (or
 /// `request::authority`), a `Content-Length` only the body's real length.
 inline std::error_code validate_request(const request& r, std::string_view url_authority) {
+  // CONNECT makes a tunnel, not a request: whatever follows its head is tunnel data, so a body would be
+  // read as the next message (RFC 9110 section 9.3.6); PRI is HTTP/2's preface (RFC 9113 section 3.4).
+  if (r.method == "CONNECT" || r.method == "PRI") return error::invalid_method;
   if (r.authority && !is_authority(*r.authority)) return error::invalid_header;
   const std::string_view authority = r.authority ? std::string_view(*r.authority) : url_authority;
   const auto length = framed_length(r);

@@ -727,6 +727,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       op->header_bytes = 0;  // 1xx: next block counts anew
     } else if (!op->head_notified) {
       op->head_notified = true;
+      auto keep = op->shared_from_this();  // on_response may close the client, which lets go of it
       op->headers_complete();
     }
   }
@@ -734,6 +735,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   h2_listener::data_result on_h2_data(std::int32_t sid, const std::uint8_t* data, std::size_t len) override {
     auto* op = stream_op(sid);
     if (!op || op->is_head()) return h2_listener::data_result::consumed;
+    // A sink may close the client, which lets go of the request while it runs.
+    std::shared_ptr<request_op> keep;
+    if (op->req.on_body) keep = op->shared_from_this();
     if (op->paused) {
       // Within the window the server may still send: kept, not consumed, so the window stays shut.
       op->held.append(reinterpret_cast<const char*>(data), len);
@@ -1034,24 +1038,26 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     return true;
   }
   void on_h1_headers_end(int status) override {
-    if (!current_) return;
-    current_->resp.status = status;
-    if (!current_->head_notified) {
-      current_->head_notified = true;
-      current_->headers_complete();
+    auto op = current_;  // on_response may close the client, which lets go of current_
+    if (!op) return;
+    op->resp.status = status;
+    if (!op->head_notified) {
+      op->head_notified = true;
+      op->headers_complete();
     }
   }
   h1_listener::data_result on_h1_data(const char* data, std::size_t len) override {
-    if (!current_ || state_ == state::closed) return h1_listener::data_result::abort;
-    switch (current_->deliver(data, len, opts_.max_body_size)) {
+    auto op = current_;  // the sink may close the client, which lets go of current_
+    if (!op || state_ == state::closed) return h1_listener::data_result::abort;
+    switch (op->deliver(data, len, opts_.max_body_size)) {
       case request_op::delivery::more: return h1_listener::data_result::more;
       case request_op::delivery::pause:
-        current_->paused = true;
+        op->paused = true;
         h1_paused_ = true;
         return h1_listener::data_result::pause;
       case request_op::delivery::stop: break;
     }
-    h1_->abort(current_->local_error ? current_->local_error : std::error_code(error::body_too_large));
+    h1_->abort(op->local_error ? op->local_error : std::error_code(error::body_too_large));
     return h1_listener::data_result::abort;
   }
   void on_h1_complete() override {}

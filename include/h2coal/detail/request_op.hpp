@@ -174,8 +174,12 @@ struct request_op : std::enable_shared_from_this<request_op> {
     if (req.on_body) {
       notify_response();
       sink_started = true;
-      if (req.on_body(std::string_view(data, len), resume) == body_action::pause) return delivery::pause;
-      return over() ? delivery::stop : delivery::more;
+      const auto action = req.on_body(std::string_view(data, len), resume);
+      if (over()) {  // the sink cancelled the request, or closed the client
+        if (!local_error) local_error = finished ? error::client_shutdown : error::cancelled;
+        return delivery::stop;
+      }
+      return action == body_action::pause ? delivery::pause : delivery::more;
     }
     if (resp.body.size() + len > limit) {
       local_error = error::body_too_large;
