@@ -222,16 +222,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (n == 0 && !eof && ++idle > 2 * static_cast<int>(body.size()) + 4) fail("a source that never ends", wire);
     sent_body.append(piece.data(), static_cast<std::size_t>(n));
-    if (chunked) {
-      if (n > 0) {
-        char hex[20];
-        int hl = std::snprintf(hex, sizeof hex, "%lx\r\n", static_cast<unsigned long>(n));
-        wire.append(hex, static_cast<std::size_t>(hl)).append(piece.data(), static_cast<std::size_t>(n)).append("\r\n");
-      }
-      if (eof) wire.append("0\r\n\r\n");
-    } else {
-      wire.append(piece.data(), static_cast<std::size_t>(n));
-    }
+    h2coal::detail::h1_engine::append_body(wire, std::string_view(piece.data(), static_cast<std::size_t>(n)), chunked, eof);
   }
   const bool declared_wrong = body_mode == 3 && r.source->length != body.size();
   if (body_failed != declared_wrong) fail("read_body and the declared length disagree", wire);

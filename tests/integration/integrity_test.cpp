@@ -339,7 +339,10 @@ TEST_CASE("integrity: an HTTP/1.1 head that never ends stops at the limit, memor
     const auto before = peak_kib();
     auto r = f.get(c, test_url("raw.test", server->port()));
     CHECK(r.ec == error::headers_too_large);
-    CHECK(peak_kib() - before < 16 * 1024);  // the server sent up to 48 MiB
+    // The server writes up to 48 MiB. It runs in this process and gets several MiB into the socket
+    // buffers before the client closes, and under AddressSanitizer the buffers it freed stay resident
+    // (quarantine): the bound leaves room for that, far below what a client that kept the line would hold.
+    CHECK(peak_kib() - before < 32 * 1024);
   }
 }
 
@@ -452,6 +455,45 @@ TEST_CASE("integrity: a sink that closes the client ends the request once, witho
 
 // ---- Backpressure: a paused sink holds memory under the window --------------------------------------
 
+// A 100 MiB download whose sink pauses after its first piece; the test resumes it.
+struct paused_download {
+  static constexpr std::size_t total = 100u << 20;
+  std::size_t sunk = 0, wrong = 0, at_pause = 0;
+  resume_handle resume;
+  result res;
+  std::size_t peak_before = 0;
+
+  void start(client_fixture& f, client& c, std::uint16_t port) {
+    request big;
+    big.url = test_url("a.test", port, "/bytes/" + std::to_string(total));
+    big.on_body = [this](std::string_view piece, const resume_handle& r) {
+      for (std::size_t i = 0; i < piece.size(); ++i) wrong += piece[i] != test_body_byte(sunk + i);
+      sunk += piece.size();
+      if (resume || at_pause) return body_action::proceed;
+      at_pause = sunk;
+      resume = r;
+      return body_action::pause;
+    };
+    reset_peak();
+    peak_before = peak_kib();
+    c.async_request(big, [this](std::error_code ec, response resp) {
+      res.ec = ec;
+      res.resp = std::move(resp);
+      ++res.completions;
+    });
+    f.run_until([&] { return static_cast<bool>(resume); });
+  }
+  std::size_t peak_growth_kib() const { return peak_kib() - peak_before; }
+  void finish(client_fixture& f) {
+    std::exchange(resume, resume_handle{})();
+    f.run_until([&] { return res.completions > 0; }, std::chrono::seconds(120));
+    REQUIRE_FALSE(res.ec);
+    CHECK(sunk == total);
+    CHECK(wrong == 0);
+    CHECK(res.resp.body_bytes == total);
+  }
+};
+
 TEST_CASE("integrity: a paused HTTP/2 download holds client memory under the stream window") {
   client_fixture f;
   auto server = f.serve({"a.test"});
@@ -460,41 +502,14 @@ TEST_CASE("integrity: a paused HTTP/2 download holds client memory under the str
   opts.connection_window = 1024 * 1024;
   client c(f.io.get_executor(), opts);
   REQUIRE_FALSE(f.get(c, test_url("a.test", server->port())).ec);  // the connection is up
-  const std::size_t total = 100u << 20;
-  std::size_t sunk = 0, wrong = 0;
-  resume_handle resume;
-  bool pause_next = true;
-  request big;
-  big.url = test_url("a.test", server->port(), "/bytes/" + std::to_string(total));
-  big.on_body = [&](std::string_view piece, const resume_handle& r) {
-    for (std::size_t i = 0; i < piece.size(); ++i) wrong += piece[i] != test_body_byte(sunk + i);
-    sunk += piece.size();
-    if (!pause_next) return body_action::proceed;
-    pause_next = false;
-    resume = r;
-    return body_action::pause;
-  };
-  reset_peak();
-  const auto before = peak_kib();
-  result res;
-  c.async_request(big, [&](std::error_code ec, response resp) {
-    res.ec = ec;
-    res.resp = std::move(resp);
-    ++res.completions;
-  });
-  f.run_until([&] { return static_cast<bool>(resume); });
-  const auto at_pause = sunk;
-  // A second response on the same connection: everything the server sent before it has been read.
+  paused_download d;
+  d.start(f, c, server->port());
+  // More responses on the same connection: everything the server sent before them has been read.
   for (int i = 0; i < 3; ++i) REQUIRE_FALSE(f.get(c, test_url("a.test", server->port())).ec);
-  CHECK(sunk == at_pause);                  // nothing delivered while paused
-  CHECK(res.completions == 0);
-  CHECK(peak_kib() - before < 8 * 1024);    // not 100 MiB: the window stayed shut
-  resume();
-  f.run_until([&] { return res.completions > 0; }, std::chrono::seconds(120));
-  REQUIRE_FALSE(res.ec);
-  CHECK(sunk == total);
-  CHECK(wrong == 0);
-  CHECK(res.resp.body_bytes == total);
+  CHECK(d.sunk == d.at_pause);  // nothing delivered while paused
+  CHECK(d.res.completions == 0);
+  CHECK(d.peak_growth_kib() < 8 * 1024);  // not 100 MiB: the window stayed shut
+  d.finish(f);
 }
 
 TEST_CASE("integrity: a paused HTTP/1.1 download stops reading the socket until resumed") {
@@ -503,40 +518,18 @@ TEST_CASE("integrity: a paused HTTP/1.1 download stops reading the socket until 
   so.protocol = server_protocol::http1;
   auto server = f.serve({"a.test"}, so);
   client c(f.io.get_executor(), f.http1_options());
-  const std::size_t total = 100u << 20;
-  std::size_t sunk = 0, wrong = 0, pauses = 0;
-  resume_handle resume;
-  request big;
-  big.url = test_url("a.test", server->port(), "/bytes/" + std::to_string(total));
-  big.on_body = [&](std::string_view piece, const resume_handle& r) {
-    for (std::size_t i = 0; i < piece.size(); ++i) wrong += piece[i] != test_body_byte(sunk + i);
-    sunk += piece.size();
-    if (pauses++ > 0) return body_action::proceed;
-    resume = r;
-    return body_action::pause;
-  };
-  reset_peak();
-  const auto before = peak_kib();
-  result res;
-  c.async_request(big, [&](std::error_code ec, response resp) {
-    res.ec = ec;
-    res.resp = std::move(resp);
-    ++res.completions;
-  });
-  f.run_until([&] { return static_cast<bool>(resume); });
-  const auto at_pause = sunk;
+  paused_download d;
+  d.start(f, c, server->port());
   // A window in which a client that kept reading would take megabytes (nothing waits on it).
   asio::steady_timer window(f.io, std::chrono::milliseconds(300));
   bool window_over = false;
   window.async_wait([&](std::error_code) { window_over = true; });
   f.run_until([&] { return window_over; });
-  CHECK(sunk == at_pause);
-  CHECK(peak_kib() - before < 8 * 1024);
-  resume();
-  f.run_until([&] { return res.completions > 0; }, std::chrono::seconds(120));
-  REQUIRE_FALSE(res.ec);
-  CHECK(sunk == total);
-  CHECK(wrong == 0);
+  CHECK(d.sunk == d.at_pause);
+  // The in-process server fills the socket buffers (several MiB) before it blocks, and AddressSanitizer
+  // keeps what it freed resident: room for that, far below the 100 MiB a client that kept reading holds.
+  CHECK(d.peak_growth_kib() < 32 * 1024);
+  d.finish(f);
 }
 
 // ---- Body sources that have nothing yet -------------------------------------------------------------

@@ -939,16 +939,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       std::array<char, 64 * 1024> piece;
       long n = op->read_body(piece.data(), piece.size(), eof);
       if (n < 0) return fail_h1_body(op);
-      if (chunked) {
-        if (n > 0) {
-          char hex[20];
-          int hl = std::snprintf(hex, sizeof hex, "%lx\r\n", static_cast<unsigned long>(n));
-          h1_out_.append(hex, static_cast<std::size_t>(hl)).append(piece.data(), static_cast<std::size_t>(n)).append("\r\n");
-        }
-        if (eof) h1_out_.append("0\r\n\r\n");
-      } else {
-        h1_out_.append(piece.data(), static_cast<std::size_t>(n));
-      }
+      h1_engine::append_body(h1_out_, std::string_view(piece.data(), static_cast<std::size_t>(n)), chunked, eof);
       waiting = n == 0 && !eof;
     }
     auto next = [self = shared_from_this(), op, chunked] {

@@ -11,6 +11,7 @@
 #include <llhttp.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -117,6 +118,21 @@ class h1_engine {
     else if (content_length) out.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");
     out.append("\r\n");
     return out;
+  }
+
+  /// Appends one piece of a request body as it goes on the wire: as is, or (`chunked`) as a chunk of
+  /// chunked transfer coding (RFC 9112 section 7.1), with the last chunk after the final piece.
+  static void append_body(std::string& out, std::string_view piece, bool chunked, bool last) {
+    if (!chunked) {
+      out.append(piece);
+      return;
+    }
+    if (!piece.empty()) {
+      char hex[20];
+      int hl = std::snprintf(hex, sizeof hex, "%zx\r\n", piece.size());
+      out.append(hex, static_cast<std::size_t>(hl)).append(piece).append("\r\n");
+    }
+    if (last) out.append("0\r\n\r\n");
   }
 
  private:
