@@ -617,7 +617,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       }
     }
     for (auto& y : doomed) y->shutdown("proper-subset");
-    if (auto self = find(x.id())) close_if_subset(*self);
+    close_if_subset(x);
   }
 
   // DESIGN section 4: once a connection is ready, look again: does another one already serve its origin?
@@ -784,7 +784,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       e.ev = "request.misdirected";
       e.add("req", op->id).add("conn", op->resp.connection).add("origin", o.serialize());
     });
-    if (op->retried_421 || op->retries >= opts_.max_retries || !op->reset_for_retry()) {
+    if (!op->will_retry_421() || !op->reset_for_retry()) {  // one rule with the one headers_complete() used
       op->notify_response();  // the 421 is the answer after all (its body, dropped for a retry, is gone)
       return finish(op, {});
     }

@@ -138,7 +138,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   }
 
   /// Removes `op` from this connection: reset its stream (HTTP/2) or close (HTTP/1.1 mid-response).
-  void abandon(const request_op& op) {
+  void abandon(request_op& op) {
     for (auto it = queue_.begin(); it != queue_.end(); ++it)
       if (it->get() == &op) {
         queue_.erase(it);
@@ -146,10 +146,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       }
     if (proto_ == protocol::h2 && op.stream > 0) {
       forget_last_stream();
-      if (streams_.erase(op.stream)) {
-        h2_->consume_connection(op.unconsumed);  // held bytes nobody will take: the connection's window reopens
-        // RFC 9113 section 8.7: CANCEL, the connection lives on (not for a stream that already ended).
-        if (!op.stream_closed) h2_->reset(op.stream, NGHTTP2_CANCEL);
+      if (end_stream_here(op)) {
         flush();
         schedule_after_io();
       }
@@ -653,19 +650,29 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     if (owner_) owner_->on_request_sent(*op, *this);
   }
 
+  // `go(op)` for later, only while the request lives and is not over (completed, cancelled, timed out).
+  template <class Go>
+  static auto while_alive(request_op& op, Go go) {
+    return [w = op.weak_from_this(), go] {
+      if (auto o = w.lock(); o && !o->over()) go(o);
+    };
+  }
+
+  // A resume_handle for the caller (any thread): `f` runs on the client's executor.
+  template <class F>
+  resume_handle posted(F f) const {
+    return resume_handle([ex = ex_, f] { asio::post(ex, f); });
+  }
+
   // A sink that may pause gets its resume handle once per request; it reaches whichever connection carries
   // the request when it is called, on the client's executor.
   void prepare_sinks(request_op& op) {
     if (!op.req.on_body || op.resume) return;
-    std::weak_ptr<request_op> w = op.weak_from_this();
-    op.resume = resume_handle([w, ex = ex_] {
-      asio::post(ex, [w] {
-        auto o = w.lock();
-        if (!o || o->over()) return;
-        if (auto c = o->conn.lock()) c->resume(o);
-      });
-    });
+    op.resume = posted(while_alive(op, [](const std::shared_ptr<request_op>& o) {
+      if (auto c = o->conn.lock()) c->resume(o);
+    }));
   }
+
 
   /// The caller's sink asked for more after a pause.
   void resume(const std::shared_ptr<request_op>& op) {
@@ -774,17 +781,9 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     op->held.erase(0, off);
     if (op->held.empty()) std::string().swap(op->held);
     if (stop) {
-      // Over the limit or over: the stream ends here (abandon() for one the pool already finished).
-      if (!op->finished && streams_.count(op->stream)) {
-        streams_.erase(op->stream);
-        forget_last_stream();
-        h2_->consume_connection(op->unconsumed);
-        op->unconsumed = 0;
-        if (!op->stream_closed) h2_->reset(op->stream, NGHTTP2_CANCEL);
-        freed_ = true;
-        op->conn.reset();
-        if (owner_) owner_->on_request_done(op, op->local_error ? op->local_error : std::error_code(error::cancelled));
-      }
+      // Over the limit or over (deliver() set local_error): the stream ends here. One the pool already
+      // finished was taken out by abandon().
+      if (end_stream_here(*op)) stream_done(op, NGHTTP2_CANCEL, false);
       flush();
       return after_io();
     }
@@ -801,6 +800,18 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     }
     flush();
     after_io();
+  }
+
+  // Takes `op`'s stream out of this connection before the server ended it: CANCEL (RFC 9113 section 8.7;
+  // the connection lives on), unless it already ended while paused, and the held bytes nobody will take
+  // reopen the connection's window. False when the stream was not here.
+  bool end_stream_here(request_op& op) {
+    forget_last_stream();
+    if (!streams_.erase(op.stream)) return false;
+    h2_->consume_connection(op.unconsumed);
+    op.unconsumed = 0;
+    if (!op.stream_closed) h2_->reset(op.stream, NGHTTP2_CANCEL);
+    return true;
   }
 
   void on_h2_stream_close(std::int32_t sid, std::uint32_t code, bool complete) override {
@@ -888,23 +899,14 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   template <class Go>
   void wait_for_source(request_op& op, Go go) {
     auto& src = *op.req.source;
-    if (src.wait) {
-      std::weak_ptr<request_op> w = op.weak_from_this();
-      src.wait(resume_handle([w, ex = ex_, go] {
-        asio::post(ex, [w, go] {
-          if (auto o = w.lock(); o && !o->over()) go();
-        });
-      }));
-      return;
-    }
+    auto again = while_alive(op, [go](const std::shared_ptr<request_op>&) { go(); });
+    if (src.wait) return src.wait(posted(std::move(again)));
     using std::chrono::milliseconds;
     op.source_backoff = op.source_backoff.count() == 0 ? milliseconds(1) : std::min(op.source_backoff * 2, milliseconds(64));
     if (!op.source_timer) op.source_timer = std::make_unique<asio::steady_timer>(ex_);
     op.source_timer->expires_after(op.source_backoff);
-    std::weak_ptr<request_op> w = op.weak_from_this();
-    op.source_timer->async_wait([w, go](std::error_code ec) {
-      if (ec) return;
-      if (auto o = w.lock(); o && !o->over()) go();
+    op.source_timer->async_wait([again = std::move(again)](std::error_code ec) {
+      if (!ec) again();
     });
   }
 

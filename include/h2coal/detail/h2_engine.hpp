@@ -139,22 +139,18 @@ class h2_engine {
     push(":scheme", scheme, NGHTTP2_NV_FLAG_NO_COPY_NAME);
     push(":authority", authority, NGHTTP2_NV_FLAG_NO_COPY_NAME);
     push(":path", path, NGHTTP2_NV_FLAG_NO_COPY_NAME);
+    // Reserved whole first: nva points into lowered_'s strings, which must not move while it fills.
     lowered_.clear();
     lowered_.reserve(headers.size() + 1);
     for (const auto& [n, v] : headers) {
-      if (iequals(n, "host") || iequals(n, "content-length")) continue;
+      if (iequals(n, "host") || iequals(n, "content-length")) continue;  // :authority and our own length
       // RFC 9113 section 8.2.1: field names are lowercase on the wire.
-      std::string lower(n);
+      auto& lower = lowered_.emplace_back(n);
       for (auto& c : lower) c = ascii_lower(c);
-      lowered_.push_back(std::move(lower));
+      push(lower, v, NGHTTP2_NV_FLAG_NONE);
     }
-    if (content_length) lowered_.push_back(std::to_string(*content_length));
-    std::size_t i = 0;
-    for (const auto& [n, v] : headers) {
-      if (iequals(n, "host") || iequals(n, "content-length")) continue;
-      push(lowered_[i++], v, NGHTTP2_NV_FLAG_NONE);
-    }
-    if (content_length) push("content-length", lowered_[i], NGHTTP2_NV_FLAG_NO_COPY_NAME);
+    if (content_length) push("content-length", lowered_.emplace_back(std::to_string(*content_length)),
+                             NGHTTP2_NV_FLAG_NO_COPY_NAME);
     nghttp2_data_provider provider{};
     provider.read_callback = &h2_engine::read_body;
     return nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), has_body ? &provider : nullptr,
