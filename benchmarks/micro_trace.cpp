@@ -30,7 +30,7 @@ using namespace h2coal;
 class instant_resolver final : public resolver {
  public:
   void async_resolve(const asio::any_io_executor&, const std::string&, std::uint16_t, callback done) override {
-    done({}, address_list{asio::ip::make_address("127.0.0.1")});
+    done({}, resolution{address_list{asio::ip::make_address("127.0.0.1")}, std::nullopt, {}});
   }
 };
 

@@ -97,7 +97,7 @@ class fixed_resolver final : public h2coal::resolver {
  public:
   explicit fixed_resolver(asio::ip::address a) : addr_(a) {}
   void async_resolve(const asio::any_io_executor& ex, const std::string&, std::uint16_t, callback done) override {
-    asio::post(ex, [done = std::move(done), a = addr_] { done({}, h2coal::address_list{a}); });
+    asio::post(ex, [done = std::move(done), a = addr_] { done({}, h2coal::resolution{h2coal::address_list{a}, std::nullopt, {}}); });
   }
 
  private:

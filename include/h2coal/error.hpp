@@ -26,6 +26,7 @@ enum class error {
   connection_refused,         ///< Every address refused the connection.
   connect_failed,             ///< Connecting failed for another reason (unreachable, reset).
   connect_timeout,            ///< No address accepted the connection in time.
+  resolve_timeout,            ///< The DNS servers did not answer in time.
   // TLS.
   tls_handshake_failed,       ///< The TLS handshake failed (protocol, alert, no shared cipher).
   tls_handshake_timeout,      ///< The server did not complete the TLS handshake in time.
@@ -33,6 +34,7 @@ enum class error {
   certificate_name_mismatch,  ///< The server's certificate is valid but not for the requested host.
   certificate_invalid,        ///< The server's certificate is expired, not yet valid, or malformed.
   alpn_mismatch,              ///< The server did not agree on any protocol we offered.
+  public_key_mismatch,        ///< The server's public key matches none of the pins for the host.
   // Requests.
   request_timeout,            ///< The whole request took longer than its timeout.
   cancelled,                  ///< The request was cancelled through its cancellation slot.
@@ -84,12 +86,14 @@ class error_category_impl final : public std::error_category {
       case error::connection_refused: return "the server refused the connection";
       case error::connect_failed: return "could not connect to the server";
       case error::connect_timeout: return "connecting to the server timed out";
+      case error::resolve_timeout: return "the DNS servers did not answer in time";
       case error::tls_handshake_failed: return "the TLS handshake failed";
       case error::tls_handshake_timeout: return "the TLS handshake timed out";
       case error::certificate_untrusted: return "the server certificate is not signed by a trusted CA";
       case error::certificate_name_mismatch: return "the server certificate does not cover the host name";
       case error::certificate_invalid: return "the server certificate is expired or invalid";
       case error::alpn_mismatch: return "the server does not speak a protocol we offered (ALPN)";
+      case error::public_key_mismatch: return "the server's public key matches none of the keys pinned for the host";
       case error::request_timeout: return "the request timed out";
       case error::cancelled: return "the request was cancelled";
       case error::body_too_large: return "the response body exceeds the configured limit";

@@ -21,6 +21,9 @@ enum class http_version {
   h2_prior_knowledge,  ///< http: HTTP/2 without upgrade (h2c); https: ALPN offers only h2
 };
 
+/// Which address families a client connects over (curl -4 / -6).
+enum class ip_family { any, v4, v6 };
+
 struct client_options {
   tls_options tls;
   http_version version = http_version::automatic;
@@ -31,7 +34,21 @@ struct client_options {
   /// Called on the client's executor for every trace event; no events are built when empty.
   trace::hook trace;
 
-  std::chrono::milliseconds connect_timeout = 30s;    ///< TCP connect, over all addresses
+  std::chrono::milliseconds connect_timeout = 30s;    ///< the whole Happy Eyeballs race, over all addresses
+  /// RFC 8305 section 5 Connection Attempt Delay: the next address is tried this long after the previous
+  /// attempt started (or at once when it failed). Values under 10 ms are taken as 10 ms.
+  std::chrono::milliseconds connection_attempt_delay = 250ms;
+  /// RFC 8305 section 3 Resolution Delay: a resolver that asks A and AAAA separately (cares_resolver)
+  /// waits this long for AAAA once A answered.
+  std::chrono::milliseconds resolution_delay = 50ms;
+  /// The address families connected over; addresses of the other family are left out of the race.
+  h2coal::ip_family ip_family = h2coal::ip_family::any;
+  /// How long an answer without a TTL (system_resolver, static_resolver) stays in the client's DNS cache
+  /// (Chromium's 60 s); answers with a TTL keep it, clamped to [1 s, 1 h]. Zero: no cache.
+  std::chrono::seconds dns_cache_ttl = 60s;
+  /// Wait for a connection still handshaking whose address is in the request's answer, and use it when its
+  /// certificate covers the host (DESIGN section 11; off, as in Chromium).
+  bool coalesce_pending = false;
   std::chrono::milliseconds handshake_timeout = 30s;  ///< TLS handshake and the server's first SETTINGS
   std::chrono::milliseconds request_timeout = 0s;     ///< whole request, zero for none
   std::chrono::milliseconds idle_timeout = 90s;       ///< close a connection idle this long

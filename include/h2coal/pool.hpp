@@ -456,7 +456,8 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     auto t0 = std::chrono::steady_clock::now();
     opts_.resolver->async_resolve(
         ex_, o.host, o.port,
-        [self = weak_from_this(), host = o.host, t0, done = std::forward<F>(done)](std::error_code ec, address_list a) mutable {
+        [self = weak_from_this(), host = o.host, t0, done = std::forward<F>(done)](std::error_code ec, resolution r) mutable {
+          auto& a = r.addresses;
           auto p = self.lock();
           if (!p || p->closed_) return;
           p->emit([&](trace::event& e) {

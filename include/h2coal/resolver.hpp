@@ -1,8 +1,8 @@
 // h2coal/resolver.hpp: name resolution, pluggable.
 //
-// The pool resolves a host before a DNS-based coalescing decision and before connecting. system_resolver
-// asks the operating system through Asio; static_resolver answers chosen host:port pairs itself (like
-// curl's --resolve) and passes the rest on.
+// The pool resolves a host before a DNS-based coalescing decision and before connecting, through one DNS
+// cache per client (DESIGN section 11). system_resolver asks the operating system through Asio (no TTL);
+// static_resolver answers chosen host:port pairs itself (like curl's --resolve) and passes the rest on.
 #pragma once
 
 #include <h2coal/error.hpp>
@@ -12,7 +12,9 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,9 +27,18 @@ namespace h2coal {
 
 using address_list = std::vector<asio::ip::address>;
 
+/// One answer: the addresses in the order to try them, and how long they may be kept.
+struct resolution {
+  address_list addresses;
+  /// The answer's TTL; nullopt when the resolver knows none (the cache keeps it dns_cache_ttl).
+  std::optional<std::chrono::seconds> ttl;
+  /// On failure, what the DNS server said ("NXDOMAIN", "SERVFAIL", ...), for messages and traces.
+  std::string reason;
+};
+
 class resolver {
  public:
-  using callback = std::function<void(std::error_code, address_list)>;
+  using callback = std::function<void(std::error_code, resolution)>;
   virtual ~resolver() = default;
   /// Resolves `host` for `port`; calls `done` exactly once, later, through `ex` (never inline).
   /// Errors are error::host_not_found or another h2coal error.
@@ -57,12 +68,12 @@ class system_resolver final : public resolver {
     std::error_code parse_ec;
     literal = asio::ip::make_address(host, parse_ec);
     if (!parse_ec) {
-      asio::post(ex, [done = std::move(done), literal] { done({}, address_list{literal}); });
+      asio::post(ex, [done = std::move(done), literal] { done({}, resolution{address_list{literal}, std::nullopt, {}}); });
       return;
     }
     if (is_invalid_name(host)) {
       // RFC 6761 section 6.4: resolution APIs answer names under .invalid negatively, at once.
-      asio::post(ex, [done = std::move(done)] { done(error::host_not_found, {}); });
+      asio::post(ex, [done = std::move(done)] { done(error::host_not_found, resolution{{}, std::nullopt, "a name under .invalid"}); });
       return;
     }
     auto r = std::make_shared<asio::ip::tcp::resolver>(ex);
@@ -74,8 +85,8 @@ class system_resolver final : public resolver {
                            auto a = e.endpoint().address();
                            if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
                          }
-                       if (ec || out.empty()) return done(error::host_not_found, {});
-                       done({}, std::move(out));
+                       if (ec || out.empty()) return done(error::host_not_found, resolution{{}, std::nullopt, ec ? ec.message() : "no address"});
+                       done({}, resolution{std::move(out), std::nullopt, {}});
                      });
   }
 };
@@ -134,11 +145,11 @@ class static_resolver final : public resolver {
     auto it = entries_.find({host, port});
     if (it == entries_.end()) it = entries_.find({host, 0});
     if (it != entries_.end()) {
-      asio::post(ex, [done = std::move(done), addrs = it->second] { done({}, addrs); });
+      asio::post(ex, [done = std::move(done), addrs = it->second] { done({}, resolution{addrs, std::nullopt, {}}); });
       return;
     }
     if (!next_) {
-      asio::post(ex, [done = std::move(done)] { done(error::host_not_found, {}); });
+      asio::post(ex, [done = std::move(done)] { done(error::host_not_found, resolution{}); });
       return;
     }
     next_->async_resolve(ex, host, port, std::move(done));

@@ -20,6 +20,8 @@ struct response {
   std::string basis;               ///< "same-origin", "dns-match" or "origin-frame"
   unsigned attempts = 0;           ///< 1, or more when it was retried (421, GOAWAY, REFUSED_STREAM)
   std::uint64_t body_bytes = 0;    ///< body bytes received (also when streamed to a sink)
+  /// With an error: what more is known than the error code says (the DNS server's "NXDOMAIN", ...).
+  std::string error_detail;
 };
 
 }  // namespace h2coal

@@ -2,8 +2,19 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace h2coal {
+
+/// Public-key pins for the hosts a pattern names (as policy_map's: "host", "*.domain", "*"), in curl's
+/// --pinnedpubkey syntax: "sha256//BASE64[;sha256//BASE64...]" (the SHA-256 of the leaf's
+/// SubjectPublicKeyInfo, base64).
+struct public_key_pin {
+  std::string host_pattern;
+  std::string pins;
+
+  friend bool operator==(const public_key_pin&, const public_key_pin&) = default;
+};
 
 struct tls_options {
   bool insecure = false;            ///< no verification at all (curl -k); turns coalescing off
@@ -13,6 +24,11 @@ struct tls_options {
   std::string client_key_file;      ///< its key (curl --key); the certificate file when empty
   /// A user verifier: the pool cannot re-run it for another host, so its presence turns coalescing off.
   bool has_custom_verifier = false;
+  /// Resume TLS sessions (RFC 8446 section 2.2): one cache per client, keyed by (SNI host, port).
+  bool session_resumption = true;
+  /// Checked at every handshake for its SNI host, and again for every host coalesced onto a connection
+  /// (the most specific pattern for that host applies): pins do not turn coalescing off.
+  std::vector<public_key_pin> pinned_public_keys;
 
   friend bool operator==(const tls_options&, const tls_options&) = default;
 };
