@@ -6,9 +6,10 @@
 // step as a trace event. It never decides reuse by itself: that is policy.hpp's job.
 #pragma once
 
-#include <h2coal/detail/connection.hpp>
 #include <h2coal/connection_summary.hpp>
+#include <h2coal/detail/dialer.hpp>
 #include <h2coal/detail/request_op.hpp>
+#include <h2coal/detail/session.hpp>
 #include <h2coal/options.hpp>
 #include <h2coal/policy.hpp>
 #include <h2coal/trace.hpp>
@@ -44,7 +45,39 @@ inline std::vector<std::string> address_texts(const address_list& l) {
   return out;
 }
 
-class pool final : public connection_owner, public std::enable_shared_from_this<pool> {
+// One connection as the pool keeps it: the session (which knows no addresses), where it was dialed, and
+// the dialer while it works. The pool wires the two; they never see each other.
+class connection final : public session {
+ public:
+  using session::session;
+
+  /// Every address its initial host resolved to; made once, as text too: every decision that looks at
+  /// this connection shows them to the policy.
+  const address_list& initial_addresses() const noexcept { return initial_; }
+  const std::vector<std::string>& initial_address_texts() const noexcept { return initial_texts_; }
+  /// The address it connected to (the Happy Eyeballs winner); port 0 until then.
+  const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
+  const std::string& remote_address_text() const noexcept { return remote_text_; }
+
+  void set_initial_addresses(address_list a) {
+    initial_ = std::move(a);
+    initial_texts_ = address_texts(initial_);
+  }
+  void set_remote(const asio::ip::tcp::endpoint& ep) {
+    remote_ = ep;
+    remote_text_ = ep.address().to_string();
+  }
+
+  std::shared_ptr<dialer> dial;  // while establishing
+
+ private:
+  address_list initial_;
+  std::vector<std::string> initial_texts_;
+  asio::ip::tcp::endpoint remote_;
+  std::string remote_text_;
+};
+
+class pool final : public session_owner, public dial_observer, public std::enable_shared_from_this<pool> {
  public:
   pool(asio::any_io_executor ex, client_options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
     if (!opts_.resolver) opts_.resolver = std::make_shared<system_resolver>();
@@ -99,6 +132,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     if (auto c = op->conn.lock()) c->abandon(*op);
     for (auto& [o, q] : h1_waiters_) std::erase(q, op);
     std::erase(capacity_waiters_, op);
+    for (auto& [id, q] : pending_waiters_) std::erase(q, op);
     finish(op, ec);
   }
 
@@ -122,7 +156,12 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     dns_inflight_.clear();
     h1_waiters_.clear();
     capacity_waiters_.clear();
-    for (auto& c : conns) c->detach();
+    pending_waiters_.clear();
+    for (auto& c : conns) {
+      c->detach();
+      if (c->dial) c->dial->cancel();
+      c->dial.reset();
+    }
     for (auto& c : conns) c->close("client shutdown", error::client_shutdown);
     for (auto& op : live) finish(op, error::client_shutdown);
   }
@@ -178,7 +217,13 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       return resolve_for(op);
     }
     enforce(d, views, rv);
+    connection* pending = d.action == decision_action::connect ? pending_to_wait_for(*op, d) : nullptr;
     emit([&](trace::event& e) { describe_decision(e, *op, policy.name(), d); });
+    if (pending) {
+      op->waited_pending = true;
+      pending_waiters_[pending->id()].push_back(op);
+      return;
+    }
     switch (d.action) {
       case decision_action::reuse:
       case decision_action::coalesce:
@@ -195,6 +240,50 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
         op->basis = "same-origin";
         return open_connection(op);
     }
+  }
+
+  // coalesce_pending (DESIGN section 11): instead of connecting, wait for a connection still handshaking
+  // whose address is in the request's answer; once it is ready the request is routed again, and the
+  // policy then takes it if its certificate covers the host. Turns the decision into that wait.
+  connection* pending_to_wait_for(const request_op& op, decision& d) {
+    if (!opts_.coalesce_pending || !op.addresses || op.fresh_connection || op.waited_pending || op.req.authority) return nullptr;
+    const origin& o = op.target.origin;
+    if (!o.is_tls() || opts_.tls.insecure || opts_.tls.has_custom_verifier) return nullptr;
+    for (auto& cand : d.candidates) {
+      if (cand.reason != reject_reason::not_ready) continue;
+      auto it = by_id_.find(cand.conn);
+      if (it == by_id_.end() || it->second->closed() || it->second->ready()) continue;
+      connection& c = *it->second;
+      if (!c.tls() || c.initial_origin().port != o.port || c.initial_origin().scheme != o.scheme) continue;
+      if (std::find(c.misdirected().begin(), c.misdirected().end(), o) != c.misdirected().end()) continue;
+      const asio::ip::address* match = nullptr;
+      for (const auto& a : *op.addresses) {
+        const bool hit = c.remote().port() != 0 ? c.remote().address() == a
+                                                : std::find(c.initial_addresses().begin(), c.initial_addresses().end(), a) !=
+                                                      c.initial_addresses().end();
+        if (hit) {
+          match = &a;
+          break;
+        }
+      }
+      if (!match) continue;
+      cand.chosen = true;
+      cand.reason.reset();
+      d.action = decision_action::wait;
+      d.conn = c.id();
+      d.basis = decision_basis::dns_match;
+      d.matched_ip = match->to_string();
+      return &c;
+    }
+    return nullptr;
+  }
+
+  // The connection requests waited for (coalesce_pending) is ready, or gone: they are routed again.
+  void wake_pending_waiters(std::uint64_t id) {
+    auto node = pending_waiters_.extract(id);
+    if (node.empty()) return;
+    for (auto& op : node.mapped())
+      if (!op->finished) asio::post(ex_, [self = shared_from_this(), op] { self->route(op); });
   }
 
   // Resolves the request's host, sharing one resolution among the requests for the same host and port
@@ -427,7 +516,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       }
       lru->close("connection limit");  // idle: nothing is lost, and the pool forgets it at once
     }
-    auto c = std::make_shared<connection>(ex_, *this, opts_, tls_ctx_, ++next_connection_id_, o);
+    auto c = std::make_shared<connection>(ex_, *this, opts_, ++next_connection_id_, o);
     if (op->fresh_connection) c->set_dedicated();
     conns_.push_back(c);
     by_id_.emplace(c->id(), c);
@@ -436,19 +525,65 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     s.id = c->id();
     s.origin = o.serialize();
     s.sni = o.is_tls() && !is_ip_literal(o.host) ? o.host : "";
-    c->begin_resolve();
     c->submit(op);
-    auto go = [c, self = weak_from_this()](std::error_code ec, address_list addrs) {
-      if (ec) return c->fail(ec);
-      if (auto p = self.lock(); p && !c->closed())
-        for (const auto& a : addrs) p->by_initial_address_[endpoint_key(a, c->initial_origin().port)].push_back(c.get());
-      c->start(std::move(addrs));
-    };
     if (op->addresses) {
-      asio::post(ex_, [go, addrs = *op->addresses] { go({}, addrs); });
+      // Indexed under its addresses at once: a decision made while it is still establishing lists it as
+      // a candidate (not-ready), and coalesce_pending can wait for it.
+      index_initial_addresses(*c, *op->addresses);
+      asio::post(ex_, [c, self = weak_from_this()] {
+        if (auto p = self.lock(); p && !c->closed()) p->dial(c);
+      });
     } else {
-      resolve(o, go);
+      resolve(o, [c, self = weak_from_this()](std::error_code ec, address_list addrs) {
+        auto p = self.lock();
+        if (!p || c->closed()) return;
+        if (ec) return c->fail(ec);
+        p->index_initial_addresses(*c, addrs);
+        p->dial(c);
+      });
     }
+  }
+
+  void index_initial_addresses(connection& c, const address_list& addrs) {
+    c.set_initial_addresses(addrs);
+    for (const auto& a : addrs) by_initial_address_[endpoint_key(a, c.initial_origin().port)].push_back(&c);
+  }
+
+  // ---- Establishment: the dialer's race and handshake, then the session takes the transport ----
+  void dial(const std::shared_ptr<connection>& c) {
+    const origin& o = c->initial_origin();
+    dial_target t;
+    t.host = o.host;
+    t.port = o.port;
+    t.tls = o.is_tls();
+    t.verify = !opts_.tls.insecure;
+    for (const auto& a : c->initial_addresses())
+      if (opts_.ip_family == ip_family::any || a.is_v4() == (opts_.ip_family == ip_family::v4)) t.addresses.push_back(a);
+    if (t.addresses.empty()) return c->fail(error::host_not_found);  // none of the family asked for
+    if (opts_.version == http_version::h2_prior_knowledge) t.alpn_required = "h2";
+    else t.alpn_fallback = "http/1.1";  // a TLS server without ALPN speaks HTTP/1.1
+    dial_timing timing{opts_.connect_timeout, opts_.handshake_timeout, opts_.connection_attempt_delay};
+    auto d = std::make_shared<dialer>(ex_, timing, tls_ctx_, this, c->id());
+    c->dial = d;
+    const bool h2c = opts_.version == http_version::h2_prior_knowledge;
+    d->start(std::move(t), [w = std::weak_ptr<connection>(c), h2c](std::error_code ec, dialed r) {
+      auto conn = w.lock();
+      if (!conn || conn->closed()) {
+        if (r.link) r.link->close();
+        return;
+      }
+      conn->dial.reset();
+      if (ec) return conn->fail(ec);
+      session::protocol proto;
+      if (conn->tls()) {
+        if (r.tls.alpn != "h2" && r.tls.alpn != "http/1.1") return conn->fail(error::alpn_mismatch);
+        proto = r.tls.alpn == "h2" ? session::protocol::h2 : session::protocol::http1;
+      } else {
+        r.tls.alpn = h2c ? "h2c" : "http/1.1";
+        proto = h2c ? session::protocol::h2 : session::protocol::http1;
+      }
+      conn->begin(std::move(r.link), std::move(r.tls), proto, r.handshake_deadline);
+    });
   }
 
   template <class F>
@@ -476,6 +611,11 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   }
 
   void forget(connection& c) {
+    if (c.dial) {
+      c.dial->cancel();
+      c.dial.reset();
+    }
+    wake_pending_waiters(c.id());
     std::erase_if(conns_, [&](const std::shared_ptr<connection>& p) { return p.get() == &c; });
     by_id_.erase(c.id());
     unindex_all(by_san_, &c);
@@ -645,8 +785,27 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     return opts_.close_redundant_connections;
   }
 
-  // ---- connection_owner ----
-  void on_connection_connected(connection& c) override {
+  // ---- dial_observer ----
+  void on_dial_attempt(std::uint64_t tag, const asio::ip::tcp::endpoint& remote, unsigned n) override {
+    emit([&](trace::event& e) {
+      e.ev = "conn.attempt";
+      e.add("conn", tag).add("remote", endpoint_text(remote)).add("family", remote.address().is_v6() ? "ipv6" : "ipv4");
+      e.add("attempt", static_cast<std::int64_t>(n));
+    });
+  }
+
+  void on_dial_attempt_failed(std::uint64_t tag, const asio::ip::tcp::endpoint& remote, std::error_code ec) override {
+    emit([&](trace::event& e) {
+      e.ev = "conn.attempt_failed";
+      e.add("conn", tag).add("remote", endpoint_text(remote)).add("error", ec.message());
+    });
+  }
+
+  void on_dial_connected(std::uint64_t tag, const asio::ip::tcp::endpoint& remote) override {
+    auto cp = find(tag);
+    if (!cp) return;
+    auto& c = *cp;
+    c.set_remote(remote);
     by_remote_[endpoint_key(c.remote().address(), c.remote().port())].push_back(&c);
     auto& s = summaries_[c.id()];
     s.remote = endpoint_text(c.remote());
@@ -657,7 +816,8 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     });
   }
 
-  void on_connection_ready(connection& c) override {
+  void on_connection_ready(session& sc) override {
+    auto& c = static_cast<connection&>(sc);
     const auto& t = c.tls_info();
     summaries_[c.id()].alpn = t.alpn;
     if (c.proto() == connection::protocol::http1) h1_origins_.insert(c.initial_origin());
@@ -671,9 +831,11 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     });
     // Its queued requests go back to the pool, which sends them on the connection that serves them.
     if (redundant(c)) c.close("redundant");
+    wake_pending_waiters(c.id());
   }
 
-  void on_connection_failed(connection& c, std::error_code ec) override {
+  void on_connection_failed(session& sc, std::error_code ec) override {
+    auto& c = static_cast<connection&>(sc);
     emit([&](trace::event& e) {
       e.ev = "conn.failed";
       e.add("conn", c.id()).add("error", ec.message());
@@ -684,7 +846,8 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     serve_capacity_waiters();
   }
 
-  void on_connection_closed(connection& c, std::string_view reason) override {
+  void on_connection_closed(session& sc, std::string_view reason) override {
+    auto& c = static_cast<connection&>(sc);
     emit([&](trace::event& e) {
       e.ev = "conn.close";
       e.add("conn", c.id()).add("reason", std::string(reason)).add("requests", c.requests_carried());
@@ -695,7 +858,8 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     serve_capacity_waiters();
   }
 
-  void on_connection_goaway(connection& c, std::int32_t last, std::uint32_t code) override {
+  void on_connection_goaway(session& sc, std::int32_t last, std::uint32_t code) override {
+    auto& c = static_cast<connection&>(sc);
     emit([&](trace::event& e) {
       e.ev = "conn.goaway";
       e.add("conn", c.id()).add("last_stream_id", static_cast<std::int64_t>(last));
@@ -704,8 +868,9 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   }
 
   // RFC 8336: honoured only on stream 0 of h2 over TLS, flags 0x1-0x8 clear (DESIGN section 3).
-  void on_connection_origin(connection& c, std::int32_t stream, std::uint8_t flags,
+  void on_connection_origin(session& sc, std::int32_t stream, std::uint8_t flags,
                             std::vector<std::string> entries) override {
+    auto& c = static_cast<connection&>(sc);
     bool ignored = stream != 0 || (flags & 0x0f) != 0 || !c.tls();
     bool truncated = false;
     if (!ignored) {
@@ -741,13 +906,14 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     if (!ignored && c.origin_set()) origin_set_grew(c);
   }
 
-  void on_connection_available(connection& c) override {
+  void on_connection_available(session& sc) override {
+    auto& c = static_cast<connection&>(sc);
     if (c.proto() == connection::protocol::http1) serve_http1_waiters(c.initial_origin());
     else if (c.origin_set() && c.idle()) close_if_subset(c);
     if (!capacity_waiters_.empty() && c.idle() && !c.closed()) serve_capacity_waiters();
   }
 
-  void on_request_sent(request_op& op, connection& c) override {
+  void on_request_sent(request_op& op, session& c) override {
     ++op.resp.attempts;
     auto& s = summaries_[c.id()];
     ++s.requests;
@@ -870,6 +1036,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   std::map<std::pair<std::string, std::uint16_t>, std::vector<std::shared_ptr<request_op>>> dns_inflight_;
   std::unordered_map<origin, std::deque<std::shared_ptr<request_op>>> h1_waiters_;
   std::deque<std::shared_ptr<request_op>> capacity_waiters_;  // waiting for room under max_connections
+  std::unordered_map<std::uint64_t, std::vector<std::shared_ptr<request_op>>> pending_waiters_;  // coalesce_pending
   bool serving_capacity_ = false;
   any_policy strict_ = policies::strict();  // for requests with an authority of their own
   std::set<origin> h1_origins_;

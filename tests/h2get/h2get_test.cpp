@@ -524,6 +524,8 @@ void check_trace_line(const std::string& line, std::set<std::string>& seen) {
       {"request.start", {"req", "method", "url", "origin"}},
       {"dns.done", {"host", "addrs", "error", "us"}},
       {"pool.decision", {"req", "origin", "policy", "action", "conn", "basis", "matched_ip", "candidates"}},
+      {"conn.attempt", {"conn", "remote", "family", "attempt"}},
+      {"conn.attempt_failed", {"conn", "remote", "error"}},
       {"conn.connect", {"conn", "origin", "remote", "sni"}},
       {"conn.ready", {"conn", "alpn", "tls_version", "peer_sans", "verified", "max_concurrent_streams"}},
       {"conn.failed", {"conn", "error"}},
@@ -616,7 +618,8 @@ TEST_CASE("h2get: --trace writes JSON lines that match the trace schema") {
       CHECK(r.exit_code == 7);
       check_file(r.err);
     }
-    for (const char* ev : {"request.start", "dns.done", "pool.decision", "conn.connect", "conn.ready", "conn.failed",
+    for (const char* ev : {"request.start", "dns.done", "pool.decision", "conn.attempt", "conn.attempt_failed",
+                           "conn.connect", "conn.ready", "conn.failed",
                            "conn.origin_frame", "conn.goaway", "request.sent", "request.misdirected", "request.retry",
                            "request.done"})
       CHECK(seen.count(ev) == 1);

@@ -71,7 +71,7 @@ TEST_CASE("trace: same address, one certificate: the second origin is coalesced 
   h.f.get(c, test_url("b.test", h.port));
 
   CHECK(h.f.event_names() == std::vector<std::string>{
-            "request.start", "dns.done", "pool.decision", "conn.connect", "conn.ready", "request.sent", "request.done",
+            "request.start", "dns.done", "pool.decision", "conn.attempt", "conn.connect", "conn.ready", "request.sent", "request.done",
             "request.start", "dns.done", "pool.decision", "request.sent", "request.done"});
   auto d = decisions(h.f, 2).at(0);
   CHECK(str(d, "policy") == "browser");
@@ -128,7 +128,7 @@ TEST_CASE("trace: 421 on a coalesced connection: misdirected, retry, a dedicated
 
   CHECK(h.f.event_names() == std::vector<std::string>{
             "request.start", "dns.done", "pool.decision", "request.sent", "request.misdirected", "request.retry",
-            "dns.done", "pool.decision", "conn.connect", "conn.ready", "request.sent", "request.done"});
+            "dns.done", "pool.decision", "conn.attempt", "conn.connect", "conn.ready", "request.sent", "request.done"});
   auto ds = decisions(h.f, 2);
   REQUIRE(ds.size() == 2);
   CHECK(str(ds[0], "action") == "coalesce");

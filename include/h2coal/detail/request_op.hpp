@@ -23,7 +23,7 @@
 
 namespace h2coal::detail {
 
-class connection;
+class session;
 
 struct request_op : std::enable_shared_from_this<request_op> {
   std::uint64_t id = 0;
@@ -35,6 +35,7 @@ struct request_op : std::enable_shared_from_this<request_op> {
   // Routing state.
   std::optional<address_list> addresses;  // the target host's addresses, once resolved for this attempt
   bool fresh_connection = false;          // a 421 retry: only a new connection dedicated to the origin
+  bool waited_pending = false;            // coalesce_pending: it waited for a handshake once already
   bool retried_421 = false;
   bool refused_retried = false;
   unsigned routings = 0;
@@ -48,7 +49,7 @@ struct request_op : std::enable_shared_from_this<request_op> {
   std::string basis;
 
   // Where it is now: a connection (queued there, or on stream `stream`), or with the pool.
-  std::weak_ptr<connection> conn;
+  std::weak_ptr<session> conn;
   std::int32_t stream = 0;
   bool sent = false;                      // some of it went on the wire in this attempt
 

@@ -71,43 +71,21 @@ class transport {
   /// Reads what is there without blocking: bytes (> 0), or 0 with `w` (try again when ready) or `ec`
   /// (asio::error::eof when the peer closed cleanly).
   std::size_t read_some(char* buf, std::size_t len, want& w, std::error_code& ec) {
-    w = want::nothing;
-    ec.clear();
-    if (!ssl_) {
-      std::size_t n = socket_.read_some(asio::buffer(buf, len), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        ec.clear();
-        w = want::read;
-      }
-      return n;
-    }
-    ERR_clear_error();
-    std::size_t n = 0;
-    int r = SSL_read_ex(ssl_, buf, len, &n);
-    if (r == 1) return n;
-    classify(r, w, ec);
-    return 0;
+    return step(
+        want::read, [&](std::error_code& e) { return socket_.read_some(asio::buffer(buf, len), e); },
+        [&](std::size_t& n) { return SSL_read_ex(ssl_, buf, len, &n); }, w, ec);
   }
 
   /// Writes what the socket takes now: bytes (> 0), or 0 with `w` or `ec`.
   std::size_t write_some(const char* buf, std::size_t len, want& w, std::error_code& ec) {
-    w = want::nothing;
-    ec.clear();
-    if (len == 0) return 0;
-    if (!ssl_) {
-      std::size_t n = socket_.write_some(asio::buffer(buf, len), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        ec.clear();
-        w = want::write;
-      }
-      return n;
+    if (len == 0) {
+      w = want::nothing;
+      ec.clear();
+      return 0;
     }
-    ERR_clear_error();
-    std::size_t n = 0;
-    int r = SSL_write_ex(ssl_, buf, len, &n);
-    if (r == 1) return n;
-    classify(r, w, ec);
-    return 0;
+    return step(
+        want::write, [&](std::error_code& e) { return socket_.write_some(asio::buffer(buf, len), e); },
+        [&](std::size_t& n) { return SSL_write_ex(ssl_, buf, len, &n); }, w, ec);
   }
 
   /// Calls `f(error_code)` once the socket is ready for what `w` names.
@@ -123,6 +101,28 @@ class transport {
   }
 
  private:
+  // One non-blocking step, on the socket itself or through OpenSSL: bytes, or 0 with what it waits for
+  // (`blocked` on a plain socket; OpenSSL says which, a TLS read may need to write) or the error.
+  template <class Plain, class Tls>
+  std::size_t step(want blocked, Plain plain, Tls tls, want& w, std::error_code& ec) {
+    w = want::nothing;
+    ec.clear();
+    if (!ssl_) {
+      std::size_t n = plain(ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec.clear();
+        w = blocked;
+      }
+      return n;
+    }
+    ERR_clear_error();
+    std::size_t n = 0;
+    int r = tls(n);
+    if (r == 1) return n;
+    classify(r, w, ec);
+    return 0;
+  }
+
   // Errors keep the categories Asio's SSL stream used, so callers read them the same way.
   void classify(int r, want& w, std::error_code& ec) {
     int e = SSL_get_error(ssl_, r);

@@ -1,6 +1,8 @@
-// h2coal/detail/connection.hpp: one transport (TCP, optionally TLS) to one remote endpoint, carrying
-// HTTP/2 streams or HTTP/1.1 requests. It owns the socket and pumps the I/O-free engines; it decides
-// nothing about reuse (that is the pool's and the policy's business) and reports what happens to its owner.
+// h2coal/detail/session.hpp: a ready transport (TCP, optionally TLS) pumped by an engine, carrying HTTP/2
+// streams or HTTP/1.1 requests. It takes the transport the dialer finished (it knows no addresses, no
+// attempts, no handshakes), owns it from then on, and pumps the I/O-free engines; it decides nothing
+// about reuse (that is the pool's and the policy's business) and reports what happens to its owner.
+// Until the transport arrives it holds the requests queued for it.
 #pragma once
 
 #include <h2coal/detail/h1_engine.hpp>
@@ -11,10 +13,7 @@
 #include <h2coal/tls.hpp>
 #include <h2coal/url.hpp>
 
-#include <asio/connect.hpp>
-#include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
-#include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <array>
@@ -28,22 +27,22 @@
 
 namespace h2coal::detail {
 
-/// What a connection tells the pool that owns it. All calls come on the client's executor.
-class connection_owner {
+class session;
+
+/// What a session tells the pool that owns it. All calls come on the client's executor.
+class session_owner {
  public:
-  virtual ~connection_owner() = default;
-  /// TCP is up (TLS, if any, comes next).
-  virtual void on_connection_connected(connection& c) = 0;
-  virtual void on_connection_ready(connection& c) = 0;
+  virtual ~session_owner() = default;
+  virtual void on_connection_ready(session& c) = 0;
   /// Before it became ready: `queued` requests never reached the server.
-  virtual void on_connection_failed(connection& c, std::error_code ec) = 0;
-  virtual void on_connection_closed(connection& c, std::string_view reason) = 0;
-  virtual void on_connection_goaway(connection& c, std::int32_t last_stream_id, std::uint32_t code) = 0;
-  virtual void on_connection_origin(connection& c, std::int32_t stream, std::uint8_t flags,
+  virtual void on_connection_failed(session& c, std::error_code ec) = 0;
+  virtual void on_connection_closed(session& c, std::string_view reason) = 0;
+  virtual void on_connection_goaway(session& c, std::int32_t last_stream_id, std::uint32_t code) = 0;
+  virtual void on_connection_origin(session& c, std::int32_t stream, std::uint8_t flags,
                                     std::vector<std::string> entries) = 0;
   /// It can take another request (an HTTP/1.1 connection became idle, an HTTP/2 stream closed).
-  virtual void on_connection_available(connection& c) = 0;
-  virtual void on_request_sent(request_op& op, connection& c) = 0;
+  virtual void on_connection_available(session& c) = 0;
+  virtual void on_request_sent(request_op& op, session& c) = 0;
   /// The attempt ended: a response (any status, 421 included) or an error.
   virtual void on_request_done(std::shared_ptr<request_op> op, std::error_code ec) = 0;
   /// The server did not process it (GOAWAY, REFUSED_STREAM, a stale keep-alive connection): try again.
@@ -56,18 +55,20 @@ namespace testing {
 inline std::atomic<std::int32_t> first_stream_id{0};
 }  // namespace testing
 
-class connection final : public std::enable_shared_from_this<connection>, h2_listener, h1_listener {
+class session : public std::enable_shared_from_this<session>, h2_listener, h1_listener {
  public:
   enum class protocol { unknown, h2, http1 };
-  enum class state { resolving, connecting, handshaking, settings, ready, closed };
+  /// pending: the transport is not here yet (the dialer works); settings: HTTP/2 waits for the server's
+  /// first SETTINGS.
+  enum class state { pending, settings, ready, closed };
 
-  connection(asio::any_io_executor ex, connection_owner& owner, const client_options& opts,
-             std::shared_ptr<asio::ssl::context> tls_ctx, std::uint64_t id, h2coal::origin o)
-      : ex_(ex), owner_(&owner), opts_(opts), tls_ctx_(std::move(tls_ctx)), id_(id), origin_(std::move(o)),
-        transport_(ex), timer_(ex) {}
+  session(asio::any_io_executor ex, session_owner& owner, const client_options& opts, std::uint64_t id,
+          h2coal::origin o)
+      : ex_(ex), owner_(&owner), opts_(opts), id_(id), origin_(std::move(o)), timer_(ex) {}
 
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+  virtual ~session() = default;
 
   // ---- What the pool reads (plain facts) ----
   std::uint64_t id() const noexcept { return id_; }
@@ -79,11 +80,6 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   bool draining() const noexcept { return draining_ || state_ == state::closed; }
   bool tls() const noexcept { return origin_.is_tls(); }
   const tls_result& tls_info() const noexcept { return tls_; }
-  const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
-  const address_list& initial_addresses() const noexcept { return addresses_; }
-  /// The same as text, made once: every decision that looks at this connection shows them to the policy.
-  const std::vector<std::string>& initial_address_texts() const noexcept { return address_texts_; }
-  const std::string& remote_address_text() const noexcept { return remote_text_; }
   std::size_t active() const noexcept { return proto_ == protocol::h2 ? streams_.size() : (current_ ? 1 : 0); }
   std::size_t queued() const noexcept { return queue_.size(); }
   std::uint64_t requests_carried() const noexcept { return requests_; }
@@ -113,20 +109,21 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   }
 
   // ---- Starting ----
-  void begin_resolve() { state_ = state::resolving; }
-
-  /// Connects to the first of `addrs` that accepts, then handshakes.
-  void start(address_list addrs) {
-    if (state_ == state::closed) return;
-    addresses_ = std::move(addrs);
-    address_texts_.clear();
-    for (const auto& a : addresses_) address_texts_.push_back(a.to_string());
-    state_ = state::connecting;
-    arm_timer(opts_.connect_timeout, error::connect_timeout);
-    try_connect(0, error::connection_refused);
+  /// Takes the finished transport: `p` was agreed (ALPN, or the client's choice without TLS), `tls` is what
+  /// the handshake established; HTTP/2 waits for the server's SETTINGS until `settings_deadline`.
+  void begin(std::unique_ptr<transport> link, tls_result tls, protocol p,
+             std::chrono::steady_clock::time_point settings_deadline) {
+    if (state_ == state::closed) {
+      link->close();
+      return;
+    }
+    transport_ = std::move(link);
+    tls_ = std::move(tls);
+    settings_deadline_ = settings_deadline;
+    begin_protocol(p);
   }
 
-  /// Gives up before the connection was established (the resolver failed).
+  /// Gives up before the connection was established (resolving or dialing failed).
   void fail(std::error_code ec) { fail_setup(ec); }
 
   // ---- Requests ----
@@ -162,7 +159,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     bool was_ready = state_ == state::ready;
     state_ = state::closed;
     timer_.cancel();
-    transport_.close();
+    if (transport_) transport_->close();
     fail_all(ec, was_ready);
     if (owner_) {
       if (was_ready) owner_->on_connection_closed(*this, reason);
@@ -200,73 +197,6 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     });
   }
 
-  void try_connect(std::size_t i, std::error_code last) {
-    if (state_ == state::closed) return;
-    if (i >= addresses_.size()) return fail_setup(last);
-    asio::ip::tcp::endpoint ep(addresses_[i], origin_.port);
-    transport_.close();
-    transport_.socket().async_connect(ep, [self = shared_from_this(), i, ep](std::error_code ec) {
-      if (self->state_ == state::closed) return;
-      if (ec) {
-        // Try the next address (RFC 8305's sequential fallback, without racing).
-        auto mapped = ec == asio::error::connection_refused ? error::connection_refused : error::connect_failed;
-        return self->try_connect(i + 1, mapped);
-      }
-      self->remote_ = ep;
-      self->remote_text_ = ep.address().to_string();
-      std::error_code ignore;
-      self->transport_.socket().set_option(asio::ip::tcp::no_delay(true), ignore);
-      if (self->owner_) self->owner_->on_connection_connected(*self);
-      self->after_connect();
-    });
-  }
-
-  void after_connect() {
-    if (!transport_.start(origin_.is_tls() ? tls_ctx_->native_handle() : nullptr))
-      return fail_setup(origin_.is_tls() ? error::tls_handshake_failed : error::connect_failed);
-    if (origin_.is_tls()) {
-      if (!prepare_ssl(transport_.ssl(), origin_.host, !opts_.tls.insecure))
-        return fail_setup(error::tls_handshake_failed);
-      state_ = state::handshaking;
-      arm_timer(opts_.handshake_timeout, error::tls_handshake_timeout);
-      return do_handshake();
-    }
-    tls_.alpn = opts_.version == http_version::h2_prior_knowledge ? "h2c" : "http/1.1";
-    begin_protocol(opts_.version == http_version::h2_prior_knowledge ? protocol::h2 : protocol::http1);
-  }
-
-  void do_handshake() {
-    transport::want w{};
-    std::error_code ec;
-    if (transport_.handshake(w, ec)) return after_handshake({});
-    if (ec) return after_handshake(ec);
-    transport_.async_wait(w, [self = shared_from_this()](std::error_code wait_ec) {
-      if (self->state_ == state::closed) return;
-      if (wait_ec) return self->fail_setup(error::tls_handshake_failed);
-      self->do_handshake();
-    });
-  }
-
-  void after_handshake(std::error_code ec) {
-    if (state_ == state::closed) return;
-    if (ec) {
-      long vr = SSL_get_verify_result(transport_.ssl());
-      if (!opts_.tls.insecure && vr != X509_V_OK) return fail_setup(verify_error(vr));
-      // RFC 7301 section 3.2: a server that speaks none of the offered protocols answers with the
-      // no_application_protocol alert (nginx and Caddy do, to an h2-only offer).
-      if (ec.category() == asio::error::get_ssl_category() &&
-          ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)
-        return fail_setup(error::alpn_mismatch);
-      return fail_setup(error::tls_handshake_failed);
-    }
-    tls_ = read_tls_result(transport_.ssl(), !opts_.tls.insecure);
-    if (tls_.alpn == "h2") return begin_protocol(protocol::h2);
-    if (opts_.version == http_version::h2_prior_knowledge) return fail_setup(error::alpn_mismatch);
-    if (tls_.alpn.empty()) tls_.alpn = "http/1.1";  // a server without ALPN speaks HTTP/1.1
-    if (tls_.alpn != "http/1.1") return fail_setup(error::alpn_mismatch);
-    begin_protocol(protocol::http1);
-  }
-
   void begin_protocol(protocol p) {
     proto_ = p;
     if (p == protocol::h2) {
@@ -277,9 +207,11 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       s.max_header_list_size = static_cast<std::uint32_t>(opts_.max_header_list_size);
       h2_ = std::make_unique<h2_engine>(static_cast<h2_listener&>(*this), s);
       if (auto first = testing::first_stream_id.load(); first > 0) h2_->set_next_stream_id(first);
+      // What is left of handshake_timeout runs until the server's SETTINGS arrive (on_h2_settings).
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(settings_deadline_ - std::chrono::steady_clock::now());
+      if (opts_.handshake_timeout.count() > 0) arm_timer(std::max(left, std::chrono::milliseconds(1)), error::tls_handshake_timeout);
       flush();
       read_loop();
-      // The handshake timer keeps running until the server's SETTINGS arrive (on_h2_settings).
     } else {
       h1_ = std::make_unique<h1_engine>(static_cast<h1_listener&>(*this), opts_.max_header_list_size);
       become_ready();
@@ -371,7 +303,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       transport::want w = transport::want::nothing;
       std::error_code ec;
       while (n < read_chunk) {
-        std::size_t got = transport_.read_some(buf + n, read_chunk - n, w, ec);
+        std::size_t got = transport_->read_some(buf + n, read_chunk - n, w, ec);
         if (got == 0) break;
         n += got;
       }
@@ -380,7 +312,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       if (ec) return on_eof(ec);
       if (w != transport::want::nothing) {
         read_pending_ = true;
-        transport_.async_wait(w, [self = shared_from_this()](std::error_code wait_ec) {
+        transport_->async_wait(w, [self = shared_from_this()](std::error_code wait_ec) {
           self->read_pending_ = false;
           if (self->state_ == state::closed) return;
           if (wait_ec) return self->on_eof(wait_ec);
@@ -501,11 +433,11 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       }
       transport::want w = transport::want::nothing;
       std::error_code ec;
-      std::size_t n = transport_.write_some(write_buf_.data() + write_off_, write_buf_.size() - write_off_, w, ec);
+      std::size_t n = transport_->write_some(write_buf_.data() + write_off_, write_buf_.size() - write_off_, w, ec);
       if (ec) return close("write error");
       if (n == 0) {
         writing_ = true;
-        transport_.async_wait(w == transport::want::read ? w : transport::want::write,
+        transport_->async_wait(w == transport::want::read ? w : transport::want::write,
                               [self = shared_from_this()](std::error_code wait_ec) {
                                 self->writing_ = false;
                                 if (self->state_ == state::closed) return;
@@ -980,13 +912,13 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     while (off < buf->size()) {
       transport::want w = transport::want::nothing;
       std::error_code ec;
-      std::size_t n = transport_.write_some(buf->data() + off, buf->size() - off, w, ec);
+      std::size_t n = transport_->write_some(buf->data() + off, buf->size() - off, w, ec);
       if (ec) {
         writing_ = false;
         return close("write error");
       }
       if (n == 0) {
-        transport_.async_wait(w == transport::want::read ? w : transport::want::write,
+        transport_->async_wait(w == transport::want::read ? w : transport::want::write,
                               [self = shared_from_this(), buf, off, done = std::move(done)](std::error_code wait_ec) mutable {
                                 if (self->state_ == state::closed) return;
                                 if (wait_ec) {
@@ -1060,15 +992,15 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   }
 
   asio::any_io_executor ex_;
-  connection_owner* owner_;
+  session_owner* owner_;
   const client_options& opts_;
-  std::shared_ptr<asio::ssl::context> tls_ctx_;
   std::uint64_t id_;
   h2coal::origin origin_;
-  transport transport_;
+  std::unique_ptr<transport> transport_;  // from the dialer; null while pending
+  std::chrono::steady_clock::time_point settings_deadline_{};
   asio::steady_timer timer_;
   std::uint64_t timer_gen_ = 0;
-  state state_ = state::resolving;
+  state state_ = state::pending;
   protocol proto_ = protocol::unknown;
   bool draining_ = false;
   bool dedicated_ = false;
@@ -1081,10 +1013,6 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   bool freed_ = false;
   std::string close_reason_;
   std::string authority_;  // origin_'s :authority, made at the first request
-  asio::ip::tcp::endpoint remote_;
-  address_list addresses_;
-  std::vector<std::string> address_texts_;
-  std::string remote_text_;
   tls_result tls_;
   std::unique_ptr<h2_engine> h2_;
   std::unique_ptr<h1_engine> h1_;

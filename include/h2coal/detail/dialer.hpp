@@ -1,0 +1,282 @@
+// h2coal/detail/dialer.hpp: establishment. Addresses -> a Happy Eyeballs race of TCP attempts -> [a
+// proxy tunnel, later] -> TLS -> ALPN, ending in one finished transport (DESIGN section 11).
+//
+// The dialer knows nothing of HTTP: it is told which ALPN protocols to offer and which to assume when a
+// server picks none, and it hands the connected (and, for https, verified) transport to whoever asked.
+// The pool wires it to a session; neither includes the other.
+#pragma once
+
+#include <h2coal/detail/transport.hpp>
+#include <h2coal/detail/unique_function.hpp>
+#include <h2coal/error.hpp>
+#include <h2coal/resolver.hpp>
+#include <h2coal/tls.hpp>
+
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace h2coal::detail {
+
+/// Where to go and how. Plain data: the pool fills it from the client's options.
+struct dial_target {
+  std::string host;              ///< the SNI host and the name the certificate is verified for
+  std::uint16_t port = 0;
+  bool tls = false;
+  bool verify = true;            ///< false: no verification at all (curl -k)
+  address_list addresses;        ///< in the resolver's order; the race interleaves the families
+  /// The ALPN protocol a TLS server that agrees on none is taken to speak ("" : such a server is refused).
+  std::string alpn_fallback;
+  /// The only protocol acceptable ("" : any the context offered).
+  std::string alpn_required;
+};
+
+/// What the dialer hands over: the transport, where it went, and what TLS established.
+struct dialed {
+  std::unique_ptr<transport> link;
+  asio::ip::tcp::endpoint remote;
+  tls_result tls;                ///< alpn is the agreed (or fallback) protocol; empty without TLS
+  std::chrono::steady_clock::time_point handshake_deadline;  ///< what is left of handshake_timeout
+};
+
+/// What the dialer reports while it works (the pool turns these into trace events).
+class dial_observer {
+ public:
+  virtual ~dial_observer() = default;
+  /// Attempt `n` (1-based) to `remote` started.
+  virtual void on_dial_attempt(std::uint64_t tag, const asio::ip::tcp::endpoint& remote, unsigned n) = 0;
+  virtual void on_dial_attempt_failed(std::uint64_t tag, const asio::ip::tcp::endpoint& remote, std::error_code ec) = 0;
+  /// TCP is up to `remote` (TLS, if any, comes next); the race's other attempts are closed.
+  virtual void on_dial_connected(std::uint64_t tag, const asio::ip::tcp::endpoint& remote) = 0;
+};
+
+struct dial_timing {
+  std::chrono::milliseconds connect_timeout{30000};   ///< the whole race
+  std::chrono::milliseconds handshake_timeout{30000}; ///< TLS (the session keeps what is left for SETTINGS)
+  std::chrono::milliseconds attempt_delay{250};       ///< RFC 8305 Connection Attempt Delay (floor 10 ms)
+};
+
+/// RFC 8305 section 4: the addresses in the order of attempts, the families interleaved, starting with
+/// the family of the first address.
+inline address_list interleave_families(const address_list& in) {
+  if (in.empty()) return {};
+  address_list first, other;
+  const bool v6_first = in.front().is_v6();
+  for (const auto& a : in) (a.is_v6() == v6_first ? first : other).push_back(a);
+  address_list out;
+  out.reserve(in.size());
+  std::size_t i = 0, j = 0;
+  while (i < first.size() || j < other.size()) {
+    if (i < first.size()) out.push_back(first[i++]);
+    if (j < other.size()) out.push_back(other[j++]);
+  }
+  return out;
+}
+
+class dialer final : public std::enable_shared_from_this<dialer> {
+ public:
+  using completion = unique_function<void(std::error_code, dialed)>;
+
+  dialer(asio::any_io_executor ex, dial_timing timing, std::shared_ptr<asio::ssl::context> ctx,
+         dial_observer* observer, std::uint64_t tag)
+      : ex_(std::move(ex)), timing_(timing), ctx_(std::move(ctx)), observer_(observer), tag_(tag), timer_(ex_),
+        step_timer_(ex_) {
+    if (timing_.attempt_delay < std::chrono::milliseconds(10)) timing_.attempt_delay = std::chrono::milliseconds(10);
+  }
+
+  dialer(const dialer&) = delete;
+  dialer& operator=(const dialer&) = delete;
+
+  /// Starts the race; `done` is called once, later, unless cancel() comes first.
+  void start(dial_target target, completion done) {
+    target_ = std::move(target);
+    done_ = std::move(done);
+    order_ = interleave_families(target_.addresses);
+    if (order_.empty()) return finish(error::host_not_found);
+    arm(timing_.connect_timeout, error::connect_timeout);
+    next_attempt();
+  }
+
+  /// Stops everything; the completion is not called.
+  void cancel() {
+    if (over_) return;
+    over_ = true;
+    done_ = completion{};
+    close_attempts(nullptr);
+    if (link_) link_->close();
+    timer_.cancel();
+    step_timer_.cancel();
+  }
+
+  bool over() const noexcept { return over_; }
+  /// Sockets of the race still open besides the winner (none once it is decided).
+  std::size_t open_attempts() const noexcept {
+    return static_cast<std::size_t>(std::count_if(attempts_.begin(), attempts_.end(), [](const attempt& a) { return a.link != nullptr; }));
+  }
+
+ private:
+  struct attempt {
+    std::unique_ptr<transport> link;
+    asio::ip::tcp::endpoint remote;
+    bool pending = true;
+  };
+
+  // ---- The race (RFC 8305 section 5) ----
+  // The next address is tried when the Connection Attempt Delay passed since the last attempt started,
+  // or at once when every attempt started so far has failed. The first to connect wins.
+  void next_attempt() {
+    if (over_ || next_ >= order_.size()) return;
+    auto& a = attempts_.emplace_back();
+    a.link = std::make_unique<transport>(ex_);
+    a.remote = asio::ip::tcp::endpoint(order_[next_], target_.port);
+    const std::size_t index = attempts_.size() - 1;
+    ++next_;
+    if (observer_) observer_->on_dial_attempt(tag_, a.remote, static_cast<unsigned>(index + 1));
+    a.link->socket().async_connect(a.remote, [self = shared_from_this(), index](std::error_code ec) {
+      self->on_connect(index, ec);
+    });
+    if (next_ < order_.size()) {
+      step_timer_.expires_after(timing_.attempt_delay);
+      step_timer_.async_wait([self = shared_from_this(), gen = ++step_gen_](std::error_code ec) {
+        if (!ec && gen == self->step_gen_ && !self->link_) self->next_attempt();
+      });
+    }
+  }
+
+  void on_connect(std::size_t index, std::error_code ec) {
+    if (over_ || link_) return;  // the race ended (cancelled, timed out, or won by another attempt)
+    auto& a = attempts_[index];
+    a.pending = false;
+    if (ec) {
+      if (ec != asio::error::connection_refused) all_refused_ = false;
+      if (observer_) observer_->on_dial_attempt_failed(tag_, a.remote, ec);
+      a.link.reset();
+      if (std::none_of(attempts_.begin(), attempts_.end(), [](const attempt& x) { return x.pending; })) {
+        if (next_ >= order_.size()) return finish(all_refused_ ? error::connection_refused : error::connect_failed);
+        ++step_gen_;  // the delay is void: the next address goes now
+        step_timer_.cancel();
+        next_attempt();
+      }
+      return;
+    }
+    link_ = std::move(a.link);
+    result_.remote = a.remote;
+    step_timer_.cancel();
+    close_attempts(link_.get());
+    std::error_code ignore;
+    link_->socket().set_option(asio::ip::tcp::no_delay(true), ignore);
+    if (observer_) observer_->on_dial_connected(tag_, result_.remote);
+    if (over_) return;  // the observer cancelled
+    after_tcp();
+  }
+
+  void close_attempts(const transport* keep) {
+    for (auto& a : attempts_)
+      if (a.link && a.link.get() != keep) {
+        a.link->close();
+        a.link.reset();
+      }
+  }
+
+  // ---- The seam: between TCP and TLS a proxy tunnel (CONNECT, SOCKS5) will run over link_ ----
+  void after_tcp() { start_tls(); }
+
+  // ---- TLS and ALPN ----
+  void start_tls() {
+    if (!link_->start(target_.tls ? ctx_->native_handle() : nullptr))
+      return finish(target_.tls ? error::tls_handshake_failed : error::connect_failed);
+    result_.handshake_deadline = std::chrono::steady_clock::now() + timing_.handshake_timeout;
+    if (!target_.tls) return finish({});
+    if (!prepare_ssl(link_->ssl(), target_.host, target_.verify)) return finish(error::tls_handshake_failed);
+    arm(timing_.handshake_timeout, error::tls_handshake_timeout);
+    handshake();
+  }
+
+  void handshake() {
+    transport::want w{};
+    std::error_code ec;
+    if (link_->handshake(w, ec)) return after_handshake({});
+    if (ec) return after_handshake(ec);
+    link_->async_wait(w, [self = shared_from_this()](std::error_code wait_ec) {
+      if (self->over_) return;
+      if (wait_ec) return self->finish(error::tls_handshake_failed);
+      self->handshake();
+    });
+  }
+
+  void after_handshake(std::error_code ec) {
+    if (ec) {
+      long vr = SSL_get_verify_result(link_->ssl());
+      if (target_.verify && vr != X509_V_OK) return finish(verify_error(vr));
+      // RFC 7301 section 3.2: a server that speaks none of the offered protocols answers with the
+      // no_application_protocol alert (nginx and Caddy do, to an h2-only offer).
+      if (ec.category() == asio::error::get_ssl_category() &&
+          ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)
+        return finish(error::alpn_mismatch);
+      return finish(error::tls_handshake_failed);
+    }
+    result_.tls = read_tls_result(link_->ssl(), target_.verify);
+    auto& alpn = result_.tls.alpn;
+    if (alpn.empty()) {
+      if (!target_.alpn_required.empty() || target_.alpn_fallback.empty()) return finish(error::alpn_mismatch);
+      alpn = target_.alpn_fallback;
+    }
+    if (!target_.alpn_required.empty() && alpn != target_.alpn_required) return finish(error::alpn_mismatch);
+    finish({});
+  }
+
+  // ---- The end ----
+  void arm(std::chrono::milliseconds d, error e) {
+    if (d.count() <= 0) {
+      timer_.cancel();
+      return;
+    }
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), e, gen = ++timer_gen_](std::error_code ec) {
+      if (!ec && gen == self->timer_gen_ && !self->over_) self->finish(e);
+    });
+  }
+
+  void finish(std::error_code ec) {
+    if (over_) return;
+    over_ = true;
+    timer_.cancel();
+    step_timer_.cancel();
+    close_attempts(nullptr);
+    if (ec && link_) link_->close();
+    if (!ec) result_.link = std::move(link_);
+    link_.reset();
+    if (!done_) return;
+    auto done = std::move(done_);
+    done_ = completion{};
+    done(ec, ec ? dialed{} : std::move(result_));
+  }
+
+  asio::any_io_executor ex_;
+  dial_timing timing_;
+  std::shared_ptr<asio::ssl::context> ctx_;
+  dial_observer* observer_;
+  std::uint64_t tag_;
+  asio::steady_timer timer_;       // connect_timeout over the race, then handshake_timeout
+  asio::steady_timer step_timer_;  // the Connection Attempt Delay
+  std::uint64_t timer_gen_ = 0;
+  std::uint64_t step_gen_ = 0;
+  dial_target target_;
+  completion done_;
+  address_list order_;
+  std::size_t next_ = 0;
+  std::vector<attempt> attempts_;
+  bool all_refused_ = true;
+  bool over_ = false;
+  std::unique_ptr<transport> link_;  // the winner
+  dialed result_;
+};
+
+}  // namespace h2coal::detail

@@ -1,0 +1,317 @@
+// tests/integration/establishment_test.cpp: connection establishment (DESIGN section 11): the Happy
+// Eyeballs race against a black-holed and a refusing address, both address families, ip_family, and
+// pending connections in decisions (not-ready, coalesce_pending). Real sockets on loopback only.
+#include "catch.hpp"
+#include "support/black_hole.hpp"
+#include "support/client_fixture.hpp"
+
+#include <h2coal/detail/dialer.hpp>
+
+using namespace h2coal;
+using namespace h2coal::test;
+
+namespace {
+
+std::string str(const trace::event& e, const char* field) {
+  auto* v = e.find(field);
+  return v && std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v) : std::string();
+}
+
+std::int64_t num(const trace::event& e, const char* field) {
+  auto* v = e.find(field);
+  return v && std::holds_alternative<std::int64_t>(*v) ? std::get<std::int64_t>(*v) : -1;
+}
+
+// "ev remote" for every attempt event, in order.
+std::vector<std::string> attempts(const client_fixture& f) {
+  std::vector<std::string> out;
+  for (const auto& e : f.events)
+    if (e.ev == "conn.attempt" || e.ev == "conn.attempt_failed" || e.ev == "conn.connect")
+      out.push_back(e.ev + " " + str(e, "remote"));
+  return out;
+}
+
+std::string ep(const std::string& address, std::uint16_t port) {
+  return address.find(':') != std::string::npos ? "[" + address + "]:" + std::to_string(port)
+                                                 : address + ":" + std::to_string(port);
+}
+
+// The candidates of a decision as "conn verdict reason".
+std::vector<std::string> candidates(const trace::event& e) {
+  std::vector<std::string> out;
+  auto* v = e.find("candidates");
+  if (!v) return out;
+  for (const auto& rec : std::get<std::vector<trace::record>>(*v)) {
+    std::string line;
+    for (const auto& [k, val] : rec) {
+      if (k == "origin") continue;
+      if (!line.empty()) line += " ";
+      if (std::holds_alternative<std::int64_t>(val)) line += std::to_string(std::get<std::int64_t>(val));
+      else if (std::holds_alternative<std::string>(val)) line += std::get<std::string>(val);
+    }
+    out.push_back(line);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("establishment: the families interleave, starting with the first answer's (RFC 8305 section 4)") {
+  auto a = [](const char* s) { return asio::ip::make_address(s); };
+  address_list in{a("::1"), a("::2"), a("::3"), a("10.0.0.1"), a("10.0.0.2")};
+  CHECK(h2coal::detail::interleave_families(in) ==
+        address_list{a("::1"), a("10.0.0.1"), a("::2"), a("10.0.0.2"), a("::3")});
+  address_list v4_first{a("10.0.0.1"), a("::1"), a("::2")};
+  CHECK(h2coal::detail::interleave_families(v4_first) == address_list{a("10.0.0.1"), a("::1"), a("::2")});
+  CHECK(h2coal::detail::interleave_families({}).empty());
+}
+
+TEST_CASE("establishment: a black-holed first address costs one attempt delay, not connect_timeout") {
+  client_fixture f;
+  server_options so;
+  so.addresses = {"127.0.0.3"};
+  auto server = f.serve({"a.test"}, so);
+  black_hole hole("127.0.0.2", server->port());
+  f.resolve("a.test", {"127.0.0.2", "127.0.0.3"});
+  auto opts = f.options();
+  opts.connect_timeout = std::chrono::seconds(45);  // longer than run_until's limit: only the race can win
+  client c(f.io.get_executor(), opts);
+
+  auto r = f.get(c, test_url("a.test", server->port()));
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.resp.status == 200);
+  CHECK(attempts(f) == std::vector<std::string>{"conn.attempt " + ep("127.0.0.2", server->port()),
+                                                "conn.attempt " + ep("127.0.0.3", server->port()),
+                                                "conn.connect " + ep("127.0.0.3", server->port())});
+  for (const auto& e : f.events)
+    if (e.ev == "conn.attempt") CHECK(str(e, "family") == "ipv4");
+  CHECK(server->connection_count() == 1);
+}
+
+TEST_CASE("establishment: the race is bounded by connect_timeout") {
+  client_fixture f;
+  black_hole hole("127.0.0.2");
+  f.resolve("a.test", {"127.0.0.2", "127.0.0.3"});
+  auto opts = f.options();
+  opts.connect_timeout = std::chrono::milliseconds(300);
+  opts.connection_attempt_delay = std::chrono::minutes(10);  // the second address is never reached
+  client c(f.io.get_executor(), opts);
+  auto r = f.get(c, test_url("a.test", hole.port()));
+  CHECK(r.ec == error::connect_timeout);
+  CHECK(attempts(f) == std::vector<std::string>{"conn.attempt " + ep("127.0.0.2", hole.port())});
+}
+
+TEST_CASE("establishment: a refused attempt starts the next one at once, whatever the attempt delay") {
+  client_fixture f;
+  server_options so;
+  so.addresses = {"127.0.0.3"};
+  auto server = f.serve({"a.test"}, so);
+  const auto port = server->port();
+  f.resolve("a.test", {"127.0.0.2", "127.0.0.3"});  // nothing listens on 127.0.0.2:port
+  auto opts = f.options();
+  opts.connection_attempt_delay = std::chrono::minutes(10);
+  client c(f.io.get_executor(), opts);
+  auto r = f.get(c, test_url("a.test", port));
+  REQUIRE_FALSE(r.ec);
+  CHECK(attempts(f) == std::vector<std::string>{"conn.attempt " + ep("127.0.0.2", port),
+                                                "conn.attempt_failed " + ep("127.0.0.2", port),
+                                                "conn.attempt " + ep("127.0.0.3", port),
+                                                "conn.connect " + ep("127.0.0.3", port)});
+}
+
+TEST_CASE("establishment: every address refused is connection_refused, each attempt traced") {
+  client_fixture f;
+  const auto port = refusing_port("127.0.0.2");
+  f.resolve("a.test", {"127.0.0.2", "127.0.0.3"});
+  client c(f.io.get_executor(), f.options());
+  auto r = f.get(c, test_url("a.test", port));
+  CHECK(r.ec == error::connection_refused);
+  CHECK(f.event_names("conn.attempt").size() == 4);  // two attempts, two failures
+  CHECK(f.event_names("conn.failed").size() == 1);
+}
+
+TEST_CASE("establishment: dual stack, either family refused, the other serving") {
+  if (!has_ipv6_loopback()) {
+    WARN("no ::1 on this machine: the dual-stack cases need IPv6 loopback");
+    return;
+  }
+  SECTION("::1 refused, 127.0.0.1 serving") {
+    client_fixture f;
+    server_options so;
+    so.addresses = {"127.0.0.1"};
+    auto server = f.serve({"a.test"}, so);
+    const auto port = server->port();
+    f.resolve("a.test", {"::1", "127.0.0.1"});
+    auto opts = f.options();
+    opts.connection_attempt_delay = std::chrono::minutes(10);
+    client c(f.io.get_executor(), opts);
+    auto r = f.get(c, test_url("a.test", port));
+    REQUIRE_FALSE(r.ec);
+    CHECK(attempts(f) == std::vector<std::string>{"conn.attempt " + ep("::1", port), "conn.attempt_failed " + ep("::1", port),
+                                                  "conn.attempt " + ep("127.0.0.1", port),
+                                                  "conn.connect " + ep("127.0.0.1", port)});
+  }
+  SECTION("127.0.0.1 refused, ::1 serving") {
+    client_fixture f;
+    server_options so;
+    so.addresses = {"::1"};
+    auto server = f.serve({"a.test"}, so);
+    const auto port = server->port();
+    f.resolve("a.test", {"127.0.0.1", "::1"});
+    auto opts = f.options();
+    opts.connection_attempt_delay = std::chrono::minutes(10);
+    client c(f.io.get_executor(), opts);
+    auto r = f.get(c, test_url("a.test", port));
+    REQUIRE_FALSE(r.ec);
+    CHECK(attempts(f) == std::vector<std::string>{"conn.attempt " + ep("127.0.0.1", port),
+                                                  "conn.attempt_failed " + ep("127.0.0.1", port),
+                                                  "conn.attempt " + ep("::1", port), "conn.connect " + ep("::1", port)});
+    for (const auto& e : f.events)
+      if (e.ev == "conn.attempt" && str(e, "remote").front() == '[') CHECK(str(e, "family") == "ipv6");
+  }
+  SECTION("::1 black-holed, 127.0.0.1 wins the race") {
+    client_fixture f;
+    server_options so;
+    so.addresses = {"127.0.0.1"};
+    auto server = f.serve({"a.test"}, so);
+    black_hole hole("::1", server->port());
+    f.resolve("a.test", {"::1", "127.0.0.1"});
+    auto opts = f.options();
+    opts.connect_timeout = std::chrono::seconds(45);
+    client c(f.io.get_executor(), opts);
+    auto r = f.get(c, test_url("a.test", server->port()));
+    REQUIRE_FALSE(r.ec);
+    CHECK(attempts(f).back() == "conn.connect " + ep("127.0.0.1", server->port()));
+  }
+}
+
+TEST_CASE("establishment: ip_family leaves the other family out of the race (curl -4 / -6)") {
+  if (!has_ipv6_loopback()) {
+    WARN("no ::1 on this machine: ip_family needs IPv6 loopback to be told apart");
+    return;
+  }
+  client_fixture f;
+  server_options so;
+  so.addresses = {"127.0.0.1"};
+  auto server = f.serve({"a.test"}, so);
+  const auto port = server->port();
+  f.resolve("a.test", {"::1", "127.0.0.1"});
+  SECTION("v4: one attempt, to 127.0.0.1") {
+    auto opts = f.options();
+    opts.ip_family = ip_family::v4;
+    client c(f.io.get_executor(), opts);
+    auto r = f.get(c, test_url("a.test", port));
+    REQUIRE_FALSE(r.ec);
+    CHECK(attempts(f) == std::vector<std::string>{"conn.attempt " + ep("127.0.0.1", port), "conn.connect " + ep("127.0.0.1", port)});
+  }
+  SECTION("v6: one attempt, to ::1, refused") {
+    auto opts = f.options();
+    opts.ip_family = ip_family::v6;
+    client c(f.io.get_executor(), opts);
+    auto r = f.get(c, test_url("a.test", port));
+    CHECK(r.ec == error::connection_refused);
+    CHECK(attempts(f) == std::vector<std::string>{"conn.attempt " + ep("::1", port), "conn.attempt_failed " + ep("::1", port)});
+  }
+  SECTION("v6 with only v4 addresses: not found") {
+    f.resolve("b.test", {"127.0.0.1"});
+    auto opts = f.options();
+    opts.ip_family = ip_family::v6;
+    client c(f.io.get_executor(), opts);
+    auto r = f.get(c, test_url("b.test", port));
+    CHECK(r.ec == error::host_not_found);
+    CHECK(f.event_names("conn.attempt").empty());
+  }
+}
+
+namespace {
+struct quiet_observer final : h2coal::detail::dial_observer {
+  std::vector<std::string> seen;
+  void on_dial_attempt(std::uint64_t, const asio::ip::tcp::endpoint& r, unsigned) override { seen.push_back("attempt " + r.address().to_string()); }
+  void on_dial_attempt_failed(std::uint64_t, const asio::ip::tcp::endpoint& r, std::error_code) override { seen.push_back("failed " + r.address().to_string()); }
+  void on_dial_connected(std::uint64_t, const asio::ip::tcp::endpoint& r) override { seen.push_back("connected " + r.address().to_string()); }
+};
+}  // namespace
+
+TEST_CASE("establishment: the dialer closes the race's losers and hands over one transport") {
+  client_fixture f;
+  server_options so;
+  so.addresses = {"127.0.0.3"};
+  auto server = f.serve({"a.test"}, so);
+  black_hole hole("127.0.0.2", server->port());
+  quiet_observer seen;
+  h2coal::detail::dial_timing timing;
+  timing.attempt_delay = std::chrono::milliseconds(1);  // taken as the 10 ms floor
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  auto d = std::make_shared<h2coal::detail::dialer>(f.io.get_executor(), timing, ctx, &seen, 1);
+  h2coal::detail::dial_target t;
+  t.host = "a.test";
+  t.port = server->port();
+  t.addresses = {asio::ip::make_address("127.0.0.2"), asio::ip::make_address("127.0.0.3")};
+  std::error_code got = error::cancelled;
+  bool done = false;
+  h2coal::detail::dialed out;
+  d->start(t, [&](std::error_code ec, h2coal::detail::dialed r) {
+    got = ec;
+    out = std::move(r);
+    done = true;
+  });
+  f.run_until([&] { return done; });
+  CHECK_FALSE(got);
+  REQUIRE(out.link);
+  CHECK(out.remote.address().to_string() == "127.0.0.3");
+  CHECK(out.link->socket().is_open());
+  CHECK(d->open_attempts() == 0);  // the black-holed attempt was closed when the race was decided
+  CHECK(seen.seen == std::vector<std::string>{"attempt 127.0.0.2", "attempt 127.0.0.3", "connected 127.0.0.3"});
+}
+
+TEST_CASE("establishment: a decision made while a connection to the same address handshakes lists it as not-ready") {
+  client_fixture f;
+  auto server = f.serve({"a.test", "b.test"});
+  client c(f.io.get_executor(), f.with_policy(policies::browser()));
+  request a, b;
+  a.url = test_url("a.test", server->port());
+  b.url = test_url("b.test", server->port());
+  auto rs = f.fetch_all(c, {a, b});
+  REQUIRE_FALSE(rs[0].ec);
+  REQUIRE_FALSE(rs[1].ec);
+  std::vector<trace::event> ds;
+  for (const auto& e : f.events)
+    if (e.ev == "pool.decision" && num(e, "req") == 2) ds.push_back(e);
+  REQUIRE(ds.size() == 1);
+  CHECK(str(ds[0], "action") == "connect");
+  CHECK(candidates(ds[0]) == std::vector<std::string>{"1 rejected not-ready"});
+  CHECK(server->connection_count() == 2);
+}
+
+TEST_CASE("establishment: coalesce_pending turns concurrent cold requests to one server into one connection") {
+  client_fixture f;
+  std::vector<std::string> hosts;
+  for (int i = 0; i < 20; ++i) hosts.push_back("h" + std::to_string(i) + ".test");
+  hosts.push_back("other.test");
+  server_options so;
+  so.cert = f.ca.issue(std::vector<std::string>(hosts.begin(), hosts.end() - 1));  // other.test: not covered
+  auto server = f.serve(hosts, so);
+  auto opts = f.with_policy(policies::browser());
+  opts.coalesce_pending = true;
+  client c(f.io.get_executor(), opts);
+  std::vector<request> reqs;
+  for (const auto& h : hosts) {
+    request r;
+    r.url = test_url(h, server->port());
+    reqs.push_back(r);
+  }
+  auto rs = f.fetch_all(c, reqs);
+  for (std::size_t i = 0; i + 1 < rs.size(); ++i) {
+    REQUIRE_FALSE(rs[i].ec);
+    CHECK(rs[i].resp.connection == 1);
+    CHECK(rs[i].resp.coalesced == (i != 0));
+  }
+  // The certificate does not cover other.test: it waited, then connected on its own (and failed there,
+  // since the server has no certificate for it either).
+  CHECK(rs.back().ec == error::certificate_name_mismatch);
+  bool waited = false;
+  for (const auto& e : f.events)
+    if (e.ev == "pool.decision" && str(e, "action") == "wait" && num(e, "conn") == 1 && num(e, "req") > 1) waited = true;
+  CHECK(waited);
+  CHECK(server->connection_count() == 2);
+}
