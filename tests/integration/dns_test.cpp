@@ -498,7 +498,7 @@ TEST_CASE("dns: the cache clamps TTLs to [1 s, 1 h]", "[dns]") {
   }
 }
 
-TEST_CASE("dns: answers without a TTL are kept the default TTL; a default of 0 keeps nothing", "[dns]") {
+TEST_CASE("dns: answers without a TTL are kept the default TTL, and a default of 0 keeps nothing", "[dns]") {
   clock_skew skew;
   asio::io_context io;
   auto r = std::make_shared<counting_resolver>();
@@ -620,7 +620,7 @@ TEST_CASE("dns: the cache holds at most 1024 keys, dropping the expired ones fir
   CHECK(fresh == dns_cache::max_entries - 2);
 }
 
-TEST_CASE("dns: clear() forgets every answer; a lookup in flight still answers but is not kept", "[dns]") {
+TEST_CASE("dns: clear() forgets every answer, and a lookup in flight still answers but is not kept", "[dns]") {
   asio::io_context io;
   auto r = std::make_shared<manual_resolver>();
   dns_cache cache(r, 60s);
