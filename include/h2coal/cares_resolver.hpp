@@ -173,12 +173,10 @@ class cares_core final : public std::enable_shared_from_this<cares_core> {
     hints.ai_flags = ARES_AI_NOSORT;  // the DNS order; the dialer orders the race
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_family = AF_INET6;
+    // c-ares may answer inline (from /etc/hosts): answered() then only records it, the A query still goes.
     ares_getaddrinfo(channel_, l->host.c_str(), nullptr, &hints, &cares_core::on_addrinfo, &l->aaaa);
-    // c-ares may have answered from /etc/hosts already, inline; the lookup is held by `l` meanwhile.
-    if (channel_ && lookups_.count(l.get())) {
-      hints.ai_family = AF_INET;
-      ares_getaddrinfo(channel_, l->host.c_str(), nullptr, &hints, &cares_core::on_addrinfo, &l->a);
-    }
+    hints.ai_family = AF_INET;
+    ares_getaddrinfo(channel_, l->host.c_str(), nullptr, &hints, &cares_core::on_addrinfo, &l->a);
     after_calls();
   }
 
