@@ -1,6 +1,6 @@
 # h2coalDependencies.cmake: finds what the h2coal headers need and names each as an h2coal:: target
-# (h2coal::asio, h2coal::nghttp2, h2coal::llhttp), whatever package (Debian, Conan, vcpkg, pkg-config)
-# provided it.
+# (h2coal::asio, h2coal::nghttp2, h2coal::llhttp, and the optional h2coal::cares), whatever package
+# (Debian, Conan, vcpkg, pkg-config) provided it.
 #
 # Two callers, one lookup chain: the build (CMakeLists.txt, with cmake/ on CMAKE_MODULE_PATH) and the
 # installed h2coalConfig.cmake (with its own directory, holding FindAsio and FindLLHTTP, on the path and
@@ -108,3 +108,66 @@ if(NOT TARGET h2coal::llhttp)
   set_target_properties(h2coal::llhttp PROPERTIES INTERFACE_LINK_LIBRARIES "${_h2coal_llhttp}")
   unset(_h2coal_llhttp)
 endif()
+
+# c-ares (optional: h2coal/cares_resolver.hpp). The build decides with H2COAL_WITH_CARES: AUTO (the
+# default) uses it when found, ON requires it, OFF leaves it out. The installed config asks for it exactly
+# when that build used it (_h2coal_with_cares, recorded in h2coalConfig.cmake), so the exported target's
+# link to h2coal::cares always resolves. Conan and vcpkg name it c-ares::cares (upstream also
+# c-ares::cares_shared / c-ares::cares_static); Debian ships only libcares.pc; FindCares is the last resort.
+# H2COAL_HAS_CARES says whether it was found (and, in the build, h2coal.pc's share of it).
+if(_h2coal_from_config)
+  set(_h2coal_cares_mode "${_h2coal_with_cares}")
+else()
+  set(_h2coal_cares_mode "${H2COAL_WITH_CARES}")
+endif()
+string(TOUPPER "${_h2coal_cares_mode}" _h2coal_cares_mode)
+if(NOT _h2coal_cares_mode STREQUAL "AUTO")
+  if(_h2coal_cares_mode)
+    set(_h2coal_cares_mode ON)
+  else()
+    set(_h2coal_cares_mode OFF)
+  endif()
+endif()
+set(H2COAL_HAS_CARES OFF)
+set(_h2coal_cares_pc_requires "")
+set(_h2coal_cares_pc_libs "")
+if(TARGET h2coal::cares)
+  set(H2COAL_HAS_CARES ON)
+elseif(NOT _h2coal_cares_mode STREQUAL "OFF")
+  set(_h2coal_cares "")
+  find_package(c-ares CONFIG QUIET)
+  foreach(_t c-ares::cares c-ares::cares_shared c-ares::cares_static)
+    if(NOT _h2coal_cares AND TARGET ${_t})
+      set(_h2coal_cares ${_t})
+      set(_h2coal_cares_pc_requires ", libcares >= 1.16")
+    endif()
+  endforeach()
+  if(NOT _h2coal_cares)
+    find_package(PkgConfig QUIET)
+    if(PKG_CONFIG_FOUND)
+      pkg_check_modules(H2COAL_CARES QUIET IMPORTED_TARGET libcares>=1.16)
+    endif()
+    if(TARGET PkgConfig::H2COAL_CARES)
+      set(_h2coal_cares PkgConfig::H2COAL_CARES)
+      set(_h2coal_cares_pc_requires ", libcares >= 1.16")
+    else()
+      find_package(Cares 1.16 MODULE QUIET)
+      if(TARGET Cares::Cares)
+        set(_h2coal_cares Cares::Cares)
+        set(_h2coal_cares_pc_libs " ${Cares_LIBRARY}")
+      endif()
+    endif()
+  endif()
+  if(_h2coal_cares)
+    add_library(h2coal::cares INTERFACE IMPORTED)
+    set_target_properties(h2coal::cares PROPERTIES INTERFACE_LINK_LIBRARIES "${_h2coal_cares}")
+    set(H2COAL_HAS_CARES ON)
+  elseif(_h2coal_cares_mode STREQUAL "ON")
+    _h2coal_missing("h2coal needs c-ares 1.16 or later (H2COAL_WITH_CARES=ON, or an h2coal installed with it): "
+                    "no CMake package c-ares, no pkg-config module libcares>=1.16, and no ares.h with its library")
+  elseif(NOT _h2coal_from_config)
+    message(STATUS "h2coal: c-ares not found, so no cares_resolver (H2COAL_WITH_CARES=AUTO)")
+  endif()
+  unset(_h2coal_cares)
+endif()
+unset(_h2coal_cares_mode)

@@ -3,7 +3,8 @@
 #   include/h2coal/...                      every header, detail/ included
 #   share/cmake/h2coal/h2coalConfig.cmake   find_package(h2coal), with its version file (any architecture)
 #                      h2coalTargets.cmake  the exported h2coal::h2coal (INTERFACE)
-#                      h2coalDependencies.cmake, FindAsio.cmake, FindLLHTTP.cmake   the build's lookup
+#                      h2coalDependencies.cmake, FindAsio.cmake, FindLLHTTP.cmake, FindCares.cmake
+#                                           the build's lookup
 #   share/pkgconfig/h2coal.pc               for builds without CMake
 #
 # The package is header-only, so it goes under share/ (CMAKE_INSTALL_DATADIR) by default; set
@@ -36,6 +37,7 @@ install(FILES
   "${PROJECT_SOURCE_DIR}/cmake/h2coalDependencies.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/FindAsio.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/FindLLHTTP.cmake"
+  "${PROJECT_SOURCE_DIR}/cmake/FindCares.cmake"
   DESTINATION "${H2COAL_INSTALL_CMAKEDIR}")
 
 # h2coal.pc names its prefix relative to its own directory (${pcfiledir}), so the prefix can move
@@ -52,6 +54,13 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
   set(H2COAL_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(H2COAL_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+endif()
+# With c-ares: its .pc joins Requires (a Find-module library goes to Libs instead), and the define.
+set(H2COAL_PC_REQUIRES "${_h2coal_cares_pc_requires}")
+set(H2COAL_PC_LIBS "${_h2coal_cares_pc_libs}")
+set(H2COAL_PC_CFLAGS "")
+if(H2COAL_HAS_CARES)
+  set(H2COAL_PC_CFLAGS " -DH2COAL_HAS_CARES=1")
 endif()
 configure_file("${PROJECT_SOURCE_DIR}/cmake/h2coal.pc.in" "${PROJECT_BINARY_DIR}/h2coal.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/h2coal.pc" DESTINATION "${H2COAL_INSTALL_PKGCONFIGDIR}")

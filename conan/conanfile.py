@@ -27,6 +27,9 @@ class H2coalConan(ConanFile):
     # No license file in the repository yet: set `license` when the project picks one.
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
+    # with_cares: cares_resolver (h2coal/cares_resolver.hpp), c-ares with real TTLs and A/AAAA in parallel.
+    options = {"with_cares": [True, False]}
+    default_options = {"with_cares": True}
     no_copy_source = True
 
     @property
@@ -53,8 +56,12 @@ class H2coalConan(ConanFile):
         self.requires("openssl/[>=1.1.1 <4]", transitive_headers=True, transitive_libs=True)
         self.requires("libnghttp2/[>=1.33.0 <2]", transitive_headers=True, transitive_libs=True)
         self.requires("llhttp/[>=8.1.0 <10]", transitive_headers=True, transitive_libs=True)
+        if self.options.with_cares:
+            # ares_getaddrinfo with TTLs: 1.16 or later.
+            self.requires("c-ares/[>=1.16.0 <2]", transitive_headers=True, transitive_libs=True)
 
     def package_id(self):
+        # The same headers either way; with_cares only changes what package_info asks of consumers.
         self.info.clear()
 
     def validate(self):
@@ -87,5 +94,9 @@ class H2coalConan(ConanFile):
             "libnghttp2::nghttp2",
             "llhttp::llhttp",
         ]
+        if self.options.with_cares:
+            # ConanCenter's c-ares: CMake target c-ares::cares, from its component "cares".
+            self.cpp_info.requires.append("c-ares::cares")
+            self.cpp_info.defines.append("H2COAL_HAS_CARES=1")
         if self.settings.os in ("Linux", "FreeBSD"):
             self.cpp_info.system_libs = ["pthread"]

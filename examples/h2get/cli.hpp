@@ -24,6 +24,10 @@ struct command_line {
   std::vector<std::string> headers;  // -H "Name: value"
   std::vector<std::string> data;     // -d DATA|@FILE, joined with '&'
   std::vector<std::string> outputs;  // -o FILE, in URL order
+  std::optional<std::string> dns_servers;  // --dns-servers ADDR[:PORT][,...] (c-ares)
+  std::string pinned_public_key;           // --pinnedpubkey sha256//BASE64[;sha256//BASE64...]
+  enum class ip { any, v4, v6 } ip_family = ip::any;  // -4 / -6, the later one wins
+  bool no_sessionid = false;
   std::string policy = "origin";
   std::string ip_match = "connected";
   std::string cacert, cert, key, method, trace_file, graph_file, write_out;
@@ -39,11 +43,15 @@ inline const char* help_text() {
 Fetch URLs on one HTTP/2 client whose connection pool may coalesce origins, and show
 which connection carried each request and why. Options are spelled as curl spells them.
 
+ -4, --ipv4                 Connect over IPv4 only (the later of -4 and -6 wins)
+ -6, --ipv6                 Connect over IPv6 only
  -d, --data <data>          HTTP POST data; @FILE reads a file (CR and LF removed), @- stdin;
                             repeatable, joined with '&'
      --cacert <file>        CA certificates to verify the server with (instead of the system's)
  -E, --cert <file>          Client certificate file (PEM)
-     --connect-timeout <seconds>  Maximum time for connecting (TCP and TLS handshake)
+     --connect-timeout <seconds>  Maximum time for connecting (resolving, TCP and TLS handshake)
+     --dns-servers <addresses>  DNS servers to ask instead of the system's: ip[:port],... (IPv6 in
+                            brackets before a port); needs h2get built with c-ares (else exit 4)
  -f, --fail                 Fail with no output on HTTP errors (status >= 400, exit 22)
      --graph <file>         Write which origins went over which connection as Graphviz DOT;
                             rendered as SVG when the name ends in .svg and `dot` is installed
@@ -58,13 +66,17 @@ which connection carried each request and why. Options are spelled as curl spell
                             connected IP is among the host's addresses) or any (any overlap)
      --key <file>           Private key file (PEM) for --cert
  -m, --max-time <seconds>   Maximum time for each transfer
+     --no-sessionid         Do not resume TLS sessions (every handshake is a full one)
  -o, --output <file>        Write the body to <file> instead of stdout (repeatable, in URL order;
                             "-" is stdout)
  -Z, --parallel             Run the transfers concurrently (output still in URL order)
+     --pinnedpubkey <hashes>  sha256//BASE64[;sha256//BASE64...]: every server's public key must
+                            match one of these SHA-256 hashes of its SubjectPublicKeyInfo (exit 90)
      --policy <name>        Coalescing policy: strict, browser or origin (default: origin)
      --probe                Fetch every coalesced URL again on a connection of its own; report
                             "misrouted" when status or body differ (exit 120)
-     --resolve <host:port:addr[,addr]...>  Resolve host and port to these addresses (repeatable)
+     --resolve <host:port:addr[,addr]...>  Resolve host and port to these addresses (repeatable);
+                            other names go to DNS (c-ares when built in, else the system's resolver)
  -X, --request <method>     Request method to use
  -S, --show-error           Show error messages even with -s
  -s, --silent               Silent mode: no progress meter, no error messages
@@ -78,10 +90,11 @@ which connection carried each request and why. Options are spelled as curl spell
 inline const char* exit_codes_help() {
   return R"(
 Exit codes (curl's meanings): 0 success, 1 unsupported protocol, 2 bad option, 3 bad URL,
-6 could not resolve host, 7 could not connect, 16 HTTP/2 error, 22 HTTP error with --fail,
-23 write error, 26 read error, 28 timeout, 35 TLS handshake error, 52 empty reply,
-56 receive error, 58 client certificate problem, 60 server certificate not valid,
-77 bad --cacert file, 92 HTTP/2 stream error; h2get's own: 120 --probe found a misrouted response.
+4 feature not built in, 6 could not resolve host, 7 could not connect, 16 HTTP/2 error,
+22 HTTP error with --fail, 23 write error, 26 read error, 28 timeout (resolving included),
+35 TLS handshake error, 52 empty reply, 56 receive error, 58 client certificate problem,
+60 server certificate not valid, 77 bad --cacert file, 90 public key does not match --pinnedpubkey,
+92 HTTP/2 stream error; h2get's own: 120 --probe found a misrouted response.
 With several URLs the last one's result is the exit code, as in curl.
 )";
 }
@@ -90,7 +103,7 @@ With several URLs the last one's result is the exit code, as in curl.
 inline std::optional<int> parse_command_line(int argc, char** argv, command_line& cl) {
   CLI::App app{"h2get", "h2get"};
   app.set_help_flag();  // replaced by a curl-like text below
-  bool help = false, version = false, http11 = false, h2pk = false;
+  bool help = false, version = false, http11 = false, h2pk = false, ipv4 = false, ipv6 = false;
 
   auto last = CLI::MultiOptionPolicy::TakeLast;
   auto flag = [&](const std::string& names, bool& target) {
@@ -107,6 +120,9 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   flag("-v,--verbose", cl.verbose);
   flag("-f,--fail", cl.fail);
   flag("--probe", cl.probe);
+  flag("--no-sessionid", cl.no_sessionid);
+  auto* o4 = app.add_flag("-4,--ipv4", ipv4)->multi_option_policy(last);
+  auto* o6 = app.add_flag("-6,--ipv6", ipv6)->multi_option_policy(last);
   auto* o11 = app.add_flag("--http1.1", http11)->multi_option_policy(last);
   auto* opk = app.add_flag("--http2-prior-knowledge", h2pk)->multi_option_policy(last);
 
@@ -114,6 +130,8 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   app.add_option("--ip-match", cl.ip_match)->check(CLI::IsMember({"connected", "any"}))->multi_option_policy(last);
   app.add_option("--resolve", cl.resolve)->type_name("HOST:PORT:ADDR[,ADDR...]")->allow_extra_args(false);
   app.add_option("--cacert", cl.cacert)->multi_option_policy(last);
+  app.add_option("--dns-servers", cl.dns_servers)->multi_option_policy(last);
+  app.add_option("--pinnedpubkey", cl.pinned_public_key)->multi_option_policy(last);
   app.add_option("-E,--cert", cl.cert)->multi_option_policy(last);
   app.add_option("--key", cl.key)->multi_option_policy(last);
   app.add_option("-X,--request", cl.method)->multi_option_policy(last);
@@ -140,7 +158,11 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   }
   if (version) {
     std::cout << "h2get " H2COAL_VERSION_STRING " (h2coal " H2COAL_VERSION_STRING ")\n"
-              << "Protocols: http https\nFeatures: HTTP2 HTTP1.1 coalescing-policies ORIGIN-frames trace graph\n";
+              << "Protocols: http https\nFeatures: HTTP2 HTTP1.1 coalescing-policies ORIGIN-frames trace graph"
+#if defined(H2COAL_HAS_CARES)
+              << " AsynchDNS(c-ares)"
+#endif
+              << "\n";
     return exit_code::ok;
   }
   // As in curl, the later of --http1.1 and --http2-prior-knowledge wins.
@@ -153,6 +175,18 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
       }
     }
   }
+  if (ipv4 || ipv6) {  // as with the protocol flags, the later one wins
+    cl.ip_family = ipv4 ? command_line::ip::v4 : command_line::ip::v6;
+    if (ipv4 && ipv6)
+      for (auto* o : app.parse_order()) cl.ip_family = o == o4 ? command_line::ip::v4 : o == o6 ? command_line::ip::v6 : cl.ip_family;
+  }
+  // An argument that starts with a dash and is no option: CLI11 takes "-7" for a (negative number) URL.
+  for (const auto& u : cl.urls)
+    if (u.size() > 1 && u.front() == '-') {
+      std::cerr << "h2get: (" << exit_code::usage << ") option " << u << ": is unknown\n"
+                << "h2get: try 'h2get --help' for more information\n";
+      return exit_code::usage;
+    }
   if (cl.urls.empty()) {
     std::cerr << "h2get: (" << exit_code::usage << ") no URL specified\n"
               << "h2get: try 'h2get --help' for more information\n";

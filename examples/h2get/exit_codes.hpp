@@ -18,6 +18,7 @@ inline constexpr int ok = 0;
 inline constexpr int unsupported_protocol = 1;  // CURLE_UNSUPPORTED_PROTOCOL
 inline constexpr int usage = 2;                 // CURLE_FAILED_INIT: bad option or argument
 inline constexpr int bad_url = 3;               // CURLE_URL_MALFORMAT
+inline constexpr int not_built_in = 4;          // CURLE_NOT_BUILT_IN (--dns-servers without c-ares)
 inline constexpr int resolve = 6;               // CURLE_COULDNT_RESOLVE_HOST
 inline constexpr int connect = 7;               // CURLE_COULDNT_CONNECT
 inline constexpr int weird_reply = 8;           // CURLE_WEIRD_SERVER_REPLY
@@ -36,6 +37,7 @@ inline constexpr int certificate = 60;          // CURLE_PEER_FAILED_VERIFICATIO
 inline constexpr int too_large = 63;            // CURLE_FILESIZE_EXCEEDED
 inline constexpr int send_rewind = 65;          // CURLE_SEND_FAIL_REWIND
 inline constexpr int ca_file = 77;              // CURLE_SSL_CACERT_BADFILE
+inline constexpr int pinned_public_key = 90;    // CURLE_SSL_PINNEDPUBKEYNOTMATCH
 inline constexpr int http2_stream = 92;         // CURLE_HTTP2_STREAM
 /// h2get's own: --probe found a response that differs from its origin's own answer.
 inline constexpr int misrouted = 120;
@@ -54,10 +56,20 @@ struct failure_context {
   bool has_client_cert = false;
   bool has_ca_file = false;
   int status = 0;  ///< a response status, when one arrived before the failure
+  std::string detail;  ///< response::error_detail ("NXDOMAIN", ...), added to the message in parentheses
 };
 
-/// curl's code and a one-line message for a request that completed with `ec`.
+inline failure describe_code(std::error_code ec, const failure_context& ctx);
+
+/// curl's code and a one-line message for a request that completed with `ec`, with what the library
+/// knows beyond the code (response::error_detail) in parentheses.
 inline failure describe(std::error_code ec, const failure_context& ctx) {
+  failure f = describe_code(ec, ctx);
+  if (!ctx.detail.empty() && f.message.find(ctx.detail) == std::string::npos) f.message += " (" + ctx.detail + ")";
+  return f;
+}
+
+inline failure describe_code(std::error_code ec, const failure_context& ctx) {
   std::error_code parse_ec;
   auto u = h2coal::url::parse(ctx.url, parse_ec);
   const std::string host = parse_ec ? ctx.url : u.origin.host;
@@ -84,6 +96,8 @@ inline failure describe(std::error_code ec, const failure_context& ctx) {
     case error::connection_refused:
     case error::connect_failed:
       return {exit_code::connect, "failed to connect to " + host + " port " + port + ": " + what};
+    case error::resolve_timeout:
+      return {exit_code::timeout, "resolving " + host + " timed out"};
     case error::connect_timeout:
       return {exit_code::timeout, "connection to " + host + " port " + port + " timed out"};
     case error::tls_handshake_timeout:
@@ -97,6 +111,8 @@ inline failure describe(std::error_code ec, const failure_context& ctx) {
     case error::certificate_name_mismatch:
     case error::certificate_invalid:
       return {exit_code::certificate, "certificate for " + host + " is not valid: " + what};
+    case error::public_key_mismatch:
+      return {exit_code::pinned_public_key, "public key of " + host + " does not match the pinned public keys"};
     case error::cancelled:
       return {exit_code::aborted, what};
     case error::body_too_large:

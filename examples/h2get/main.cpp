@@ -14,6 +14,9 @@
 #include "write_out.hpp"
 
 #include <h2coal/h2coal.hpp>
+#if defined(H2COAL_HAS_CARES)
+#include <h2coal/cares_resolver.hpp>
+#endif
 
 #include <asio/io_context.hpp>
 
@@ -76,6 +79,23 @@ std::chrono::milliseconds to_ms(double seconds) {
   auto ms = static_cast<long long>(std::ceil(seconds * 1000.0));
   if (seconds > 0 && ms == 0) ms = 1;
   return std::chrono::milliseconds(ms);
+}
+
+// curl's --pinnedpubkey hashes: "sha256//" and the base64 of 32 bytes (44 characters), ';'-separated.
+bool valid_pins(const std::string& text) {
+  std::size_t start = 0;
+  while (true) {
+    const auto end = text.find(';', start);
+    const std::string one = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    constexpr std::string_view prefix = "sha256//";
+    if (one.size() != prefix.size() + 44 || one.compare(0, prefix.size(), prefix) != 0 || one.back() != '=') return false;
+    for (std::size_t i = prefix.size(); i + 1 < one.size(); ++i) {
+      const char c = one[i];
+      if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/')) return false;
+    }
+    if (end == std::string::npos) return true;
+    start = end + 1;
+  }
 }
 
 // ---- The request every URL gets: method, headers, body from -X, -H, -d, -I ----
@@ -181,9 +201,9 @@ struct probe_result {
 
 class session {
  public:
-  session(const command_line& cl, request_template rt, h2coal::client_options opts, reporter& rep,
-          progress_meter& meter)
-      : cl_(cl), rt_(std::move(rt)), opts_(std::move(opts)), rep_(rep), meter_(meter) {
+  session(asio::io_context& io, const command_line& cl, request_template rt, h2coal::client_options opts,
+          reporter& rep, progress_meter& meter)
+      : cl_(cl), rt_(std::move(rt)), opts_(std::move(opts)), rep_(rep), meter_(meter), io_(io) {
     for (std::size_t i = 0; i < cl_.urls.size(); ++i) {
       transfer t;
       t.index = i;
@@ -280,7 +300,7 @@ class session {
 
   // Writes one finished transfer: error line, or headers and body; then -w.
   void finish(transfer& t) {
-    failure_context ctx{t.url, !cl_.cert.empty(), !cl_.cacert.empty(), t.resp.status};
+    failure_context ctx{t.url, !cl_.cert.empty(), !cl_.cacert.empty(), t.resp.status, t.resp.error_detail};
     if (t.ec) {
       t.result = describe(t.ec, ctx);
       rep_.error(t.result);
@@ -390,7 +410,7 @@ class session {
   h2coal::client_options opts_;
   reporter& rep_;
   progress_meter& meter_;
-  asio::io_context io_;
+  asio::io_context& io_;  // run()'s: the resolver (c-ares) lives on it too
   std::unique_ptr<h2coal::client> client_;
   std::unique_ptr<h2coal::client> probe_client_;
   std::vector<transfer> transfers_;
@@ -458,7 +478,7 @@ std::size_t report_probe(const session& s, const reporter& rep, int& probe_error
            initial_origin(t.resp.connection) + ", " + t.resp.basis + "): status " + std::to_string(t.resp.status) +
            ", sha256 " + got.substr(0, 16) + "\n";
     if (p.ec) {
-      failure f = describe(p.ec, {t.url, false, false, p.resp.status});
+      failure f = describe(p.ec, {t.url, false, false, p.resp.status, p.resp.error_detail});
       out += "h2get: probe:   dedicated  connection failed: (" + std::to_string(f.code) + ") " + f.message + "\n";
       out += "h2get: probe:   verdict    inconclusive\n";
       if (!probe_error) probe_error = f.code;
@@ -548,8 +568,38 @@ int run(int argc, char** argv) {
     return f->code;
   }
 
+  // One io_context for the run: the client's, and the c-ares resolver's (which must go before it).
+  asio::io_context io;
   h2coal::client_options opts;
-  auto resolver = std::make_shared<h2coal::static_resolver>();
+
+  // Names: --resolve's fixed answers over DNS, through c-ares where built in (as curl built with c-ares
+  // does; --dns-servers picks the servers), else the system's resolver.
+  std::shared_ptr<h2coal::resolver> dns;
+  if (cl.dns_servers) {
+#if defined(H2COAL_HAS_CARES)
+    if (cl.dns_servers->empty() || h2coal::cares_resolver::parse_servers(*cl.dns_servers)) {
+      rep.error({exit_code::usage, "--dns-servers: cannot parse '" + *cl.dns_servers + "' (ADDR[:PORT][,ADDR[:PORT]...])"});
+      return exit_code::usage;
+    }
+#else
+    rep.error({exit_code::not_built_in, "--dns-servers: not built in (h2get was built without c-ares)"});
+    return exit_code::not_built_in;
+#endif
+  }
+#if defined(H2COAL_HAS_CARES)
+  h2coal::cares_options dns_options;
+  dns_options.servers = cl.dns_servers.value_or("");
+  dns_options.resolution_delay = opts.resolution_delay;
+  if (cl.connect_timeout > 0) {
+    // curl's --connect-timeout covers resolving too: two tries, the second twice as long, fit in it.
+    dns_options.tries = 2;
+    dns_options.timeout = std::max(std::chrono::milliseconds(1), to_ms(cl.connect_timeout / 3));
+  }
+  dns = std::make_shared<h2coal::cares_resolver>(io.get_executor(), dns_options);
+#else
+  dns = std::make_shared<h2coal::system_resolver>();
+#endif
+  auto resolver = std::make_shared<h2coal::static_resolver>(dns);
   for (const auto& spec : cl.resolve)
     if (!resolver->add(spec)) {
       rep.error({exit_code::usage, "--resolve: cannot parse '" + spec + "' (HOST:PORT:ADDR[,ADDR...])"});
@@ -572,6 +622,18 @@ int run(int argc, char** argv) {
     }
   opts.tls.client_cert_file = cl.cert;
   opts.tls.client_key_file = cl.key;
+  opts.tls.session_resumption = !cl.no_sessionid;
+  if (!cl.pinned_public_key.empty()) {
+    if (!valid_pins(cl.pinned_public_key)) {
+      rep.error({exit_code::usage, "--pinnedpubkey: '" + cl.pinned_public_key +
+                                       "' is not sha256//BASE64[;sha256//BASE64...] (key files are not supported)"});
+      return exit_code::usage;
+    }
+    opts.tls.pinned_public_keys.push_back({"*", cl.pinned_public_key});  // curl's: for every host
+  }
+  opts.ip_family = cl.ip_family == command_line::ip::v4   ? h2coal::ip_family::v4
+                   : cl.ip_family == command_line::ip::v6 ? h2coal::ip_family::v6
+                                                          : h2coal::ip_family::any;
   opts.version = cl.version == command_line::http::http1_1 ? h2coal::http_version::http1_only
                  : cl.version == command_line::http::h2_prior_knowledge ? h2coal::http_version::h2_prior_knowledge
                                                                         : h2coal::http_version::automatic;
@@ -615,7 +677,7 @@ int run(int argc, char** argv) {
   progress_meter meter(meter_on, cl.urls.size());
   rep.meter = &meter;
 
-  session s(cl, std::move(rt), std::move(opts), rep, meter);
+  session s(io, cl, std::move(rt), std::move(opts), rep, meter);
   s.run();
   meter.finish();
   trace_out.flush();

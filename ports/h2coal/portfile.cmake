@@ -5,14 +5,23 @@
 # Header-only: one (release) configuration, no libraries. The CMake package is installed to
 # share/cmake/h2coal and moved by vcpkg to share/h2coal; it finds Asio (asio::asio) and llhttp
 # (llhttp::llhttp_static) through their vcpkg CMake packages, and nghttp2, whose port ships no CMake
-# package, through pkg-config (or, without pkg-config, its header and library).
+# package, through pkg-config (or, without pkg-config, its header and library). With the cares feature it
+# finds c-ares through vcpkg's CMake package c-ares::cares.
 set(VCPKG_BUILD_TYPE release)
 
 get_filename_component(SOURCE_PATH "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
 
+# Feature cares (a default feature): cares_resolver on vcpkg's c-ares (c-ares::cares); without it the
+# package is configured H2COAL_WITH_CARES=OFF and its config never looks for c-ares.
+vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
+  FEATURES
+    cares H2COAL_WITH_CARES
+)
+
 vcpkg_cmake_configure(
   SOURCE_PATH "${SOURCE_PATH}"
   OPTIONS
+    ${FEATURE_OPTIONS}
     -DH2COAL_INSTALL=ON
     -DH2COAL_BUILD_TESTS=OFF
     -DH2COAL_BUILD_EXAMPLES=OFF

@@ -8,7 +8,8 @@
 #                        from its compile_commands.json, that main.cpp gets h2coal's include directory,
 #                        definitions and C++20. Nothing is compiled.
 #
-# Other variables: H2COAL_SOURCE_DIR, WORK_DIR, GENERATOR, C_COMPILER, CXX_COMPILER, BUILD_TYPE, CONFIG.
+# Other variables: H2COAL_SOURCE_DIR, WORK_DIR, GENERATOR, C_COMPILER, CXX_COMPILER, BUILD_TYPE, CONFIG,
+# WITH_CARES (h2coal's build has c-ares: the consumer must get it too, through the package and h2coal.pc).
 cmake_minimum_required(VERSION 3.21)
 
 foreach(_v MODE H2COAL_SOURCE_DIR WORK_DIR GENERATOR CXX_COMPILER)
@@ -58,7 +59,7 @@ if(MODE STREQUAL "install")
   # What the prefix must hold (default layout: header-only, so share/).
   set(_pkgdir "${_prefix}/share/cmake/h2coal")
   foreach(_f h2coalConfig.cmake h2coalConfigVersion.cmake h2coalTargets.cmake h2coalDependencies.cmake
-             FindAsio.cmake FindLLHTTP.cmake)
+             FindAsio.cmake FindLLHTTP.cmake FindCares.cmake)
     expect_file("${_pkgdir}/${_f}")
   endforeach()
   file(GLOB _src_headers RELATIVE "${H2COAL_SOURCE_DIR}/include" "${H2COAL_SOURCE_DIR}/include/h2coal/*.hpp"
@@ -90,7 +91,11 @@ if(MODE STREQUAL "install")
     if(NOT _inc STREQUAL _want)
       message(FATAL_ERROR "h2coal.pc points at ${_inc}, not ${_want}")
     endif()
-    foreach(_want_flag -DASIO_STANDALONE -DASIO_NO_DEPRECATED -lnghttp2 -lssl)
+    set(_want_flags -DASIO_STANDALONE -DASIO_NO_DEPRECATED -lnghttp2 -lssl)
+    if(WITH_CARES)
+      list(APPEND _want_flags -DH2COAL_HAS_CARES=1 -lcares)
+    endif()
+    foreach(_want_flag IN LISTS _want_flags)
       if(NOT _flags MATCHES "(^| )${_want_flag}( |$)")
         message(FATAL_ERROR "h2coal.pc gives no ${_want_flag}")
       endif()
@@ -101,7 +106,7 @@ if(MODE STREQUAL "install")
 
   set(_build "${WORK_DIR}/consumer-build")
   run("${CMAKE_COMMAND}" -S "${H2COAL_SOURCE_DIR}/tests/package" -B "${_build}" ${_consumer_args}
-      "-DCMAKE_PREFIX_PATH=${_prefix}")
+      "-DCMAKE_PREFIX_PATH=${_prefix}" "-DH2COAL_EXPECT_CARES=${WITH_CARES}")
   # The package came from the fresh prefix, not from a system or registry copy.
   file(STRINGS "${_build}/CMakeCache.txt" _dir REGEX "^h2coal_DIR:")
   string(REGEX REPLACE "^h2coal_DIR:[A-Z]+=" "" _dir "${_dir}")
@@ -141,7 +146,11 @@ elseif(MODE STREQUAL "subdirectory")
     message(FATAL_ERROR "main.cpp is not in compile_commands.json")
   endif()
   message(STATUS "main.cpp: ${_command}")
-  foreach(_want_flag -DASIO_STANDALONE -DASIO_NO_DEPRECATED "${H2COAL_SOURCE_DIR}/include")
+  set(_want_flags -DASIO_STANDALONE -DASIO_NO_DEPRECATED "${H2COAL_SOURCE_DIR}/include")
+  if(WITH_CARES)
+    list(APPEND _want_flags -DH2COAL_HAS_CARES=1)
+  endif()
+  foreach(_want_flag IN LISTS _want_flags)
     string(FIND "${_command}" "${_want_flag}" _at)
     if(_at LESS 0)
       message(FATAL_ERROR "main.cpp is compiled without ${_want_flag}")

@@ -3,7 +3,9 @@
 #
 #   vcpkg.json               the developers' manifest: name h2coal, the four libraries
 #   ports/h2coal/vcpkg.json  the overlay port: the same, and the project's version
-#   conan/conanfile.py       a header-library recipe that requires the four libraries
+#   conan/conanfile.py       a header-library recipe that requires the four libraries, and c-ares with
+#                            its option with_cares (default True)
+#   both vcpkg.json          a feature cares (a default feature) that depends on c-ares
 cmake_minimum_required(VERSION 3.21)
 
 function(check_vcpkg_manifest path want_version)
@@ -47,8 +49,37 @@ function(check_vcpkg_manifest path want_version)
   message(STATUS "${path}: ok (${_deps})")
 endfunction()
 
+# c-ares is a feature "cares", on by default, that depends on vcpkg's c-ares port.
+function(check_cares_feature path)
+  file(READ "${path}" _json)
+  string(JSON _dep ERROR_VARIABLE _err GET "${_json}" features cares dependencies 0)
+  if(_err OR NOT _dep STREQUAL "c-ares")
+    message(FATAL_ERROR "${path}: no feature cares depending on c-ares (${_err})")
+  endif()
+  string(JSON _n ERROR_VARIABLE _err LENGTH "${_json}" default-features)
+  set(_default FALSE)
+  if(NOT _err AND _n GREATER 0)
+    math(EXPR _last "${_n} - 1")
+    foreach(_i RANGE ${_last})
+      string(JSON _f GET "${_json}" default-features ${_i})
+      if(_f STREQUAL "cares")
+        set(_default TRUE)
+      endif()
+    endforeach()
+  endif()
+  if(NOT _default)
+    message(FATAL_ERROR "${path}: cares is not among the default-features")
+  endif()
+endfunction()
+
 check_vcpkg_manifest("${H2COAL_SOURCE_DIR}/vcpkg.json" "")
 check_vcpkg_manifest("${H2COAL_SOURCE_DIR}/ports/h2coal/vcpkg.json" "${VERSION}")
+check_cares_feature("${H2COAL_SOURCE_DIR}/vcpkg.json")
+check_cares_feature("${H2COAL_SOURCE_DIR}/ports/h2coal/vcpkg.json")
+file(READ "${H2COAL_SOURCE_DIR}/ports/h2coal/portfile.cmake" _portfile)
+if(NOT _portfile MATCHES "cares[ \t]+H2COAL_WITH_CARES")
+  message(FATAL_ERROR "ports/h2coal/portfile.cmake: the cares feature does not set H2COAL_WITH_CARES")
+endif()
 foreach(_f portfile.cmake usage)
   if(NOT EXISTS "${H2COAL_SOURCE_DIR}/ports/h2coal/${_f}")
     message(FATAL_ERROR "ports/h2coal/${_f} is missing")
@@ -63,7 +94,8 @@ endif()
 
 set(_recipe "${H2COAL_SOURCE_DIR}/conan/conanfile.py")
 file(READ "${_recipe}" _text)
-foreach(_want "package_type = \"header-library\"" "\"asio/[" "\"openssl/[" "\"libnghttp2/[" "\"llhttp/[")
+foreach(_want "package_type = \"header-library\"" "\"asio/[" "\"openssl/[" "\"libnghttp2/[" "\"llhttp/["
+              "\"c-ares/[" "{\"with_cares\": True}" "\"c-ares::cares\"" "H2COAL_HAS_CARES=1")
   string(FIND "${_text}" "${_want}" _at)
   if(_at LESS 0)
     message(FATAL_ERROR "${_recipe}: no ${_want}")

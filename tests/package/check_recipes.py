@@ -20,8 +20,15 @@ def main() -> int:
         print(f"{rel}: compiles")
     for rel in ("vcpkg.json", "ports/h2coal/vcpkg.json"):
         with open(os.path.join(source, rel), encoding="utf-8") as f:
-            json.load(f)
+            manifest = json.load(f)
         print(f"{rel}: valid JSON")
+        # c-ares: a default feature "cares" that depends on vcpkg's c-ares.
+        features = manifest.get("features", {})
+        if "c-ares" not in features.get("cares", {}).get("dependencies", []):
+            raise SystemExit(f"{rel}: no feature cares depending on c-ares")
+        if "cares" not in manifest.get("default-features", []):
+            raise SystemExit(f"{rel}: cares is not a default feature")
+        print(f"{rel}: feature cares (default) -> c-ares")
     return 0
 
 

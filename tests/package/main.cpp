@@ -4,6 +4,9 @@
 //
 // Prints "<status> HTTP/<version> <body bytes>" on success and exits 0; prints the error and exits 1.
 #include <h2coal/h2coal.hpp>
+#if defined(H2COAL_HAS_CARES)
+#include <h2coal/cares_resolver.hpp>
+#endif
 
 #include <asio/io_context.hpp>
 
@@ -12,9 +15,15 @@
 #include <string>
 
 int main(int argc, char** argv) {
+  asio::io_context io;
   h2coal::client_options opts;
   opts.request_timeout = std::chrono::seconds(30);
+#if defined(H2COAL_HAS_CARES)
+  // An h2coal built with c-ares: names --resolve does not know go to DNS through c-ares.
+  auto resolver = std::make_shared<h2coal::static_resolver>(std::make_shared<h2coal::cares_resolver>(io.get_executor()));
+#else
   auto resolver = std::make_shared<h2coal::static_resolver>();
+#endif
   opts.resolver = resolver;
   std::string url;
   for (int i = 1; i < argc; ++i) {
@@ -35,7 +44,6 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  asio::io_context io;
   h2coal::client client(io.get_executor(), opts);
   h2coal::request req;
   req.url = url;

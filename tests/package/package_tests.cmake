@@ -12,7 +12,8 @@ set(_h2coal_pkg_common
   "-DGENERATOR=${CMAKE_GENERATOR}"
   "-DC_COMPILER=${CMAKE_C_COMPILER}"
   "-DCXX_COMPILER=${CMAKE_CXX_COMPILER}"
-  "-DBUILD_TYPE=$<CONFIG>")
+  "-DBUILD_TYPE=$<CONFIG>"
+  "-DWITH_CARES=${H2COAL_HAS_CARES}")
 get_property(_h2coal_multi_config GLOBAL PROPERTY GENERATOR_IS_MULTI_CONFIG)
 if(_h2coal_multi_config)
   list(APPEND _h2coal_pkg_common "-DCONFIG=$<CONFIG>")
