@@ -5,6 +5,7 @@
 // a cleartext one. Its access log records, per request, nginx's connection serial number and the vhost
 // that answered: the server's own account of connections and routing.
 #include "interop/interop.hpp"
+#include "support/black_hole.hpp"
 
 #include <map>
 
@@ -29,7 +30,7 @@ http {
   fastcgi_temp_path {{dir}}/tmp/fastcgi;
   uwsgi_temp_path {{dir}}/tmp/uwsgi;
   scgi_temp_path {{dir}}/tmp/scgi;
-  log_format interop '$connection $connection_requests $server_port $server_name $host $status';
+  log_format interop '$connection $connection_requests $server_port $server_name $host $status $ssl_session_reused';
   access_log {{dir}}/access.log interop;
   ssl_certificate {{cert}};
   ssl_certificate_key {{key}};
@@ -108,13 +109,15 @@ nginx_instance start_nginx(interop_fixture& f, const std::string& bin) {
   });
 }
 
-// One access-log line: "$connection $connection_requests $server_port $server_name $host $status".
+// One access-log line: "$connection $connection_requests $server_port $server_name $host $status
+// $ssl_session_reused" (the last "r" when the TLS session was resumed, "." otherwise).
 struct log_line {
   std::uint64_t connection = 0;
   unsigned connection_requests = 0;
   std::uint16_t port = 0;
   std::string server_name, host;
   int status = 0;
+  std::string reused;
 };
 
 // A request's log line is written after its last byte went out: wait for the lines the test expects,
@@ -126,7 +129,7 @@ std::vector<log_line> stop_and_read_log(nginx_instance& n, std::size_t expected)
   for (const auto& line : read_lines(n.access_log)) {
     std::istringstream in(line);
     log_line l;
-    in >> l.connection >> l.connection_requests >> l.port >> l.server_name >> l.host >> l.status;
+    in >> l.connection >> l.connection_requests >> l.port >> l.server_name >> l.host >> l.status >> l.reused;
     out.push_back(l);
   }
   return out;
@@ -269,4 +272,44 @@ TEST_CASE("nginx: cleartext HTTP/1.1 with keep-alive") {
   auto log = stop_and_read_log(n, 3);
   CHECK(log.size() == 3);
   CHECK(connections_on(log, n.clear).size() == 1);
+}
+
+TEST_CASE("nginx: Happy Eyeballs: a black-holed first address, nginx second: one attempt delay, one connection") {
+  INTEROP_REQUIRE_PROGRAM(nginx, "nginx");
+  interop_fixture f;
+  auto n = start_nginx(f, nginx);
+  h2coal::test::black_hole hole("127.0.61.2", n.shared);  // drops SYNs on nginx's port
+  f.resolve("a.test", {"127.0.61.2", nginx_address});
+  auto opts = f.options_with(policies::origin());
+  opts.connect_timeout = std::chrono::seconds(45);  // only the race can finish in time
+  client c(f.io.get_executor(), opts);
+  auto a = f.get_with(c, server_url("a.test", n.shared));
+  REQUIRE_FALSE(a.ec);
+  CHECK(a.resp.body == "nginx vhost a\n");
+  CHECK(f.count("conn.attempt") == 2);
+  CHECK(f.count("conn.attempt_failed") == 0);  // the loser was closed, not failed
+  CHECK(f.connects() == 1);
+  auto log = stop_and_read_log(n, 1);
+  CHECK(log.size() == 1);
+}
+
+TEST_CASE("nginx: TLS resumption: the connection after a GOAWAY resumes, nginx says so") {
+  INTEROP_REQUIRE_PROGRAM(nginx, "nginx");
+  interop_fixture f;
+  auto n = start_nginx(f, nginx);
+  f.resolve("a.test", {nginx_address});
+  client c(f.io.get_executor(), f.options_with(policies::origin()));
+  for (int i = 0; i < 6; ++i) {  // 3 requests per connection: two connections, one after the other
+    auto r = f.get_with(c, server_url("a.test", n.goaway, "/r" + std::to_string(i)));
+    REQUIRE_FALSE(r.ec);
+  }
+  CHECK(f.connects() == 2);
+  auto log = stop_and_read_log(n, 6);
+  REQUIRE(log.size() == 6);
+  CHECK(log.front().reused == ".");
+  CHECK(log.back().reused == "r");
+  auto summaries = c.connections();
+  REQUIRE(summaries.size() == 2);
+  CHECK_FALSE(summaries[0].resumed);
+  CHECK(summaries[1].resumed);
 }
