@@ -8,6 +8,7 @@
 
 #include <h2coal/connection_summary.hpp>
 #include <h2coal/detail/dialer.hpp>
+#include <h2coal/detail/dns_cache.hpp>
 #include <h2coal/detail/request_op.hpp>
 #include <h2coal/detail/session.hpp>
 #include <h2coal/options.hpp>
@@ -81,6 +82,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
  public:
   pool(asio::any_io_executor ex, client_options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
     if (!opts_.resolver) opts_.resolver = std::make_shared<system_resolver>();
+    dns_ = std::make_unique<dns_cache>(opts_.resolver, opts_.dns_cache_ttl);
     std::vector<std::string> alpn;
     if (opts_.version == http_version::http1_only) alpn = {"http/1.1"};
     else if (opts_.version == http_version::h2_prior_knowledge) alpn = {"h2"};
@@ -586,23 +588,39 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     });
   }
 
+  // Every resolution goes through the client's DNS cache (DESIGN section 11): answers kept for their TTL
+  // (or dns_cache_ttl), one query shared by concurrent callers. A fresh answer that differs from the one
+  // held before is a DNS change: traced, and the decisions that follow match against the new addresses.
   template <class F>
   void resolve(const origin& o, F&& done) {
-    auto t0 = std::chrono::steady_clock::now();
-    opts_.resolver->async_resolve(
+    dns_->async_resolve(
         ex_, o.host, o.port,
-        [self = weak_from_this(), host = o.host, t0, done = std::forward<F>(done)](std::error_code ec, resolution r) mutable {
-          auto& a = r.addresses;
+        [self = weak_from_this(), host = o.host, done = std::forward<F>(done)](const dns_cache::result& r) mutable {
           auto p = self.lock();
           if (!p || p->closed_) return;
+          const auto& a = r.answer.addresses;
           p->emit([&](trace::event& e) {
             e.ev = "dns.done";
             e.add("host", host).add("addrs", address_texts(a));
-            if (ec) e.add("error", ec.message());
-            e.add("us", std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+            if (r.ec) e.add("error", r.answer.reason.empty() ? r.ec.message() : r.ec.message() + " (" + r.answer.reason + ")");
+            e.add("us", static_cast<std::int64_t>(r.took.count()));
+            e.add("cached", r.from_cache);
           });
-          done(ec, std::move(a));
+          if (r.previous)
+            p->emit([&](trace::event& e) {
+              e.ev = "dns.changed";
+              e.add("host", host).add("addrs", address_texts(a)).add("previous", address_texts(*r.previous));
+            });
+          if (r.ec && !r.answer.reason.empty()) p->remember_dns_failure(host, r.answer.reason);
+          done(r.ec, a);
         });
+  }
+
+  // What the DNS server said about a host that did not resolve, for the error_detail of the requests
+  // that fail with it (whichever path resolved it). A few hosts only: it is a message, not a cache.
+  void remember_dns_failure(const std::string& host, const std::string& reason) {
+    if (dns_failures_.size() >= 64) dns_failures_.clear();
+    dns_failures_[host] = reason;
   }
 
   std::shared_ptr<connection> find(std::uint64_t id) const {
@@ -1004,6 +1022,10 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (op->clear_cancellation) op->clear_cancellation();
     op->resp.coalesced = op->coalesced;
     op->resp.basis = op->basis;
+    if ((ec == error::host_not_found || ec == error::resolve_timeout) && op->resp.error_detail.empty()) {
+      auto it = dns_failures_.find(op->target.origin.host);
+      if (it != dns_failures_.end()) op->resp.error_detail = it->second;
+    }
     emit([&](trace::event& e) {
       e.ev = "request.done";
       e.add("req", op->id).add("conn", op->resp.connection).add("status", op->resp.status);
@@ -1022,6 +1044,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   client_options opts_;
   std::shared_ptr<asio::ssl::context> tls_ctx_;
   std::error_code tls_error_;
+  std::unique_ptr<dns_cache> dns_;
+  std::unordered_map<std::string, std::string> dns_failures_;
   std::chrono::steady_clock::time_point start_;
   bool closed_ = false;
   std::uint64_t next_request_id_ = 0;

@@ -315,3 +315,74 @@ TEST_CASE("establishment: coalesce_pending turns concurrent cold requests to one
   CHECK(waited);
   CHECK(server->connection_count() == 2);
 }
+
+namespace {
+// Moves the DNS cache's clock forward for one test, and back at its end (the hook is process-wide).
+struct clock_skew {
+  ~clock_skew() { h2coal::detail::testing::clock_skew_ms = 0; }
+  void advance(std::chrono::seconds s) { h2coal::detail::testing::clock_skew_ms += std::chrono::milliseconds(s).count(); }
+};
+}  // namespace
+
+TEST_CASE("establishment: DNS moved an alias away: its new requests stop using the coalesced connection") {
+  client_fixture f;
+  auto cert = f.ca.issue({"a.test", "b.test"});
+  server_options so1;
+  so1.addresses = {"127.0.0.1"};
+  so1.cert = cert;
+  auto one = f.serve({"a.test", "b.test"}, so1);
+  server_options so2;
+  so2.addresses = {"127.0.0.2"};
+  so2.port = one->port();
+  so2.cert = cert;
+  test_server two(so2);
+  const auto port = one->port();
+  clock_skew skew;
+  client c(f.io.get_executor(), f.with_policy(policies::browser()));
+
+  REQUIRE(f.get(c, test_url("a.test", port)).resp.connection == 1);
+  auto b1 = f.get(c, test_url("b.test", port));
+  REQUIRE_FALSE(b1.ec);
+  CHECK(b1.resp.connection == 1);
+  CHECK(b1.resp.coalesced);
+
+  f.resolve("b.test", {"127.0.0.2"});  // the name moved; the cached answer still holds for its TTL (60 s)
+  auto b2 = f.get(c, test_url("b.test", port));
+  CHECK(b2.resp.connection == 1);
+  CHECK(f.event_names("dns.changed").empty());
+
+  skew.advance(std::chrono::seconds(61));
+  f.events.clear();
+  auto b3 = f.get(c, test_url("b.test", port));
+  REQUIRE_FALSE(b3.ec);
+  CHECK(b3.resp.connection == 2);
+  CHECK_FALSE(b3.resp.coalesced);
+  CHECK(two.requests().size() == 1);  // served where DNS now points
+  std::vector<trace::event> changed;
+  for (const auto& e : f.events)
+    if (e.ev == "dns.changed") changed.push_back(e);
+  REQUIRE(changed.size() == 1);
+  CHECK(str(changed[0], "host") == "b.test");
+  CHECK(std::get<std::vector<std::string>>(*changed[0].find("addrs")) == std::vector<std::string>{"127.0.0.2"});
+  CHECK(std::get<std::vector<std::string>>(*changed[0].find("previous")) == std::vector<std::string>{"127.0.0.1"});
+  for (const auto& e : f.events)
+    if (e.ev == "pool.decision") {
+      CHECK(str(e, "action") == "connect");
+      CHECK(candidates(e) == std::vector<std::string>{"1 rejected ip-mismatch"});
+    }
+  // a.test's own connection is untouched.
+  CHECK(f.get(c, test_url("a.test", port)).resp.connection == 1);
+}
+
+TEST_CASE("establishment: the DNS cache answers repeated decisions within the TTL") {
+  client_fixture f;
+  auto server = f.serve({"a.test", "b.test"});
+  client c(f.io.get_executor(), f.with_policy(policies::browser()));
+  for (int i = 0; i < 3; ++i) REQUIRE_FALSE(f.get(c, test_url("b.test", server->port(), "/" + std::to_string(i))).ec);
+  std::vector<bool> cached;
+  for (const auto& e : f.events)
+    if (e.ev == "dns.done") cached.push_back(std::get<bool>(*e.find("cached")));
+  REQUIRE_FALSE(cached.empty());
+  CHECK_FALSE(cached.front());
+  for (std::size_t i = 1; i < cached.size(); ++i) CHECK(cached[i]);
+}
