@@ -3,19 +3,27 @@
 // The handshake verifies the chain and the host name with OpenSSL's own checks (SSL_set1_host or
 // X509_VERIFY_PARAM_set1_ip_asc). The leaf is kept, so the pool can later ask whether the same
 // certificate covers another host exactly as a fresh handshake would (RFC 9113 section 9.1.1).
+//
+// Also here: public-key pinning (curl's --pinnedpubkey), checked at every handshake and again for every
+// host coalesced onto a connection.
 #pragma once
 
 #include <h2coal/error.hpp>
 #include <h2coal/tls_options.hpp>
+#include <h2coal/url.hpp>
 
 #include <asio/ip/address.hpp>
 #include <asio/ssl/context.hpp>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace h2coal {
@@ -109,7 +117,113 @@ inline std::string alpn_wire(const std::vector<std::string>& protos) {
   return out;
 }
 
-/// Builds the client's SSL context. Errors (bad CA file, bad client certificate) come back in ec.
+// ---- Public-key pinning (curl's --pinnedpubkey) ----
+
+/// The base64 SHA-256 of `cert`'s DER SubjectPublicKeyInfo: what a "sha256//" pin names (RFC 7469
+/// section 2.4's hash). Empty when `cert` is null or has no readable key.
+inline std::string spki_sha256_base64(X509* cert) {
+  if (!cert) return {};
+  unsigned char* der = nullptr;
+  const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+  if (len <= 0) return {};
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  const bool ok = EVP_Digest(der, static_cast<std::size_t>(len), md, &md_len, EVP_sha256(), nullptr) == 1;
+  OPENSSL_free(der);
+  if (!ok) return {};
+  std::string out(4 * ((md_len + 2) / 3) + 1, '\0');  // EVP_EncodeBlock writes a NUL after the text
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), md, static_cast<int>(md_len));
+  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return out;
+}
+
+/// A host pattern as policy_map reads one: lowercase, without a trailing dot or IPv6 brackets; a wildcard
+/// keeps the suffix from its dot (".corp.example"), "*" is the empty suffix. nullopt when malformed.
+struct pin_pattern {
+  std::string text;
+  bool wildcard = false;
+};
+
+inline std::optional<pin_pattern> parse_pin_pattern(std::string_view pattern) {
+  std::string p = ascii_lowercase(pattern);
+  if (p.size() > 1 && p.back() == '.' && p[p.size() - 2] != '*' && p[p.size() - 2] != '.') p.pop_back();
+  if (p.size() >= 2 && p.front() == '[' && p.back() == ']') p = p.substr(1, p.size() - 2);
+  bool wildcard = false;
+  if (p == "*") {
+    wildcard = true;
+    p.clear();
+  } else if (p.size() > 2 && p.compare(0, 2, "*.") == 0) {
+    wildcard = true;
+    p.erase(0, 1);
+  }
+  if ((!wildcard && p.empty()) || p.find('*') != std::string::npos) return std::nullopt;
+  return pin_pattern{std::move(p), wildcard};
+}
+
+/// The pins that apply to `host`: the most specific pattern naming it, as policy_map::for_host picks (the
+/// exact host, else the longest "*.suffix", else "*"). nullptr when none does: the host is not pinned.
+inline const public_key_pin* pins_for(const tls_options& o, std::string_view host) {
+  if (o.pinned_public_keys.empty()) return nullptr;
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const public_key_pin* best = nullptr;
+  std::size_t best_length = 0;
+  for (const auto& pin : o.pinned_public_keys) {
+    auto p = parse_pin_pattern(pin.host_pattern);
+    if (!p) continue;  // make_client_context refuses such options; never a match
+    if (!p->wildcard) {
+      if (iequals(p->text, host)) return &pin;
+      continue;
+    }
+    const bool match = p->text.empty() || (host.size() > p->text.size() &&
+                                           iequals(host.substr(host.size() - p->text.size()), p->text));
+    if (match && (!best || p->text.size() > best_length)) {
+      best = &pin;
+      best_length = p->text.size();
+    }
+  }
+  return best;
+}
+
+/// Whether `pins` is curl's syntax: "sha256//" and the base64 of 32 bytes (44 characters, canonical, with
+/// its padding), one or more separated by ';'.
+inline bool valid_pins(std::string_view pins) {
+  constexpr std::string_view prefix = "sha256//";
+  constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (pins.empty()) return false;
+  for (;;) {
+    const auto end = pins.find(';');
+    const std::string_view one = pins.substr(0, end);
+    if (one.size() != prefix.size() + 44 || one.substr(0, prefix.size()) != prefix) return false;
+    const std::string_view b64 = one.substr(prefix.size());
+    if (b64[43] != '=') return false;
+    for (std::size_t i = 0; i < 43; ++i)
+      if (alphabet.find(b64[i]) == std::string_view::npos) return false;
+    if (alphabet.find(b64[42]) % 4 != 0) return false;  // 256 bits leave the last digit's 2 low bits unused
+    if (end == std::string_view::npos) return true;
+    pins.remove_prefix(end + 1);
+  }
+}
+
+/// Whether the pins let `leaf` serve `host`: true when no pattern names the host; else only when the
+/// leaf's public key is one of the pins.
+inline bool pins_allow(const tls_options& o, X509* leaf, std::string_view host) {
+  const public_key_pin* pin = pins_for(o, host);
+  if (!pin) return true;
+  const std::string mine = spki_sha256_base64(leaf);
+  if (mine.empty()) return false;
+  std::string_view pins = pin->pins;
+  for (;;) {
+    const auto end = pins.find(';');
+    const std::string_view one = pins.substr(0, end);
+    if (one.size() == 8 + mine.size() && one.substr(0, 8) == "sha256//" && one.substr(8) == mine) return true;
+    if (end == std::string_view::npos) return false;
+    pins.remove_prefix(end + 1);
+  }
+}
+
+/// Builds the client's SSL context. Errors (bad CA file, bad client certificate, a malformed pin or pin
+/// pattern) come back in ec as error::invalid_option.
 inline std::shared_ptr<asio::ssl::context> make_client_context(const tls_options& o,
                                                                const std::vector<std::string>& alpn,
                                                                std::error_code& ec) {
@@ -138,6 +252,12 @@ inline std::shared_ptr<asio::ssl::context> make_client_context(const tls_options
       ctx->use_private_key_file(o.client_key_file.empty() ? o.client_cert_file : o.client_key_file,
                                 asio::ssl::context::pem, ec);
     if (ec) {
+      ec = error::invalid_option;
+      return nullptr;
+    }
+  }
+  for (const auto& pin : o.pinned_public_keys) {
+    if (!parse_pin_pattern(pin.host_pattern) || !valid_pins(pin.pins)) {
       ec = error::invalid_option;
       return nullptr;
     }
