@@ -4,8 +4,8 @@
 // X509_VERIFY_PARAM_set1_ip_asc). The leaf is kept, so the pool can later ask whether the same
 // certificate covers another host exactly as a fresh handshake would (RFC 9113 section 9.1.1).
 //
-// Also here: public-key pinning (curl's --pinnedpubkey), checked at every handshake and again for every
-// host coalesced onto a connection.
+// Also here: the client's TLS session cache (DESIGN section 11), and public-key pinning (curl's
+// --pinnedpubkey), checked at every handshake and again for every host coalesced onto a connection.
 #pragma once
 
 #include <h2coal/error.hpp>
@@ -19,7 +19,12 @@
 #include <openssl/x509v3.h>
 
 #include <cstdint>
+#include <ctime>
+#include <deque>
+#include <list>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +40,9 @@ struct tls_result {
   std::vector<std::string> sans;    ///< the leaf's dNSName and iPAddress entries, as text
   bool verified = false;            ///< chain and host name verified
   bool client_cert_sent = false;
+  /// The handshake resumed a session (RFC 8446 section 2.2): leaf, SANs and `verified` are the session's,
+  /// from the full handshake that made it for the same host and port.
+  bool resumed = false;
   std::shared_ptr<X509> leaf;       ///< the peer's leaf certificate (nullptr without TLS)
 };
 
@@ -222,6 +230,163 @@ inline bool pins_allow(const tls_options& o, X509* leaf, std::string_view host) 
   }
 }
 
+// ---- TLS session resumption (RFC 8446 section 2.2, RFC 5077) ----
+
+/// The sessions of one client (one partition), keyed by (lowercase SNI host, port): a session is offered
+/// only for the host and port it was made for, and only sessions of fully verified handshakes are kept.
+/// The newest few per key, a bounded number of keys (the least recently used go first), none expired. A
+/// TLS 1.3 session is taken out when offered: a ticket is used once (RFC 8446 appendix C.4); a TLS 1.2
+/// session stays, as the server may resume it again.
+///
+/// OpenSSL hands new sessions over through the SSL_CTX's callback, also after the handshake (TLS 1.3
+/// NewSessionTicket arrives with the first reads): the SSL object carries its key and a weak reference to
+/// the cache, so an SSL that outlives the cache stores nothing.
+class tls_session_cache {
+ public:
+  static constexpr std::size_t sessions_per_key = 4;
+  static constexpr std::size_t max_keys = 256;
+
+  tls_session_cache() : state_(std::make_shared<state>()) {}
+  tls_session_cache(const tls_session_cache&) = delete;
+  tls_session_cache& operator=(const tls_session_cache&) = delete;
+
+  /// Client session caching on `ctx` (OpenSSL's internal store off: this cache is the store).
+  void attach(SSL_CTX* ctx) {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, &tls_session_cache::on_new_session);
+  }
+
+  /// Before the handshake of `ssl` with `host`:`port`: names the key the sessions it brings are kept
+  /// under, and sets the newest session stored for that key, if any.
+  void offer(SSL* ssl, std::string_view host, std::uint16_t port) {
+    const int index = tag_index();
+    if (index < 0) return;
+    key k{ascii_lowercase(host), port};
+    auto* previous = static_cast<ssl_tag*>(SSL_get_ex_data(ssl, index));
+    auto* tag = new ssl_tag{state_, k};
+    if (SSL_set_ex_data(ssl, index, tag) != 1) {
+      delete tag;
+      return;
+    }
+    delete previous;
+    if (auto s = state_->take(k)) SSL_set_session(ssl, s.get());
+  }
+
+  /// Keeps `session` (its reference is taken) for `host`:`port`, unless it cannot be resumed or expired.
+  /// The new-session callback's way in, after its checks; tests call it directly.
+  void store(std::string_view host, std::uint16_t port, SSL_SESSION* session) {
+    state_->store(key{ascii_lowercase(host), port}, session);
+  }
+
+  void clear() {
+    std::lock_guard lock(state_->mutex);
+    state_->entries.clear();
+    state_->index.clear();
+  }
+
+  /// Sessions held, over every key.
+  std::size_t size() const {
+    std::lock_guard lock(state_->mutex);
+    std::size_t n = 0;
+    for (const auto& e : state_->entries) n += e.sessions.size();
+    return n;
+  }
+
+ private:
+  using key = std::pair<std::string, std::uint16_t>;
+  using session_ptr = std::shared_ptr<SSL_SESSION>;
+
+  static bool usable(SSL_SESSION* s, long long now) {
+    if (SSL_SESSION_is_resumable(s) != 1) return false;
+    return static_cast<long long>(SSL_SESSION_get_time(s)) + static_cast<long long>(SSL_SESSION_get_timeout(s)) > now;
+  }
+
+  struct state {
+    struct entry {
+      key k;
+      std::deque<session_ptr> sessions;  // newest first
+    };
+    mutable std::mutex mutex;
+    std::list<entry> entries;  // most recently used first
+    std::map<key, std::list<entry>::iterator> index;
+
+    void store(const key& k, SSL_SESSION* raw) {
+      session_ptr s(raw, SSL_SESSION_free);
+      const long long now = static_cast<long long>(std::time(nullptr));
+      if (!usable(raw, now)) return;
+      std::lock_guard lock(mutex);
+      auto it = index.find(k);
+      if (it == index.end()) {
+        entries.push_front(entry{k, {}});
+        it = index.emplace(k, entries.begin()).first;
+      } else {
+        entries.splice(entries.begin(), entries, it->second);
+      }
+      auto& list = it->second->sessions;
+      std::erase_if(list, [now](const session_ptr& p) { return !usable(p.get(), now); });
+      list.push_front(std::move(s));
+      while (list.size() > sessions_per_key) list.pop_back();
+      while (entries.size() > max_keys) {
+        index.erase(entries.back().k);
+        entries.pop_back();
+      }
+    }
+
+    session_ptr take(const key& k) {
+      const long long now = static_cast<long long>(std::time(nullptr));
+      std::lock_guard lock(mutex);
+      auto it = index.find(k);
+      if (it == index.end()) return nullptr;
+      auto& list = it->second->sessions;
+      std::erase_if(list, [now](const session_ptr& p) { return !usable(p.get(), now); });
+      if (list.empty()) {
+        entries.erase(it->second);
+        index.erase(it);
+        return nullptr;
+      }
+      entries.splice(entries.begin(), entries, it->second);
+      session_ptr s = list.front();
+      if (SSL_SESSION_get_protocol_version(s.get()) >= TLS1_3_VERSION) list.pop_front();
+      if (list.empty()) {
+        entries.erase(it->second);
+        index.erase(it);
+      }
+      return s;
+    }
+  };
+
+  // What offer() leaves on an SSL object for the callback.
+  struct ssl_tag {
+    std::weak_ptr<state> cache;
+    key k;
+  };
+
+  static void free_tag(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<ssl_tag*>(ptr); }
+
+  static int tag_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, &tls_session_cache::free_tag);
+    return index;
+  }
+
+  // Returns 1 when the cache took the reference to `session`, 0 to let OpenSSL drop it.
+  static int on_new_session(SSL* ssl, SSL_SESSION* session) {
+    const int index = tag_index();
+    if (index < 0) return 0;
+    auto* tag = static_cast<ssl_tag*>(SSL_get_ex_data(ssl, index));
+    if (!tag) return 0;
+    auto st = tag->cache.lock();
+    if (!st) return 0;
+    // Only what a full verification proved may be resumed later: no session of an unverified peer.
+    if ((SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) == 0 || SSL_get_verify_result(ssl) != X509_V_OK ||
+        SSL_SESSION_get0_peer(session) == nullptr)
+      return 0;
+    st->store(tag->k, session);  // owns the reference from here on, kept or not
+    return 1;
+  }
+
+  std::shared_ptr<state> state_;
+};
+
 /// Builds the client's SSL context. Errors (bad CA file, bad client certificate, a malformed pin or pin
 /// pattern) come back in ec as error::invalid_option.
 inline std::shared_ptr<asio::ssl::context> make_client_context(const tls_options& o,
@@ -300,6 +465,8 @@ inline tls_result read_tls_result(SSL* ssl, bool verify) {
   // A configured client certificate counts as sent: the safe reading, since a server may ask for it
   // after the handshake (TLS 1.3 post-handshake authentication).
   r.client_cert_sent = SSL_get_certificate(ssl) != nullptr;
+  // Resumed: OpenSSL answers the peer certificate and the verify result from the session.
+  r.resumed = SSL_session_reused(ssl) == 1;
   return r;
 }
 
