@@ -53,6 +53,12 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
     else if (opts_.version == http_version::h2_prior_knowledge) alpn = {"h2"};
     else alpn = {"h2", "http/1.1"};
     tls_ctx_ = make_client_context(opts_.tls, alpn, tls_error_);
+    // wiring (TLS session resumption, DESIGN section 11): one session cache per client, on its context;
+    // none when off or unverified (a session of an unverified peer must never be resumed).
+    if (tls_ctx_ && opts_.tls.session_resumption && !opts_.tls.insecure) {
+      session_cache_ = std::make_shared<tls_session_cache>();
+      session_cache_->attach(tls_ctx_->native_handle());
+    }
     start_ = std::chrono::steady_clock::now();
   }
 
@@ -428,6 +434,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       lru->close("connection limit");  // idle: nothing is lost, and the pool forgets it at once
     }
     auto c = std::make_shared<connection>(ex_, *this, opts_, tls_ctx_, ++next_connection_id_, o);
+    c->set_session_cache(session_cache_);  // wiring (TLS session resumption)
     if (op->fresh_connection) c->set_dedicated();
     conns_.push_back(c);
     by_id_.emplace(c->id(), c);
@@ -660,6 +667,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   void on_connection_ready(connection& c) override {
     const auto& t = c.tls_info();
     summaries_[c.id()].alpn = t.alpn;
+    summaries_[c.id()].resumed = t.resumed;  // wiring (TLS session resumption)
     if (c.proto() == connection::protocol::http1) h1_origins_.insert(c.initial_origin());
     else
       for (const auto& san : t.sans) by_san_[ascii_lowercase(san)].push_back(&c);
@@ -667,6 +675,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       e.ev = "conn.ready";
       e.add("conn", c.id()).add("alpn", t.alpn).add("tls_version", c.tls() ? t.version : std::string());
       e.add("peer_sans", t.sans).add("verified", t.verified);
+      e.add("resumed", t.resumed);  // wiring (TLS session resumption)
       e.add("max_concurrent_streams", static_cast<std::int64_t>(c.max_concurrent_streams()));
     });
     // Its queued requests go back to the pool, which sends them on the connection that serves them.
@@ -855,6 +864,7 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
   asio::any_io_executor ex_;
   client_options opts_;
   std::shared_ptr<asio::ssl::context> tls_ctx_;
+  std::shared_ptr<tls_session_cache> session_cache_;  // wiring (TLS session resumption); null: off
   std::error_code tls_error_;
   std::chrono::steady_clock::time_point start_;
   bool closed_ = false;

@@ -525,7 +525,7 @@ void check_trace_line(const std::string& line, std::set<std::string>& seen) {
       {"dns.done", {"host", "addrs", "error", "us"}},
       {"pool.decision", {"req", "origin", "policy", "action", "conn", "basis", "matched_ip", "candidates"}},
       {"conn.connect", {"conn", "origin", "remote", "sni"}},
-      {"conn.ready", {"conn", "alpn", "tls_version", "peer_sans", "verified", "max_concurrent_streams"}},
+      {"conn.ready", {"conn", "alpn", "tls_version", "peer_sans", "verified", "resumed", "max_concurrent_streams"}},
       {"conn.failed", {"conn", "error"}},
       {"conn.origin_frame", {"conn", "origins", "origin_set", "ignored", "truncated"}},
       {"conn.goaway", {"conn", "last_stream_id", "error_code"}},
@@ -562,6 +562,7 @@ void check_trace_line(const std::string& line, std::set<std::string>& seen) {
   } else if (ev == "conn.ready") {
     integer("conn"), string("alpn"), string("tls_version"), strings("peer_sans"), integer("max_concurrent_streams");
     CHECK(e.at("verified").is_boolean());
+    CHECK(e.at("resumed").is_boolean());
   } else if (ev == "conn.failed") {
     integer("conn"), string("error");
   } else if (ev == "conn.origin_frame") {

@@ -101,6 +101,8 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   /// Opened for a 421 retry (RFC 9110 section 15.5.20): a connection of the origin's own, never redundant.
   bool dedicated() const noexcept { return dedicated_; }
   void set_dedicated() noexcept { dedicated_ = true; }
+  // wiring (TLS session resumption, DESIGN section 11): the client's session cache; null: none offered.
+  void set_session_cache(std::shared_ptr<tls_session_cache> cache) { session_cache_ = std::move(cache); }
 
   /// Whether this connection's verified leaf certificate covers `host` (cached per host).
   bool covers(const std::string& host) {
@@ -227,6 +229,8 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
     if (origin_.is_tls()) {
       if (!prepare_ssl(transport_.ssl(), origin_.host, !opts_.tls.insecure))
         return fail_setup(error::tls_handshake_failed);
+      // wiring (TLS session resumption): a session kept for this SNI host and port, if any.
+      if (session_cache_) session_cache_->offer(transport_.ssl(), origin_.host, origin_.port);
       state_ = state::handshaking;
       arm_timer(opts_.handshake_timeout, error::tls_handshake_timeout);
       return do_handshake();
@@ -1103,6 +1107,7 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
   std::vector<h2coal::origin> misdirected_;
   std::optional<std::vector<h2coal::origin>> origin_set_;
   std::unordered_map<std::string, bool> covers_cache_;
+  std::shared_ptr<tls_session_cache> session_cache_;  // wiring (TLS session resumption)
 };
 
 }  // namespace h2coal::detail
