@@ -328,6 +328,8 @@ class pool final : public connection_owner, public std::enable_shared_from_this<
       v.client_cert = c->tls_info().client_cert_sent;
       v.same_partition = true;  // one client, one set of TLS settings: one partition
       v.cert_covers = c->ready() && c->tls() && c->covers(target.host);
+      // wiring (public-key pinning): "the certificate is acceptable for the host" is coverage and pins.
+      if (v.cert_covers) v.cert_covers = pins_allow(opts_.tls, c->tls_info().leaf.get(), target.host);
       v.at_capacity = c->ready() && c->at_capacity();
       v.origin_set = c->origin_set();
       v.misdirected = c->misdirected();

@@ -264,6 +264,8 @@ class connection final : public std::enable_shared_from_this<connection>, h2_lis
       return fail_setup(error::tls_handshake_failed);
     }
     tls_ = read_tls_result(transport_.ssl(), !opts_.tls.insecure);
+    // wiring (public-key pinning): the leaf's key must be one pinned for the SNI host, if any is.
+    if (!pins_allow(opts_.tls, tls_.leaf.get(), origin_.host)) return fail_setup(error::public_key_mismatch);
     if (tls_.alpn == "h2") return begin_protocol(protocol::h2);
     if (opts_.version == http_version::h2_prior_knowledge) return fail_setup(error::alpn_mismatch);
     if (tls_.alpn.empty()) tls_.alpn = "http/1.1";  // a server without ALPN speaks HTTP/1.1
