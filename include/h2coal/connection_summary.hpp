@@ -17,6 +17,7 @@ struct connection_summary {
   std::vector<std::string> origins;  ///< origins it carried requests for
   std::uint64_t requests = 0;
   bool open = true;
+  bool resumed = false;          ///< its TLS handshake resumed a session
 };
 
 }  // namespace h2coal

@@ -88,6 +88,12 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     else if (opts_.version == http_version::h2_prior_knowledge) alpn = {"h2"};
     else alpn = {"h2", "http/1.1"};
     tls_ctx_ = make_client_context(opts_.tls, alpn, tls_error_);
+    // TLS session resumption (DESIGN section 11): one session cache per client, on its context;
+    // none when off or unverified (a session of an unverified peer must never be resumed).
+    if (tls_ctx_ && opts_.tls.session_resumption && !opts_.tls.insecure) {
+      session_cache_ = std::make_shared<tls_session_cache>();
+      session_cache_->attach(tls_ctx_->native_handle());
+    }
     start_ = std::chrono::steady_clock::now();
   }
 
@@ -413,6 +419,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       v.client_cert = c->tls_info().client_cert_sent;
       v.same_partition = true;  // one client, one set of TLS settings: one partition
       v.cert_covers = c->ready() && c->tls() && c->covers(target.host);
+      // Public-key pins: "the certificate is acceptable for the host" is coverage and pins.
+      if (v.cert_covers) v.cert_covers = pins_allow(opts_.tls, c->tls_info().leaf.get(), target.host);
       v.at_capacity = c->ready() && c->at_capacity();
       v.origin_set = c->origin_set();
       v.misdirected = c->misdirected();
@@ -559,6 +567,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     t.port = o.port;
     t.tls = o.is_tls();
     t.verify = !opts_.tls.insecure;
+    t.sessions = session_cache_;
+    t.pins = &opts_.tls;
     for (const auto& a : c->initial_addresses())
       if (opts_.ip_family == ip_family::any || a.is_v4() == (opts_.ip_family == ip_family::v4)) t.addresses.push_back(a);
     if (t.addresses.empty()) return c->fail(error::host_not_found);  // none of the family asked for
@@ -838,6 +848,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     auto& c = static_cast<connection&>(sc);
     const auto& t = c.tls_info();
     summaries_[c.id()].alpn = t.alpn;
+    summaries_[c.id()].resumed = t.resumed;
     if (c.proto() == connection::protocol::http1) h1_origins_.insert(c.initial_origin());
     else
       for (const auto& san : t.sans) by_san_[ascii_lowercase(san)].push_back(&c);
@@ -845,6 +856,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       e.ev = "conn.ready";
       e.add("conn", c.id()).add("alpn", t.alpn).add("tls_version", c.tls() ? t.version : std::string());
       e.add("peer_sans", t.sans).add("verified", t.verified);
+      e.add("resumed", t.resumed);
       e.add("max_concurrent_streams", static_cast<std::int64_t>(c.max_concurrent_streams()));
     });
     // Its queued requests go back to the pool, which sends them on the connection that serves them.
@@ -1043,6 +1055,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   asio::any_io_executor ex_;
   client_options opts_;
   std::shared_ptr<asio::ssl::context> tls_ctx_;
+  std::shared_ptr<tls_session_cache> session_cache_;  // null: resumption off
   std::error_code tls_error_;
   std::unique_ptr<dns_cache> dns_;
   std::unordered_map<std::string, std::string> dns_failures_;

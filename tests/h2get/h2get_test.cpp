@@ -414,7 +414,7 @@ TEST_CASE("h2get: --no-sessionid is accepted, and a malformed --pinnedpubkey exi
 
 // Key pinning is the TLS layer's to enforce (tls_options::pinned_public_keys): until it does, a wrong pin
 // still connects.
-TEST_CASE("h2get: a --pinnedpubkey the server's key does not match exits 90", "[!shouldfail]") {
+TEST_CASE("h2get: a --pinnedpubkey the server's key does not match exits 90") {
   two_hosts s;
   auto r = s.f.h2get({"--pinnedpubkey", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", s.url("a.test")});
   CHECK(r.exit_code == 90);
@@ -682,7 +682,7 @@ void check_trace_line(const std::string& line, std::set<std::string>& seen) {
       {"conn.attempt", {"conn", "remote", "family", "attempt"}},
       {"conn.attempt_failed", {"conn", "remote", "error"}},
       {"conn.connect", {"conn", "origin", "remote", "sni"}},
-      {"conn.ready", {"conn", "alpn", "tls_version", "peer_sans", "verified", "max_concurrent_streams"}},
+      {"conn.ready", {"conn", "alpn", "tls_version", "peer_sans", "verified", "resumed", "max_concurrent_streams"}},
       {"conn.failed", {"conn", "error"}},
       {"conn.origin_frame", {"conn", "origins", "origin_set", "ignored", "truncated"}},
       {"conn.goaway", {"conn", "last_stream_id", "error_code"}},
@@ -719,6 +719,7 @@ void check_trace_line(const std::string& line, std::set<std::string>& seen) {
   } else if (ev == "conn.ready") {
     integer("conn"), string("alpn"), string("tls_version"), strings("peer_sans"), integer("max_concurrent_streams");
     CHECK(e.at("verified").is_boolean());
+    CHECK(e.at("resumed").is_boolean());
   } else if (ev == "conn.failed") {
     integer("conn"), string("error");
   } else if (ev == "conn.origin_frame") {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 
@@ -34,6 +35,12 @@ bool find_protocol(const unsigned char* in, unsigned int inlen, std::string_view
     i += 1 + len;
   }
   return false;
+}
+
+// The connection index of an accepted TLS connection, on its SSL object (plus one: 0 is "none").
+int connection_index_slot() {
+  static const int slot = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return slot;
 }
 
 }  // namespace
@@ -119,6 +126,18 @@ std::unique_ptr<asio::ssl::context> server_core::make_tls_context(const cert_pai
   SSL_CTX_set_tlsext_servername_arg(native, this);
   static const unsigned char sid_context[] = "h2coal-test";
   SSL_CTX_set_session_id_context(native, sid_context, sizeof sid_context - 1);
+  if (opts_.tls12_only) SSL_CTX_set_max_proto_version(native, TLS1_2_VERSION);
+  if (opts_.session_resumption) {
+    // OpenSSL's defaults, said out loud: a server session cache (TLS 1.2 session IDs), tickets (TLS 1.2
+    // and 1.3; TLS 1.3 sends two after each handshake).
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_clear_options(native, SSL_OP_NO_TICKET);
+  } else {
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(native, 0);
+  }
+  SSL_CTX_set_client_hello_cb(native, &server_core::on_client_hello, this);
   if (opts_.request_client_cert) {
     // Ask, accept whatever comes: the test only wants to know whether a certificate was sent.
     SSL_CTX_set_verify(native, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
@@ -157,6 +176,21 @@ int server_core::on_servername(SSL* ssl, int*, void* arg) {
     }
   }
   return SSL_TLSEXT_ERR_OK;
+}
+
+// Notes whether the ClientHello offers a session to resume: a TLS 1.3 pre_shared_key (RFC 8446 section
+// 4.2.11) or a non-empty TLS 1.2 SessionTicket (RFC 5077 section 3.2). (A TLS 1.3 client sends a random
+// legacy_session_id every time, so the session ID tells nothing.)
+int server_core::on_client_hello(SSL* ssl, int*, void* arg) {
+  auto& self = *static_cast<server_core*>(arg);
+  const auto tag = reinterpret_cast<std::uintptr_t>(SSL_get_ex_data(ssl, connection_index_slot()));
+  if (tag == 0) return SSL_CLIENT_HELLO_SUCCESS;
+  const unsigned char* data = nullptr;
+  std::size_t len = 0;
+  bool offered = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &data, &len) == 1;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_session_ticket, &data, &len) == 1 && len > 0) offered = true;
+  if (offered) self.update_connection(tag - 1, [](connection_info& info) { info.offered_session = true; });
+  return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 void server_core::accept(tcp::acceptor& acceptor) {
@@ -199,6 +233,7 @@ void server_core::on_accepted(tcp::socket socket) {
   }
   auto t = std::make_unique<transport>(std::move(socket), *tls_);
   transport* raw = t.get();
+  SSL_set_ex_data(raw->ssl(), connection_index_slot(), reinterpret_cast<void*>(static_cast<std::uintptr_t>(index) + 1));
   raw->async_handshake([this, t = std::move(t), index,
                         local_address = std::move(local_address)](const std::error_code& hs) mutable {
     after_handshake(std::move(t), index, std::move(local_address), hs);
@@ -221,11 +256,17 @@ void server_core::after_handshake(std::unique_ptr<transport> t, std::size_t inde
   const bool client_cert = peer != nullptr;
   X509_free(peer);
 #endif
+  const bool resumed = !ec && SSL_session_reused(ssl) == 1;
   update_connection(index, [&](connection_info& info) {
     info.sni = sni;
     info.alpn = protocol;
     info.client_cert = client_cert;
+    info.resumed = resumed;
   });
+  if (resumed) {
+    std::lock_guard lock(mutex_);
+    ++resumed_;
+  }
   if (ec) return;  // the transport closes as it goes out of scope
   const bool http2 = opts_.protocol == server_protocol::h2 ||
                      (opts_.protocol == server_protocol::auto_alpn && protocol == "h2");
@@ -259,6 +300,11 @@ std::vector<request_info> server_core::requests() const {
 std::size_t server_core::max_open_streams() const {
   std::lock_guard lock(mutex_);
   return max_open_;
+}
+
+std::size_t server_core::resumed_handshakes() const {
+  std::lock_guard lock(mutex_);
+  return resumed_;
 }
 
 void server_core::add_request(const request_info& req) {
@@ -416,6 +462,7 @@ std::size_t test_server::connection_count() const { return core_->connection_cou
 std::vector<connection_info> test_server::connections() const { return core_->connections(); }
 std::vector<request_info> test_server::requests() const { return core_->requests(); }
 std::size_t test_server::max_open_streams() const { return core_->max_open_streams(); }
+std::size_t test_server::resumed_handshakes() const { return core_->resumed_handshakes(); }
 void test_server::send_goaway_all(std::uint32_t error_code) { core_->send_goaway_all(error_code); }
 void test_server::release_stalled() { core_->release_stalled(); }
 

@@ -96,6 +96,12 @@ struct server_options {
   std::size_t http1_max_requests_per_connection = 0;  // 0: unlimited keep-alive
   // Off: requests() stays empty, so a long soak run does not grow the server's memory.
   bool record_requests = true;
+  // TLS 1.2 at most (TLS 1.2 session resumption: session tickets, RFC 5077).
+  bool tls12_only = false;
+  // Server-side session resumption (TLS 1.3 tickets, TLS 1.2 tickets and session cache); on by default,
+  // as OpenSSL has it. The ticket keys are the server's, not a certificate's: keeping a session to the
+  // host it was made for is the client's job (connection_info::offered_session shows what it offered).
+  bool session_resumption = true;
 };
 
 struct connection_info {
@@ -104,6 +110,8 @@ struct connection_info {
   std::string local_address;
   std::string alpn;            // "" when none was negotiated
   bool client_cert = false;    // the client presented a certificate
+  bool offered_session = false;  // the ClientHello offered a session (TLS 1.3 pre_shared_key, or a TLS 1.2 ticket)
+  bool resumed = false;        // the handshake resumed a session (SSL_session_reused)
   std::size_t streams = 0;     // streams (HTTP/1.1: requests) received
   std::size_t max_open_streams = 0;
 };
@@ -130,6 +138,7 @@ class test_server {
   std::vector<connection_info> connections() const;
   std::vector<request_info> requests() const;  // in arrival order (headers and body complete)
   std::size_t max_open_streams() const;  // the most streams ever open at once on any one connection
+  std::size_t resumed_handshakes() const;  // finished TLS handshakes that resumed a session
 
   // GOAWAY on every live HTTP/2 connection (last_stream_id = the highest stream seen). With NO_ERROR the
   // connections drain and close; with another code they close once the frame is written.

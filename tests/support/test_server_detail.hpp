@@ -129,6 +129,7 @@ class server_core {
   std::vector<connection_info> connections() const;
   std::vector<request_info> requests() const;
   std::size_t max_open_streams() const;
+  std::size_t resumed_handshakes() const;
   void add_request(const request_info& req);
   void note_streams(std::size_t index, std::size_t streams, std::size_t open_now);
 
@@ -153,6 +154,7 @@ class server_core {
   static int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
                          const unsigned char* in, unsigned int inlen, void* arg);
   static int on_servername(SSL* ssl, int* alert, void* arg);
+  static int on_client_hello(SSL* ssl, int* alert, void* arg);
 
   server_options opts_;
   std::unique_ptr<asio::io_context> io_;
@@ -170,6 +172,7 @@ class server_core {
   std::vector<connection_info> conns_;
   std::vector<request_info> requests_;
   std::size_t max_open_ = 0;
+  std::size_t resumed_ = 0;
 
   std::thread thread_;
 };

@@ -36,6 +36,10 @@ struct dial_target {
   std::string alpn_fallback;
   /// The only protocol acceptable ("" : any the context offered).
   std::string alpn_required;
+  /// Sessions to resume from, and to keep the new ones in (null: full handshakes only).
+  std::shared_ptr<tls_session_cache> sessions;
+  /// Public-key pins checked against the leaf for `host` (null: none).
+  const tls_options* pins = nullptr;
 };
 
 /// What the dialer hands over: the transport, where it went, and what TLS established.
@@ -195,6 +199,7 @@ class dialer final : public std::enable_shared_from_this<dialer> {
     result_.handshake_deadline = std::chrono::steady_clock::now() + timing_.handshake_timeout;
     if (!target_.tls) return finish({});
     if (!prepare_ssl(link_->ssl(), target_.host, target_.verify)) return finish(error::tls_handshake_failed);
+    if (target_.sessions) target_.sessions->offer(link_->ssl(), target_.host, target_.port);
     arm(timing_.handshake_timeout, error::tls_handshake_timeout);
     handshake();
   }
@@ -223,6 +228,9 @@ class dialer final : public std::enable_shared_from_this<dialer> {
       return finish(error::tls_handshake_failed);
     }
     result_.tls = read_tls_result(link_->ssl(), target_.verify);
+    // The leaf's key must be one pinned for the SNI host, if any is (resumed sessions too).
+    if (target_.pins && !pins_allow(*target_.pins, result_.tls.leaf.get(), target_.host))
+      return finish(error::public_key_mismatch);
     auto& alpn = result_.tls.alpn;
     if (alpn.empty()) {
       if (!target_.alpn_required.empty() || target_.alpn_fallback.empty()) return finish(error::alpn_mismatch);

@@ -95,7 +95,16 @@ class transport {
                        std::forward<F>(f));
   }
 
+  /// Closes the socket. An established TLS connection that did not fail first sends close_notify (RFC
+  /// 8446 section 6.1), as far as the socket takes it now: without it OpenSSL takes the connection for
+  /// broken and marks its session not resumable (SSL_free's bad-session rule), which would cost the
+  /// session cache its newest session at every close.
   void close() {
+    if (ssl_ && !failed_ && socket_.is_open() && SSL_is_init_finished(ssl_)) {
+      ERR_clear_error();
+      SSL_shutdown(ssl_);  // never after a fatal error: OpenSSL forbids it (failed_)
+      ERR_clear_error();
+    }
     std::error_code ignored;
     socket_.close(ignored);
   }
@@ -131,6 +140,7 @@ class transport {
       case SSL_ERROR_WANT_WRITE: w = want::write; return;
       case SSL_ERROR_ZERO_RETURN: ec = asio::error::eof; return;
       case SSL_ERROR_SYSCALL: {
+        failed_ = true;
         unsigned long err = ERR_get_error();
         if (err != 0) ec = std::error_code(static_cast<int>(err), asio::error::get_ssl_category());
         else if (errno != 0) ec = std::error_code(errno, asio::error::get_system_category());
@@ -138,6 +148,7 @@ class transport {
         return;
       }
       default: {
+        failed_ = true;
         unsigned long err = ERR_get_error();
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
         if (ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) ec = asio::ssl::error::stream_truncated;
@@ -203,6 +214,7 @@ class transport {
 
   asio::ip::tcp::socket socket_;
   SSL* ssl_ = nullptr;
+  bool failed_ = false;  // SSL_ERROR_SYSCALL or SSL_ERROR_SSL: no close_notify may follow
 };
 
 }  // namespace h2coal::detail
