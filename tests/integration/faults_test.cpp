@@ -671,7 +671,9 @@ TEST_CASE("faults: DNS answers that change between requests") {
   server_options so;
   so.addresses = {"127.0.0.1", "127.0.0.2"};
   auto server = f.serve({"a.test", "b.test"}, so);  // both resolve to 127.0.0.1
-  client c(f.io.get_executor(), f.with_policy(policies::browser()));
+  auto opts = f.with_policy(policies::browser());
+  opts.dns_cache_ttl = std::chrono::seconds(0);  // no cache: every decision asks the resolver again
+  client c(f.io.get_executor(), opts);
   ledger l;
   auto a = l.get(f, c, test_url("a.test", server->port()));
   auto b1 = l.get(f, c, test_url("b.test", server->port()));

@@ -1,5 +1,6 @@
 // tests/interop/h2o_test.cpp: h2coal against h2o (Debian 12: 2.2), HTTP/2 over TLS basics.
 #include "interop/interop.hpp"
+#include "support/black_hole.hpp"
 
 using namespace h2coal;
 using namespace h2coal::interop;
@@ -18,7 +19,9 @@ listen:
     key-file: {{key}}
     ocsp-update-interval: 0
 num-threads: 1
-access-log: {{dir}}/h2o-access.log
+access-log:
+  path: {{dir}}/h2o-access.log
+  format: "%{ssl.session-reused}x %{ssl.protocol-version}x %r"
 hosts:
   "h.test:{{port}}":
     paths:
@@ -100,4 +103,47 @@ TEST_CASE("h2o: HTTP/2 over TLS basics: GET, HEAD, 404, a 2 MB body and 30 concu
   wait_for_lines(f.dir.file("h2o-access.log"), 34);
   h.proc->stop();
   CHECK(read_lines(f.dir.file("h2o-access.log")).size() == 34);
+}
+
+TEST_CASE("h2o: TLS resumption: a client's next connection to h2o resumes, h2o says so") {
+  INTEROP_REQUIRE_PROGRAM(h2o, "h2o");
+  interop_fixture f;
+  auto h = start_h2o(f, h2o);
+  f.resolve("h.test", {h2o_address});
+  auto opts = f.options_with(policies::origin());
+  opts.idle_timeout = std::chrono::milliseconds(20);  // the first connection goes once idle
+  client c(f.io.get_executor(), opts);
+  auto first = f.get_with(c, server_url("h.test", h.port, "/small.txt"));
+  REQUIRE_FALSE(first.ec);
+  f.run_until([&] { return !c.connections().empty() && !c.connections().front().open; });
+  auto second = f.get_with(c, server_url("h.test", h.port, "/small.txt"));
+  REQUIRE_FALSE(second.ec);
+  CHECK(second.resp.body == "h2o small\n");
+  CHECK(f.connects() == 2);
+  auto summaries = c.connections();
+  REQUIRE(summaries.size() == 2);
+  CHECK_FALSE(summaries[0].resumed);
+  CHECK(summaries[1].resumed);
+  wait_for_lines(f.dir.file("h2o-access.log"), 2);
+  h.proc->stop();
+  auto lines = read_lines(f.dir.file("h2o-access.log"));
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].rfind("0 ", 0) == 0);  // %{ssl.session-reused}x: 0, then 1
+  CHECK(lines[1].rfind("1 ", 0) == 0);
+}
+
+TEST_CASE("h2o: Happy Eyeballs: a black-holed first address, h2o second") {
+  INTEROP_REQUIRE_PROGRAM(h2o, "h2o");
+  interop_fixture f;
+  auto h = start_h2o(f, h2o);
+  h2coal::test::black_hole hole("127.0.66.2", h.port);
+  f.resolve("h.test", {"127.0.66.2", h2o_address});
+  auto opts = f.options_with(policies::origin());
+  opts.connect_timeout = std::chrono::seconds(45);
+  client c(f.io.get_executor(), opts);
+  auto r = f.get_with(c, server_url("h.test", h.port, "/small.txt"));
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.resp.body == "h2o small\n");
+  CHECK(f.count("conn.attempt") == 2);
+  CHECK(f.connects() == 1);
 }
