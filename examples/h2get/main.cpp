@@ -589,7 +589,6 @@ int run(int argc, char** argv) {
 #if defined(H2COAL_HAS_CARES)
   h2coal::cares_options dns_options;
   dns_options.servers = cl.dns_servers.value_or("");
-  dns_options.resolution_delay = opts.resolution_delay;
   if (cl.connect_timeout > 0) {
     // curl's --connect-timeout covers resolving too: two tries, the second twice as long, fit in it.
     dns_options.tries = 2;

@@ -38,9 +38,6 @@ struct client_options {
   /// RFC 8305 section 5 Connection Attempt Delay: the next address is tried this long after the previous
   /// attempt started (or at once when it failed). Values under 10 ms are taken as 10 ms.
   std::chrono::milliseconds connection_attempt_delay = 250ms;
-  /// RFC 8305 section 3 Resolution Delay: a resolver that asks A and AAAA separately (cares_resolver)
-  /// waits this long for AAAA once A answered.
-  std::chrono::milliseconds resolution_delay = 50ms;
   /// The address families connected over; addresses of the other family are left out of the race.
   h2coal::ip_family ip_family = h2coal::ip_family::any;
   /// How long an answer without a TTL (system_resolver, static_resolver) stays in the client's DNS cache

@@ -4,6 +4,7 @@
 #include "catch.hpp"
 #include "support/black_hole.hpp"
 #include "support/client_fixture.hpp"
+#include "support/trace_fields.hpp"
 
 #include <h2coal/detail/dialer.hpp>
 
@@ -11,16 +12,6 @@ using namespace h2coal;
 using namespace h2coal::test;
 
 namespace {
-
-std::string str(const trace::event& e, const char* field) {
-  auto* v = e.find(field);
-  return v && std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v) : std::string();
-}
-
-std::int64_t num(const trace::event& e, const char* field) {
-  auto* v = e.find(field);
-  return v && std::holds_alternative<std::int64_t>(*v) ? std::get<std::int64_t>(*v) : -1;
-}
 
 // "ev remote" for every attempt event, in order.
 std::vector<std::string> attempts(const client_fixture& f) {
@@ -52,6 +43,26 @@ std::vector<std::string> candidates(const trace::event& e) {
     out.push_back(line);
   }
   return out;
+}
+
+// `refused` answers first and refuses; `serving` answers second and serves: the failure starts the
+// second attempt at once (the attempt delay is ten minutes), and each attempt names its family.
+void refused_then_serving(const std::string& refused, const std::string& serving) {
+  client_fixture f;
+  server_options so;
+  so.addresses = {serving};
+  auto server = f.serve({"a.test"}, so);
+  const auto port = server->port();
+  f.resolve("a.test", {refused, serving});
+  auto opts = f.options();
+  opts.connection_attempt_delay = std::chrono::minutes(10);
+  client c(f.io.get_executor(), opts);
+  auto r = f.get(c, test_url("a.test", port));
+  REQUIRE_FALSE(r.ec);
+  CHECK(attempts(f) == std::vector<std::string>{"conn.attempt " + ep(refused, port), "conn.attempt_failed " + ep(refused, port),
+                                                "conn.attempt " + ep(serving, port), "conn.connect " + ep(serving, port)});
+  for (const auto& e : f.events)
+    if (e.ev == "conn.attempt") CHECK(str(e, "family") == (str(e, "remote").front() == '[' ? "ipv6" : "ipv4"));
 }
 
 }  // namespace
@@ -135,40 +146,8 @@ TEST_CASE("establishment: dual stack, either family refused, the other serving")
     WARN("no ::1 on this machine: the dual-stack cases need IPv6 loopback");
     return;
   }
-  SECTION("::1 refused, 127.0.0.1 serving") {
-    client_fixture f;
-    server_options so;
-    so.addresses = {"127.0.0.1"};
-    auto server = f.serve({"a.test"}, so);
-    const auto port = server->port();
-    f.resolve("a.test", {"::1", "127.0.0.1"});
-    auto opts = f.options();
-    opts.connection_attempt_delay = std::chrono::minutes(10);
-    client c(f.io.get_executor(), opts);
-    auto r = f.get(c, test_url("a.test", port));
-    REQUIRE_FALSE(r.ec);
-    CHECK(attempts(f) == std::vector<std::string>{"conn.attempt " + ep("::1", port), "conn.attempt_failed " + ep("::1", port),
-                                                  "conn.attempt " + ep("127.0.0.1", port),
-                                                  "conn.connect " + ep("127.0.0.1", port)});
-  }
-  SECTION("127.0.0.1 refused, ::1 serving") {
-    client_fixture f;
-    server_options so;
-    so.addresses = {"::1"};
-    auto server = f.serve({"a.test"}, so);
-    const auto port = server->port();
-    f.resolve("a.test", {"127.0.0.1", "::1"});
-    auto opts = f.options();
-    opts.connection_attempt_delay = std::chrono::minutes(10);
-    client c(f.io.get_executor(), opts);
-    auto r = f.get(c, test_url("a.test", port));
-    REQUIRE_FALSE(r.ec);
-    CHECK(attempts(f) == std::vector<std::string>{"conn.attempt " + ep("127.0.0.1", port),
-                                                  "conn.attempt_failed " + ep("127.0.0.1", port),
-                                                  "conn.attempt " + ep("::1", port), "conn.connect " + ep("::1", port)});
-    for (const auto& e : f.events)
-      if (e.ev == "conn.attempt" && str(e, "remote").front() == '[') CHECK(str(e, "family") == "ipv6");
-  }
+  SECTION("::1 refused, 127.0.0.1 serving") { refused_then_serving("::1", "127.0.0.1"); }
+  SECTION("127.0.0.1 refused, ::1 serving") { refused_then_serving("127.0.0.1", "::1"); }
   SECTION("::1 black-holed, 127.0.0.1 wins the race") {
     client_fixture f;
     server_options so;

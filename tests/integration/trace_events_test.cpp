@@ -2,6 +2,7 @@
 // not shared (DESIGN section 5). Each case asserts the exact sequence and the decision's fields.
 #include "catch.hpp"
 #include "support/client_fixture.hpp"
+#include "support/trace_fields.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -13,16 +14,6 @@ using namespace h2coal;
 using namespace h2coal::test;
 
 namespace {
-
-std::string str(const trace::event& e, const char* field) {
-  auto* v = e.find(field);
-  return v && std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v) : std::string();
-}
-
-std::int64_t num(const trace::event& e, const char* field) {
-  auto* v = e.find(field);
-  return v && std::holds_alternative<std::int64_t>(*v) ? std::get<std::int64_t>(*v) : -1;
-}
 
 // The pool.decision events for request `req`.
 std::vector<trace::event> decisions(const client_fixture& f, std::int64_t req) {
