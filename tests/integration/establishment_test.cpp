@@ -22,28 +22,11 @@ std::vector<std::string> attempts(const client_fixture& f) {
   return out;
 }
 
+// As the trace writes a remote ("127.0.0.1:443", "[::1]:443"): the pool's own formatting.
 std::string ep(const std::string& address, std::uint16_t port) {
-  return address.find(':') != std::string::npos ? "[" + address + "]:" + std::to_string(port)
-                                                 : address + ":" + std::to_string(port);
+  return h2coal::detail::endpoint_text(asio::ip::tcp::endpoint(asio::ip::make_address(address), port));
 }
 
-// The candidates of a decision as "conn verdict reason".
-std::vector<std::string> candidates(const trace::event& e) {
-  std::vector<std::string> out;
-  auto* v = e.find("candidates");
-  if (!v) return out;
-  for (const auto& rec : std::get<std::vector<trace::record>>(*v)) {
-    std::string line;
-    for (const auto& [k, val] : rec) {
-      if (k == "origin") continue;
-      if (!line.empty()) line += " ";
-      if (std::holds_alternative<std::int64_t>(val)) line += std::to_string(std::get<std::int64_t>(val));
-      else if (std::holds_alternative<std::string>(val)) line += std::get<std::string>(val);
-    }
-    out.push_back(line);
-  }
-  return out;
-}
 
 // `refused` answers first and refuses; `serving` answers second and serves: the failure starts the
 // second attempt at once (the attempt delay is ten minutes), and each attempt names its family.
@@ -258,7 +241,7 @@ TEST_CASE("establishment: a decision made while a connection to the same address
     if (e.ev == "pool.decision" && num(e, "req") == 2) ds.push_back(e);
   REQUIRE(ds.size() == 1);
   CHECK(str(ds[0], "action") == "connect");
-  CHECK(candidates(ds[0]) == std::vector<std::string>{"1 rejected not-ready"});
+  CHECK(candidates(ds[0], false) == std::vector<std::string>{"1 rejected not-ready"});
   CHECK(server->connection_count() == 2);
 }
 
@@ -347,7 +330,7 @@ TEST_CASE("establishment: DNS moved an alias away: its new requests stop using t
   for (const auto& e : f.events)
     if (e.ev == "pool.decision") {
       CHECK(str(e, "action") == "connect");
-      CHECK(candidates(e) == std::vector<std::string>{"1 rejected ip-mismatch"});
+      CHECK(candidates(e, false) == std::vector<std::string>{"1 rejected ip-mismatch"});
     }
   // a.test's own connection is untouched.
   CHECK(f.get(c, test_url("a.test", port)).resp.connection == 1);

@@ -23,22 +23,6 @@ std::vector<trace::event> decisions(const client_fixture& f, std::int64_t req) {
   return out;
 }
 
-// The candidates of a decision as "conn origin verdict reason".
-std::vector<std::string> candidates(const trace::event& e) {
-  std::vector<std::string> out;
-  auto* v = e.find("candidates");
-  if (!v) return out;
-  for (const auto& rec : std::get<std::vector<trace::record>>(*v)) {
-    std::string line;
-    for (const auto& [k, val] : rec) {
-      if (!line.empty()) line += " ";
-      if (std::holds_alternative<std::int64_t>(val)) line += std::to_string(std::get<std::int64_t>(val));
-      else if (std::holds_alternative<std::string>(val)) line += std::get<std::string>(val);
-    }
-    out.push_back(line);
-  }
-  return out;
-}
 
 struct two_hosts {
   client_fixture f;
