@@ -35,6 +35,24 @@ enum class error {
   certificate_invalid,        ///< The server's certificate is expired, not yet valid, or malformed.
   alpn_mismatch,              ///< The server did not agree on any protocol we offered.
   public_key_mismatch,        ///< The server's public key matches none of the pins for the host.
+
+  // Reaching the server through a proxy (DESIGN section 13).
+  proxy_not_resolved,         ///< The proxy's host name did not resolve.
+  proxy_refused,              ///< The proxy refused the connection (every address).
+  proxy_connect_failed,       ///< Connecting to the proxy failed or timed out.
+  proxy_tls_failed,           ///< The TLS handshake with an https:// proxy failed (or its certificate).
+  proxy_tunnel_failed,        ///< The proxy answered CONNECT with a non-2xx status (response::proxy_status).
+  proxy_auth_required,        ///< The proxy wants credentials, or refused the ones sent (407, SOCKS5 auth).
+  proxy_protocol_error,       ///< The proxy's answer is not valid HTTP/1.1 or SOCKS5, or too long.
+  proxy_timeout,              ///< The proxy did not complete the tunnel in time.
+  socks_general_failure,      ///< SOCKS5 reply 1: general SOCKS server failure.
+  socks_not_allowed,          ///< SOCKS5 reply 2: connection not allowed by ruleset.
+  socks_network_unreachable,  ///< SOCKS5 reply 3: network unreachable.
+  socks_host_unreachable,     ///< SOCKS5 reply 4: host unreachable (or not resolved by the proxy).
+  socks_connection_refused,   ///< SOCKS5 reply 5: the target refused the proxy's connection.
+  socks_ttl_expired,          ///< SOCKS5 reply 6: TTL expired.
+  socks_command_not_supported,///< SOCKS5 reply 7: command not supported.
+  socks_address_not_supported,///< SOCKS5 reply 8 (or another code): address type not supported.
   // Requests.
   request_timeout,            ///< The whole request took longer than its timeout.
   cancelled,                  ///< The request was cancelled through its cancellation slot.
@@ -94,6 +112,22 @@ class error_category_impl final : public std::error_category {
       case error::certificate_invalid: return "the server certificate is expired or invalid";
       case error::alpn_mismatch: return "the server does not speak a protocol we offered (ALPN)";
       case error::public_key_mismatch: return "the server's public key matches none of the keys pinned for the host";
+      case error::proxy_not_resolved: return "the proxy's host name could not be resolved";
+      case error::proxy_refused: return "the proxy refused the connection";
+      case error::proxy_connect_failed: return "could not connect to the proxy";
+      case error::proxy_tls_failed: return "the TLS handshake with the proxy failed";
+      case error::proxy_tunnel_failed: return "the proxy refused to open the tunnel (CONNECT answered non-2xx)";
+      case error::proxy_auth_required: return "the proxy requires authentication (407), or refused the credentials";
+      case error::proxy_protocol_error: return "the proxy's answer is malformed";
+      case error::proxy_timeout: return "the proxy did not open the tunnel in time";
+      case error::socks_general_failure: return "SOCKS5 proxy: general server failure";
+      case error::socks_not_allowed: return "SOCKS5 proxy: connection not allowed by its rules";
+      case error::socks_network_unreachable: return "SOCKS5 proxy: network unreachable";
+      case error::socks_host_unreachable: return "SOCKS5 proxy: host unreachable";
+      case error::socks_connection_refused: return "SOCKS5 proxy: the target refused the connection";
+      case error::socks_ttl_expired: return "SOCKS5 proxy: TTL expired";
+      case error::socks_command_not_supported: return "SOCKS5 proxy: command not supported";
+      case error::socks_address_not_supported: return "SOCKS5 proxy: address type not supported";
       case error::request_timeout: return "the request timed out";
       case error::cancelled: return "the request was cancelled";
       case error::body_too_large: return "the response body exceeds the configured limit";

@@ -9,6 +9,7 @@
 #include <h2coal/resolver.hpp>
 #include <h2coal/tls_options.hpp>
 #include <h2coal/policy.hpp>
+#include <h2coal/proxy.hpp>
 #include <h2coal/trace.hpp>
 #include <h2coal/options.hpp>
 #include <h2coal/connection_summary.hpp>

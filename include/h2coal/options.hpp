@@ -2,6 +2,7 @@
 #pragma once
 
 #include <h2coal/policy.hpp>
+#include <h2coal/proxy.hpp>
 #include <h2coal/resolver.hpp>
 #include <h2coal/tls_options.hpp>
 #include <h2coal/trace.hpp>
@@ -33,6 +34,9 @@ struct client_options {
   std::shared_ptr<h2coal::resolver> resolver;
   /// Called on the client's executor for every trace event; no events are built when empty.
   trace::hook trace;
+  /// Forward proxies per scheme and the hosts that bypass them (DESIGN section 13); none by default.
+  /// The environment is read only when asked: `opts.proxy = proxy_from_environment();`.
+  proxy_config proxy;
 
   std::chrono::milliseconds connect_timeout = 30s;    ///< the whole Happy Eyeballs race, over all addresses
   /// RFC 8305 section 5 Connection Attempt Delay: the next address is tried this long after the previous

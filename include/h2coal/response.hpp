@@ -22,6 +22,9 @@ struct response {
   std::uint64_t body_bytes = 0;    ///< body bytes received (also when streamed to a sink)
   /// With an error: what more is known than the error code says (the DNS server's "NXDOMAIN", ...).
   std::string error_detail;
+  /// The status a proxy answered CONNECT with when it refused the tunnel (error::proxy_tunnel_failed,
+  /// proxy_auth_required); 0 otherwise.
+  int proxy_status = 0;
 };
 
 }  // namespace h2coal
