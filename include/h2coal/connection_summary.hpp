@@ -18,6 +18,7 @@ struct connection_summary {
   std::uint64_t requests = 0;
   bool open = true;
   bool resumed = false;          ///< its TLS handshake resumed a session
+  std::string proxy;             ///< scheme://host:port of the proxy it went through; empty when direct
 };
 
 }  // namespace h2coal

@@ -69,9 +69,20 @@ class connection final : public session {
     remote_text_ = ep.address().to_string();
   }
 
+  /// The proxy it goes through (nullptr: direct; DESIGN section 13) and that proxy's identity, which is
+  /// part of its partition.
+  const proxy_server* proxy() const noexcept { return proxy_; }
+  const std::string& proxy_identity() const noexcept { return proxy_identity_; }
+  void set_proxy(const proxy_server* p) {
+    proxy_ = p;
+    proxy_identity_ = p ? p->identity() : std::string{};
+  }
+
   std::shared_ptr<dialer> dial;  // while establishing
 
  private:
+  const proxy_server* proxy_ = nullptr;  // into the pool's options
+  std::string proxy_identity_;
   address_list initial_;
   std::vector<std::string> initial_texts_;
   asio::ip::tcp::endpoint remote_;
@@ -209,18 +220,21 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     // A request with an authority of its own goes only where its URL's origin is: exact origin, never
     // coalesced, whatever the policy for the host (DESIGN section 10).
     const any_policy& policy = op->req.authority ? strict_ : opts_.policies.for_host(o.host);
+    const proxy_server* px = proxy_for(o);
     request_view rv;
     rv.target = o;
-    if (op->addresses) rv.addresses = address_texts(*op->addresses);
+    // Through a proxy the client does not know the far address: no DNS match is possible (DESIGN 13).
+    if (px) rv.addresses.emplace();
+    else if (op->addresses) rv.addresses = address_texts(*op->addresses);
     rv.open_new_when_at_capacity = opts_.open_new_when_at_capacity;
     rv.allow_client_cert_coalescing = opts_.allow_client_cert_coalescing;
     rv.fresh_connection_required = op->fresh_connection;
     // Only the connections that could serve the origin are looked at (DESIGN section 4, steps 1-4): its
     // own, those whose origin set names it, and those on one of its addresses. The lookup stays flat
     // however many connections the pool holds.
-    auto views = build_views(candidates(o, op->addresses ? &*op->addresses : nullptr), o);
+    auto views = build_views(candidates(o, op->addresses ? &*op->addresses : nullptr), o, px);
     decision d = policy.decide(rv, views);
-    if (!op->addresses && (d.needs_dns || d.action == decision_action::connect)) {
+    if (!px && !op->addresses && (d.needs_dns || d.action == decision_action::connect)) {
       // A new connection needs the addresses anyway, and they may reveal a connection to share (step 3).
       return resolve_for(op);
     }
@@ -373,8 +387,11 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     auto it = std::find_if(views.begin(), views.end(), [&](const connection_view& v) { return v.id == *d.conn; });
     std::optional<reject_reason> why;
     if (it == views.end()) why = reject_reason::not_ready;
+    else if (!it->same_partition) why = reject_reason::partition;  // DESIGN 1: never across partitions
     else if (it->initial_origin != rv.target) {
       if (!it->tls || !rv.target.is_tls()) why = reject_reason::other_origin;
+      // Behind a proxy nothing but the exact origin is known to be served (DESIGN section 13).
+      else if (it->via_proxy) why = reject_reason::ip_mismatch;
       else if (!it->http2) why = reject_reason::http1;
       else if (it->initial_origin.port != rv.target.port) why = reject_reason::different_port;
       else if (!it->verified || opts_.tls.insecure || opts_.tls.has_custom_verifier) why = reject_reason::unverified;
@@ -398,7 +415,13 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     d.matched_ip.clear();
   }
 
-  std::vector<connection_view> build_views(const std::vector<connection*>& conns, const origin& target) {
+  // The proxy requests for `o` go through (nullptr: direct).
+  const proxy_server* proxy_for(const origin& o) const { return opts_.proxy.empty() ? nullptr : opts_.proxy.for_origin(o); }
+
+  std::vector<connection_view> build_views(const std::vector<connection*>& conns, const origin& target,
+                                           const proxy_server* px) {
+    const std::string none;
+    const std::string& partition = px ? px->identity() : none;
     std::vector<connection_view> views;
     views.reserve(conns.size());
     for (auto* c : conns) {
@@ -417,7 +440,9 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       v.draining = c->draining();
       v.verified = c->tls_info().verified && !opts_.tls.has_custom_verifier;
       v.client_cert = c->tls_info().client_cert_sent;
-      v.same_partition = true;  // one client, one set of TLS settings: one partition
+      // One client, one set of TLS settings; the proxy (or none) is what parts its connections.
+      v.same_partition = c->proxy_identity() == partition;
+      v.via_proxy = c->proxy() != nullptr;
       v.cert_covers = c->ready() && c->tls() && c->covers(target.host);
       // Public-key pins: "the certificate is acceptable for the host" is coverage and pins.
       if (v.cert_covers) v.cert_covers = pins_allow(opts_.tls, c->tls_info().leaf.get(), target.host);
@@ -528,6 +553,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
     auto c = std::make_shared<connection>(ex_, *this, opts_, ++next_connection_id_, o);
     if (op->fresh_connection) c->set_dedicated();
+    const proxy_server* px = proxy_for(o);
+    c->set_proxy(px);
     conns_.push_back(c);
     by_id_.emplace(c->id(), c);
     by_origin_[o].push_back(c);
@@ -535,7 +562,9 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     s.id = c->id();
     s.origin = o.serialize();
     s.sni = o.is_tls() && !is_ip_literal(o.host) ? o.host : "";
+    if (px) s.proxy = px->display();
     c->submit(op);
+    if (px) return dial_through_proxy(c);
     if (op->addresses) {
       // Indexed under its addresses at once: a decision made while it is still establishing lists it as
       // a candidate (not-ready), and coalesce_pending can wait for it.
@@ -554,13 +583,64 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
   }
 
+  // Through a proxy the race runs to the proxy's addresses; socks5 (not socks5h) also needs the target's
+  // own address, resolved here. The connection is not indexed under any address: it is never a DNS match.
+  void dial_through_proxy(const std::shared_ptr<connection>& c) {
+    const proxy_server& px = *c->proxy();
+    std::error_code literal_ec;
+    const auto literal = asio::ip::make_address(px.host, literal_ec);
+    if (!literal_ec) {
+      asio::post(ex_, [c, self = weak_from_this(), literal] {
+        if (auto p = self.lock(); p && !c->closed()) p->dial_proxy_resolved(c, address_list{literal});
+      });
+      return;
+    }
+    resolve(origin{"proxy", px.host, px.port}, [c, self = weak_from_this()](std::error_code ec, address_list addrs) {
+      auto p = self.lock();
+      if (!p || c->closed()) return;
+      if (ec) {
+        std::string detail = "could not resolve proxy: " + c->proxy()->host;
+        if (auto it = p->dns_failures_.find(c->proxy()->host); it != p->dns_failures_.end()) detail += " (" + it->second + ")";
+        return c->fail(error::proxy_not_resolved, detail);
+      }
+      p->dial_proxy_resolved(c, std::move(addrs));
+    });
+  }
+
+  void dial_proxy_resolved(const std::shared_ptr<connection>& c, address_list proxy_addresses) {
+    if (c->proxy()->scheme != proxy_scheme::socks5) return dial(c, proxy_addresses);
+    resolve(c->initial_origin(), [c, self = weak_from_this(), proxy_addresses](std::error_code ec, address_list addrs) {
+      auto p = self.lock();
+      if (!p || c->closed()) return;
+      if (ec) return c->fail(ec);
+      std::optional<asio::ip::address> target;
+      for (const auto& a : addrs)
+        if (p->opts_.ip_family == ip_family::any || a.is_v4() == (p->opts_.ip_family == ip_family::v4)) {
+          target = a;
+          break;
+        }
+      if (!target) return c->fail(error::host_not_found);
+      p->dial(c, proxy_addresses, target);
+    });
+  }
+
+  // The SSL context an https:// proxy is verified with (its own trust, ALPN http/1.1), made once.
+  std::shared_ptr<asio::ssl::context> proxy_context(const proxy_server& px, std::error_code& ec) {
+    auto& slot = proxy_ctxs_[px.identity()];
+    if (!slot) slot = make_client_context(px.tls, {"http/1.1"}, ec);
+    return slot;
+  }
+
   void index_initial_addresses(connection& c, const address_list& addrs) {
     c.set_initial_addresses(addrs);
     for (const auto& a : addrs) by_initial_address_[endpoint_key(a, c.initial_origin().port)].push_back(&c);
   }
 
   // ---- Establishment: the dialer's race and handshake, then the session takes the transport ----
-  void dial(const std::shared_ptr<connection>& c) {
+  void dial(const std::shared_ptr<connection>& c) { dial(c, c->initial_addresses()); }
+
+  void dial(const std::shared_ptr<connection>& c, const address_list& addresses,
+            std::optional<asio::ip::address> socks_target = std::nullopt) {
     const origin& o = c->initial_origin();
     dial_target t;
     t.host = o.host;
@@ -569,8 +649,30 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     t.verify = !opts_.tls.insecure;
     t.sessions = session_cache_;
     t.pins = &opts_.tls;
-    for (const auto& a : c->initial_addresses())
+    for (const auto& a : addresses)
       if (opts_.ip_family == ip_family::any || a.is_v4() == (opts_.ip_family == ip_family::v4)) t.addresses.push_back(a);
+    bool absolute_form = false;
+    if (const proxy_server* px = c->proxy()) {
+      if (t.addresses.empty()) return c->fail(error::proxy_not_resolved, "the proxy has no address of the family asked for");
+      auto& dp = t.proxy.emplace();
+      dp.scheme = px->scheme;
+      dp.host = px->host;
+      dp.port = px->port;
+      dp.user = px->user;
+      dp.password = px->password;
+      dp.verify = !px->tls.insecure;
+      dp.display = px->display();
+      dp.target_address = socks_target;
+      if (px->scheme == proxy_scheme::https) {
+        std::error_code ctx_ec;
+        dp.ctx = proxy_context(*px, ctx_ec);
+        if (!dp.ctx) return c->fail(error::invalid_option, "the proxy's TLS options are invalid");
+      }
+      // http:// through an HTTP proxy: absolute-form requests to the proxy itself; h2c needs a tunnel.
+      const bool http_proxy = px->scheme == proxy_scheme::http || px->scheme == proxy_scheme::https;
+      absolute_form = http_proxy && !t.tls && opts_.version != http_version::h2_prior_knowledge;
+      dp.tunnel = !absolute_form;
+    }
     if (t.addresses.empty()) return c->fail(error::host_not_found);  // none of the family asked for
     if (opts_.version == http_version::h2_prior_knowledge) t.alpn_required = "h2";
     else t.alpn_fallback = "http/1.1";  // a TLS server without ALPN speaks HTTP/1.1
@@ -578,14 +680,19 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     auto d = std::make_shared<dialer>(ex_, timing, tls_ctx_, this, c->id());
     c->dial = d;
     const bool h2c = opts_.version == http_version::h2_prior_knowledge;
-    d->start(std::move(t), [w = std::weak_ptr<connection>(c), h2c](std::error_code ec, dialed r) {
+    std::string proxy_authorization;
+    if (absolute_form && c->proxy()->has_credentials())
+      proxy_authorization = basic_credentials(c->proxy()->user, c->proxy()->password);
+    d->start(std::move(t), [w = std::weak_ptr<connection>(c), h2c, absolute_form,
+                            proxy_authorization = std::move(proxy_authorization)](std::error_code ec, dialed r) mutable {
       auto conn = w.lock();
       if (!conn || conn->closed()) {
         if (r.link) r.link->close();
         return;
       }
       conn->dial.reset();
-      if (ec) return conn->fail(ec);
+      if (ec) return conn->fail(ec, r.detail, r.proxy_status);
+      if (absolute_form) conn->use_absolute_form(std::move(proxy_authorization));
       session::protocol proto;
       if (conn->tls()) {
         if (r.tls.alpn != "h2" && r.tls.alpn != "http/1.1") return conn->fail(error::alpn_mismatch);
@@ -742,7 +849,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     for (const auto& o : sm) {
       const bool in = members.empty() ? std::find(b.begin(), b.end(), o) != b.end() : members.count(o) != 0;
       if (!in) return false;
-      auto views = build_views(one, o);
+      auto views = build_views(one, o, big.proxy());
       if (views.empty()) return false;
       request_view rv;
       rv.target = o;
@@ -794,12 +901,12 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   bool redundant(connection& c) {
     // A connection opened for a 421 retry exists because the one that "already serves" the origin did
     // not: it is never redundant (closing it would loop, one handshake per retry).
-    if (c.proto() != connection::protocol::h2 || !c.tls() || c.dedicated()) return false;
+    if (c.proto() != connection::protocol::h2 || !c.tls() || c.dedicated() || c.proxy()) return false;
     const auto& policy = opts_.policies.for_host(c.initial_origin().host);
     request_view rv;
     rv.target = c.initial_origin();
     rv.addresses = c.initial_address_texts();
-    auto views = build_views(candidates(rv.target, &c.initial_addresses()), rv.target);
+    auto views = build_views(candidates(rv.target, &c.initial_addresses()), rv.target, nullptr);
     std::erase_if(views, [&](const connection_view& v) { return v.id == c.id(); });
     auto d = policy.decide(rv, views);
     if (d.action != decision_action::coalesce || !d.conn) return false;
@@ -834,13 +941,26 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (!cp) return;
     auto& c = *cp;
     c.set_remote(remote);
-    by_remote_[endpoint_key(c.remote().address(), c.remote().port())].push_back(&c);
+    // Through a proxy the remote is the proxy's address, never a DNS match for anything.
+    if (!c.proxy()) by_remote_[endpoint_key(c.remote().address(), c.remote().port())].push_back(&c);
     auto& s = summaries_[c.id()];
     s.remote = endpoint_text(c.remote());
     emit([&](trace::event& e) {
       e.ev = "conn.connect";
       e.add("conn", c.id()).add("origin", c.initial_origin().serialize()).add("remote", s.remote);
       e.add("sni", s.sni);
+      if (c.proxy()) e.add("proxy", s.proxy);
+    });
+  }
+
+  void on_proxy_tunnel(std::uint64_t tag, int reply, std::int64_t us, std::error_code ec) override {
+    auto cp = find(tag);
+    if (!cp || !cp->proxy()) return;
+    emit([&](trace::event& e) {
+      e.ev = "proxy.tunnel";
+      e.add("conn", tag).add("proxy", cp->proxy()->display()).add("status", static_cast<std::int64_t>(reply));
+      e.add("us", us);
+      if (ec) e.add("error", ec.message());
     });
   }
 
@@ -901,7 +1021,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   void on_connection_origin(session& sc, std::int32_t stream, std::uint8_t flags,
                             std::vector<std::string> entries) override {
     auto& c = static_cast<connection&>(sc);
-    bool ignored = stream != 0 || (flags & 0x0f) != 0 || !c.tls();
+    // Through a proxy the client cannot tell whom it reached by address: ORIGIN frames are ignored there.
+    bool ignored = stream != 0 || (flags & 0x0f) != 0 || !c.tls() || c.proxy();
     bool truncated = false;
     if (!ignored) {
       auto& set = c.origin_set();
@@ -1059,6 +1180,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   std::error_code tls_error_;
   std::unique_ptr<dns_cache> dns_;
   std::unordered_map<std::string, std::string> dns_failures_;
+  std::unordered_map<std::string, std::shared_ptr<asio::ssl::context>> proxy_ctxs_;  // by proxy identity
   std::chrono::steady_clock::time_point start_;
   bool closed_ = false;
   std::uint64_t next_request_id_ = 0;

@@ -1,5 +1,5 @@
 // h2coal/detail/dialer.hpp: establishment. Addresses -> a Happy Eyeballs race of TCP attempts -> [a
-// proxy tunnel, later] -> TLS -> ALPN, ending in one finished transport (DESIGN section 11).
+// proxy: its TLS, the tunnel] -> TLS -> ALPN, ending in one finished transport (DESIGN sections 11, 13).
 //
 // The dialer knows nothing of HTTP: it is told which ALPN protocols to offer and which to assume when a
 // server picks none, and it hands the connected (and, for https, verified) transport to whoever asked.
@@ -7,8 +7,10 @@
 #pragma once
 
 #include <h2coal/detail/transport.hpp>
+#include <h2coal/detail/tunnel.hpp>
 #include <h2coal/detail/unique_function.hpp>
 #include <h2coal/error.hpp>
+#include <h2coal/proxy.hpp>
 #include <h2coal/resolver.hpp>
 #include <h2coal/tls.hpp>
 
@@ -20,10 +22,26 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace h2coal::detail {
+
+/// The proxy a connection goes through (DESIGN section 13); the race then runs to its addresses.
+struct dial_proxy {
+  proxy_scheme scheme = proxy_scheme::http;
+  std::string host;                  ///< its name: the SNI and verified name of an https:// proxy
+  std::uint16_t port = 0;
+  std::string user, password;
+  bool verify = true;                ///< an https:// proxy's certificate (curl --proxy-insecure: false)
+  std::shared_ptr<asio::ssl::context> ctx;  ///< for an https:// proxy
+  /// false: http:// through an HTTP proxy, absolute-form requests on the proxy connection, no CONNECT.
+  bool tunnel = true;
+  /// socks5 (not socks5h): the target's address, resolved by the client.
+  std::optional<asio::ip::address> target_address;
+  std::string display;               ///< scheme://host:port, for messages
+};
 
 /// Where to go and how. Plain data: the pool fills it from the client's options.
 struct dial_target {
@@ -40,6 +58,8 @@ struct dial_target {
   std::shared_ptr<tls_session_cache> sessions;
   /// Public-key pins checked against the leaf for `host` (null: none).
   const tls_options* pins = nullptr;
+  /// Through this proxy (addresses are then the proxy's); direct when empty.
+  std::optional<dial_proxy> proxy;
 };
 
 /// What the dialer hands over: the transport, where it went, and what TLS established.
@@ -48,6 +68,9 @@ struct dialed {
   asio::ip::tcp::endpoint remote;
   tls_result tls;                ///< alpn is the agreed (or fallback) protocol; empty without TLS
   std::chrono::steady_clock::time_point handshake_deadline;  ///< what is left of handshake_timeout
+  // On failure too:
+  std::string detail;            ///< what more is known than the error says (a proxy's answer)
+  int proxy_status = 0;          ///< a proxy's refusal of CONNECT (its status)
 };
 
 /// What the dialer reports while it works (the pool turns these into trace events).
@@ -59,6 +82,9 @@ class dial_observer {
   virtual void on_dial_attempt_failed(std::uint64_t tag, const asio::ip::tcp::endpoint& remote, std::error_code ec) = 0;
   /// TCP is up to `remote` (TLS, if any, comes next); the race's other attempts are closed.
   virtual void on_dial_connected(std::uint64_t tag, const asio::ip::tcp::endpoint& remote) = 0;
+  /// The proxy opened the tunnel (`reply`: CONNECT's status or the SOCKS5 reply) after `us` microseconds
+  /// (its TLS included), or refused it (`ec`).
+  virtual void on_proxy_tunnel(std::uint64_t, int /*reply*/, std::int64_t /*us*/, std::error_code) {}
 };
 
 struct dial_timing {
@@ -163,7 +189,10 @@ class dialer final : public std::enable_shared_from_this<dialer> {
       if (observer_) observer_->on_dial_attempt_failed(tag_, a.remote, ec);
       a.link.reset();
       if (std::none_of(attempts_.begin(), attempts_.end(), [](const attempt& x) { return x.pending; })) {
-        if (next_ >= order_.size()) return finish(all_refused_ ? error::connection_refused : error::connect_failed);
+        if (next_ >= order_.size()) {
+          if (target_.proxy) return finish(all_refused_ ? error::proxy_refused : error::proxy_connect_failed);
+          return finish(all_refused_ ? error::connection_refused : error::connect_failed);
+        }
         ++step_gen_;  // the delay is void: the next address goes now
         step_timer_.cancel();
         next_attempt();
@@ -178,6 +207,7 @@ class dialer final : public std::enable_shared_from_this<dialer> {
     link_->socket().set_option(asio::ip::tcp::no_delay(true), ignore);
     if (observer_) observer_->on_dial_connected(tag_, result_.remote);
     if (over_) return;  // the observer cancelled
+    if (!link_->start(nullptr)) return finish(error::connect_failed);
     after_tcp();
   }
 
@@ -189,15 +219,131 @@ class dialer final : public std::enable_shared_from_this<dialer> {
       }
   }
 
-  // ---- The seam: between TCP and TLS a proxy tunnel (CONNECT, SOCKS5) will run over link_ ----
-  void after_tcp() { start_tls(); }
+  // ---- The proxy (DESIGN section 13): its TLS for an https:// proxy, then the tunnel ----
+  void after_tcp() {
+    if (!target_.proxy) return start_tls();
+    auto& p = *target_.proxy;
+    tunnel_started_ = std::chrono::steady_clock::now();
+    arm(timing_.handshake_timeout, error::proxy_timeout);
+    if (p.scheme == proxy_scheme::https) {
+      if (!p.ctx || !link_->add_tls(p.ctx->native_handle()) || !prepare_ssl(link_->ssl(), p.host, p.verify)) {
+        return finish(error::proxy_tls_failed);
+      }
+      return proxy_handshake();
+    }
+    open_tunnel();
+  }
+
+  void proxy_handshake() {
+    transport::want w{};
+    std::error_code ec;
+    if (link_->handshake(w, ec)) return open_tunnel();
+    if (ec) {
+      const long vr = SSL_get_verify_result(link_->ssl());
+      result_.detail = "TLS with the proxy " + target_.proxy->display + " failed" +
+                       (target_.proxy->verify && vr != X509_V_OK ? std::string(": ") + X509_verify_cert_error_string(vr) : std::string{});
+      return finish(error::proxy_tls_failed);
+    }
+    link_->async_wait(w, [self = shared_from_this()](std::error_code wait_ec) {
+      if (self->over_) return;
+      if (wait_ec) return self->finish(error::proxy_tls_failed);
+      self->proxy_handshake();
+    });
+  }
+
+  void open_tunnel() {
+    auto& p = *target_.proxy;
+    if (!p.tunnel) return tunnel_open();  // absolute-form requests go to the proxy itself
+    if (p.scheme == proxy_scheme::socks5 || p.scheme == proxy_scheme::socks5h) {
+      tunnel_ = std::make_unique<socks5_connect>(target_.host, target_.port,
+                                                 p.scheme == proxy_scheme::socks5 ? p.target_address : std::nullopt,
+                                                 p.user, p.password);
+    } else {
+      tunnel_ = std::make_unique<http_connect>(target_.host, target_.port,
+                                               p.user.empty() ? std::string{} : basic_credentials(p.user, p.password));
+    }
+    out_ = tunnel_->take_output();
+    out_sent_ = 0;
+    tunnel_write();
+  }
+
+  // Sends what the tunnel protocol gave, then reads its answer; as often as the protocol has more to say.
+  void tunnel_write() {
+    while (out_sent_ < out_.size()) {
+      transport::want w{};
+      std::error_code ec;
+      const std::size_t n = link_->write_some(out_.data() + out_sent_, out_.size() - out_sent_, w, ec);
+      if (ec) return tunnel_failed(error::proxy_connect_failed, "the connection to the proxy failed: " + ec.message());
+      if (n == 0) {
+        link_->async_wait(w, [self = shared_from_this()](std::error_code wait_ec) {
+          if (self->over_) return;
+          if (wait_ec) return self->finish(error::proxy_connect_failed);
+          self->tunnel_write();
+        });
+        return;
+      }
+      out_sent_ += n;
+    }
+    out_.clear();
+    out_sent_ = 0;
+    tunnel_read();
+  }
+
+  void tunnel_read() {
+    char buf[4096];
+    for (;;) {
+      transport::want w{};
+      std::error_code ec;
+      const std::size_t limit = std::min(sizeof buf, tunnel_->read_limit());
+      const std::size_t n = link_->read_some(buf, limit, w, ec);
+      if (ec == asio::error::eof) {
+        tunnel_->closed();
+        return tunnel_failed(tunnel_->error(), tunnel_->detail());
+      }
+      if (ec) return tunnel_failed(error::proxy_connect_failed, "the connection to the proxy failed: " + ec.message());
+      if (n == 0) {
+        link_->async_wait(w, [self = shared_from_this()](std::error_code wait_ec) {
+          if (self->over_) return;
+          if (wait_ec) return self->finish(error::proxy_connect_failed);
+          self->tunnel_read();
+        });
+        return;
+      }
+      switch (tunnel_->feed(std::string_view(buf, n))) {
+        case tunnel_protocol::status::more:
+          if (out_ = tunnel_->take_output(); !out_.empty()) return tunnel_write();
+          continue;
+        case tunnel_protocol::status::open: return tunnel_open();
+        case tunnel_protocol::status::failed:
+          if (tunnel_->error() == error::proxy_tunnel_failed || tunnel_->error() == error::proxy_auth_required)
+            result_.proxy_status = tunnel_->reply();
+          return tunnel_failed(tunnel_->error(), tunnel_->detail());
+      }
+    }
+  }
+
+  void tunnel_failed(std::error_code ec, std::string detail) {
+    result_.detail = std::move(detail);
+    if (observer_) observer_->on_proxy_tunnel(tag_, tunnel_ ? tunnel_->reply() : -1, tunnel_us(), ec);
+    finish(ec);
+  }
+
+  void tunnel_open() {
+    if (observer_) observer_->on_proxy_tunnel(tag_, tunnel_ ? tunnel_->reply() : 0, tunnel_us(), {});
+    tunnel_.reset();
+    if (over_) return;
+    start_tls();
+  }
+
+  std::int64_t tunnel_us() const {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - tunnel_started_).count();
+  }
 
   // ---- TLS and ALPN ----
   void start_tls() {
-    if (!link_->start(target_.tls ? ctx_->native_handle() : nullptr))
-      return finish(target_.tls ? error::tls_handshake_failed : error::connect_failed);
     result_.handshake_deadline = std::chrono::steady_clock::now() + timing_.handshake_timeout;
     if (!target_.tls) return finish({});
+    if (!link_->add_tls(ctx_->native_handle())) return finish(error::tls_handshake_failed);
     if (!prepare_ssl(link_->ssl(), target_.host, target_.verify)) return finish(error::tls_handshake_failed);
     if (target_.sessions) target_.sessions->offer(link_->ssl(), target_.host, target_.port);
     arm(timing_.handshake_timeout, error::tls_handshake_timeout);
@@ -264,7 +410,7 @@ class dialer final : public std::enable_shared_from_this<dialer> {
     if (!done_) return;
     auto done = std::move(done_);
     done_ = completion{};
-    done(ec, ec ? dialed{} : std::move(result_));
+    done(ec, std::move(result_));
   }
 
   asio::any_io_executor ex_;
@@ -285,6 +431,10 @@ class dialer final : public std::enable_shared_from_this<dialer> {
   bool over_ = false;
   std::unique_ptr<transport> link_;  // the winner
   dialed result_;
+  std::unique_ptr<tunnel_protocol> tunnel_;  // while the proxy's handshake runs
+  std::string out_;                          // what it sends
+  std::size_t out_sent_ = 0;
+  std::chrono::steady_clock::time_point tunnel_started_;
 };
 
 }  // namespace h2coal::detail

@@ -123,8 +123,23 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     begin_protocol(p);
   }
 
-  /// Gives up before the connection was established (resolving or dialing failed).
-  void fail(std::error_code ec) { fail_setup(ec); }
+  /// Gives up before the connection was established (resolving or dialing failed); `detail` and a
+  /// proxy's refusal status go to the waiting requests' responses.
+  void fail(std::error_code ec, std::string_view detail = {}, int proxy_status = 0) {
+    if (state_ == state::closed) return;
+    for (auto& op : queue_) {
+      if (!detail.empty()) op->resp.error_detail = std::string(detail);
+      op->resp.proxy_status = proxy_status;
+    }
+    fail_setup(ec);
+  }
+
+  /// HTTP/1.1 requests go to a forward proxy, in absolute form (RFC 9112 section 3.2.2), with its
+  /// credentials when it has any (DESIGN section 13).
+  void use_absolute_form(std::string proxy_authorization) {
+    absolute_form_ = true;
+    proxy_authorization_ = std::move(proxy_authorization);
+  }
 
   // ---- Requests ----
   /// Queues `op` here; it is sent as soon as the connection is ready and has room.
@@ -858,7 +873,14 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     const auto length = framed_length(r);
     const bool chunked = r.source && !length;
     const std::string authority = r.authority ? *r.authority : op->target.origin.authority();
-    h1_out_ = h1_engine::serialize_head(r.method, op->target.target, authority, r.headers, length, chunked);
+    if (absolute_form_) {
+      fields headers = r.headers;
+      if (!proxy_authorization_.empty()) headers.add("Proxy-Authorization", proxy_authorization_);
+      h1_out_ = h1_engine::serialize_head(r.method, op->target.origin.serialize() + op->target.target, authority,
+                                          headers, length, chunked);
+    } else {
+      h1_out_ = h1_engine::serialize_head(r.method, op->target.target, authority, r.headers, length, chunked);
+    }
     op->sent = true;
     if (owner_) owner_->on_request_sent(*op, *this);
     write_h1_body(op, chunked);
@@ -1030,6 +1052,8 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   std::uint64_t last_used_ = 0;
   std::vector<h2coal::origin> misdirected_;
   std::optional<std::vector<h2coal::origin>> origin_set_;
+  bool absolute_form_ = false;      // to a forward proxy
+  std::string proxy_authorization_;
   std::unordered_map<std::string, bool> covers_cache_;
 };
 

@@ -1,4 +1,5 @@
-// h2coal/detail/transport.hpp: a TCP socket, with TLS run by OpenSSL directly on it when asked.
+// h2coal/detail/transport.hpp: a TCP socket, with TLS run by OpenSSL directly on it when asked (and,
+// through an https:// proxy, the origin's TLS inside the proxy's).
 //
 // Reactor style (as libcurl and nghttp2's own tools do it): the connection waits for the socket to be
 // readable or writable through Asio, then calls read_some / write_some, which never block and say what
@@ -33,7 +34,8 @@ class transport {
   transport(const transport&) = delete;
   transport& operator=(const transport&) = delete;
   ~transport() {
-    if (ssl_) SSL_free(ssl_);
+    if (ssl_) SSL_free(ssl_);    // its BIO does not own under_
+    if (under_) SSL_free(under_);
   }
 
   asio::ip::tcp::socket& socket() noexcept { return socket_; }
@@ -44,18 +46,31 @@ class transport {
     std::error_code ec;
     socket_.non_blocking(true, ec);
     if (ec) return false;
-    if (!ctx) return true;
-    ssl_ = SSL_new(ctx);
-    if (!ssl_) return false;
-    BIO* bio = BIO_new(socket_bio());
-    if (!bio) return false;
-    BIO_set_data(bio, &socket_);
+    return !ctx || add_tls(ctx);
+  }
+
+  /// Puts a (new) client SSL object on top: on the socket, or inside the TLS already there (an https://
+  /// proxy's, DESIGN section 13), which then carries the new one's records. ssl() is the new one.
+  bool add_tls(SSL_CTX* ctx) {
+    SSL* s = SSL_new(ctx);
+    if (!s) return false;
+    BIO* bio = BIO_new(ssl_ ? tls_bio() : socket_bio());
+    if (!bio) {
+      SSL_free(s);
+      return false;
+    }
+    if (ssl_) {
+      under_ = ssl_;
+      BIO_set_data(bio, this);
+    } else {
+      BIO_set_data(bio, &socket_);
+    }
     BIO_set_init(bio, 1);
-    SSL_set_bio(ssl_, bio, bio);
-    SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                           SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_set_read_ahead(ssl_, 1);  // whole socket reads, not a 5-byte header then the record
-    SSL_set_connect_state(ssl_);
+    SSL_set_bio(s, bio, bio);
+    SSL_set_mode(s, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_set_read_ahead(s, 1);  // whole socket reads, not a 5-byte header then the record
+    SSL_set_connect_state(s);
+    ssl_ = s;
     return true;
   }
 
@@ -100,9 +115,13 @@ class transport {
   /// broken and marks its session not resumable (SSL_free's bad-session rule), which would cost the
   /// session cache its newest session at every close.
   void close() {
-    if (ssl_ && !failed_ && socket_.is_open() && SSL_is_init_finished(ssl_)) {
+    if (ssl_ && !failed_ && !under_failed_ && socket_.is_open() && SSL_is_init_finished(ssl_)) {
       ERR_clear_error();
       SSL_shutdown(ssl_);  // never after a fatal error: OpenSSL forbids it (failed_)
+      ERR_clear_error();
+    }
+    if (under_ && !under_failed_ && socket_.is_open() && SSL_is_init_finished(under_)) {
+      SSL_shutdown(under_);  // the proxy's TLS, after the origin's close_notify went through it
       ERR_clear_error();
     }
     std::error_code ignored;
@@ -201,6 +220,45 @@ class transport {
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;  // every write went to the kernel already
   }
 
+  // ---- The BIO an inner TLS (the origin's, through an https:// proxy) reads and writes through: the
+  // outer SSL object. What the outer one waits for is what the socket must become, so the inner one's
+  // WANT_READ / WANT_WRITE name the socket's readiness as they do without a proxy.
+  static int tls_bio_io(BIO* b, bool reading, char* data, int len) {
+    BIO_clear_retry_flags(b);
+    auto* t = static_cast<transport*>(BIO_get_data(b));
+    if (!t || !t->under_ || t->under_failed_) {
+      errno = ECONNRESET;
+      return -1;
+    }
+    std::size_t n = 0;
+    const int r = reading ? SSL_read_ex(t->under_, data, static_cast<std::size_t>(len), &n)
+                          : SSL_write_ex(t->under_, data, static_cast<std::size_t>(len), &n);
+    if (r == 1) return static_cast<int>(n);
+    switch (SSL_get_error(t->under_, r)) {
+      case SSL_ERROR_WANT_READ: BIO_set_retry_read(b); return -1;
+      case SSL_ERROR_WANT_WRITE: BIO_set_retry_write(b); return -1;
+      case SSL_ERROR_ZERO_RETURN: errno = 0; return 0;  // the proxy's close_notify: the end of the stream
+      default:
+        t->under_failed_ = true;
+        ERR_clear_error();
+        errno = ECONNRESET;
+        return -1;
+    }
+  }
+  static int tls_bio_write(BIO* b, const char* data, int len) { return tls_bio_io(b, false, const_cast<char*>(data), len); }
+  static int tls_bio_read(BIO* b, char* data, int len) { return tls_bio_io(b, true, data, len); }
+
+  static BIO_METHOD* tls_bio() {
+    static BIO_METHOD* method = [] {
+      BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_FILTER, "h2coal tls-in-tls");
+      BIO_meth_set_write(m, &transport::tls_bio_write);
+      BIO_meth_set_read(m, &transport::tls_bio_read);
+      BIO_meth_set_ctrl(m, &transport::bio_ctrl);
+      return m;
+    }();
+    return method;
+  }
+
   static BIO_METHOD* socket_bio() {
     static BIO_METHOD* method = [] {
       BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "h2coal socket");
@@ -214,7 +272,9 @@ class transport {
 
   asio::ip::tcp::socket socket_;
   SSL* ssl_ = nullptr;
-  bool failed_ = false;  // SSL_ERROR_SYSCALL or SSL_ERROR_SSL: no close_notify may follow
+  SSL* under_ = nullptr;  // an https:// proxy's TLS, which ssl_ runs inside
+  bool failed_ = false;        // SSL_ERROR_SYSCALL or SSL_ERROR_SSL: no close_notify may follow
+  bool under_failed_ = false;  // the same for under_
 };
 
 }  // namespace h2coal::detail
