@@ -177,3 +177,46 @@ TEST_CASE("proxy: no_proxy hosts go direct, the others through the proxy") {
   REQUIRE(!c.connections().empty());
   CHECK(c.connections().front().proxy.empty());
 }
+
+TEST_CASE("proxy: an https:// proxy is verified for its own name with its own trust, and CONNECT goes inside its TLS") {
+  client_fixture f;
+  f.resolve("proxy.test", {"127.0.0.5"});
+  auto serve_tls_proxy = [&](cert_pair cert) {
+    raw_server_options ro;
+    ro.address = "127.0.0.5";
+    ro.protocol = raw_protocol::http1;
+    ro.cert = std::move(cert);
+    ro.on_request = [](raw_connection& c, const raw_request&) { c.write("HTTP/1.1 403 Forbidden\r\n\r\n"); };
+    return std::make_unique<raw_server>(std::move(ro));
+  };
+  auto proxy_options = [&](std::uint16_t port) {
+    auto o = through(f, "https://proxy.test:" + std::to_string(port));
+    o.proxy.https->tls.use_system_trust = false;
+    o.proxy.https->tls.ca_file = f.ca.ca_file();
+    return o;
+  };
+  {
+    auto proxy = serve_tls_proxy(f.ca.issue({"proxy.test"}));
+    client c(f.io.get_executor(), proxy_options(proxy->port()));
+    auto r = f.get(c, "https://a.test/");
+    CHECK(r.ec == error::proxy_tunnel_failed);  // TLS to the proxy worked: it read the CONNECT and refused
+    REQUIRE(proxy->requests().size() == 1);
+    CHECK(proxy->requests()[0].method == "CONNECT");
+    CHECK(proxy->requests()[0].target == "a.test:443");
+  }
+  {
+    test_ca stranger;  // a CA the proxy's trust does not hold
+    auto proxy = serve_tls_proxy(stranger.issue({"proxy.test"}));
+    client c(f.io.get_executor(), proxy_options(proxy->port()));
+    auto r = f.get(c, "https://a.test/");
+    CHECK(r.ec == error::proxy_tls_failed);
+    CHECK(r.resp.error_detail.find("proxy.test") != std::string::npos);
+    CHECK(proxy->requests().empty());
+  }
+  {
+    auto proxy = serve_tls_proxy(f.ca.issue({"other.test"}));  // trusted, but not for the proxy's name
+    client c(f.io.get_executor(), proxy_options(proxy->port()));
+    CHECK(f.get(c, "https://a.test/").ec == error::proxy_tls_failed);
+    CHECK(proxy->requests().empty());
+  }
+}
