@@ -28,6 +28,15 @@ struct command_line {
   std::string pinned_public_key;           // --pinnedpubkey sha256//BASE64[;sha256//BASE64...]
   enum class ip { any, v4, v6 } ip_family = ip::any;  // -4 / -6, the later one wins
   bool no_sessionid = false;
+  // Proxies (DESIGN section 13), as curl: the last of -x, --socks5 and --socks5-hostname wins and
+  // becomes a proxy URL here ("socks5://" + HOST:PORT); an empty -x turns proxies off, the
+  // environment's too. Without any of them the environment's variables apply.
+  std::optional<std::string> proxy;
+  std::string proxy_option;                // the option `proxy` came from, for messages
+  std::optional<std::string> noproxy;      // --noproxy: replaces no_proxy / NO_PROXY
+  std::optional<std::string> proxy_user;   // -U user:password, replaces the proxy URL's credentials
+  std::string proxy_cacert;                // --proxy-cacert: trust for an https:// proxy, as --cacert
+  bool proxy_insecure = false;             // --proxy-insecure
   std::string policy = "origin";
   std::string ip_match = "connected";
   std::string cacert, cert, key, method, trace_file, graph_file, write_out;
@@ -67,6 +76,8 @@ which connection carried each request and why. Options are spelled as curl spell
      --key <file>           Private key file (PEM) for --cert
  -m, --max-time <seconds>   Maximum time for each transfer
      --no-sessionid         Do not resume TLS sessions (every handshake is a full one)
+     --noproxy <no-proxy-list>  Hosts that go direct: comma list of names (domain suffixes),
+                            IP addresses, CIDR ranges, host:port, or "*"; replaces no_proxy
  -o, --output <file>        Write the body to <file> instead of stdout (repeatable, in URL order;
                             "-" is stdout)
  -Z, --parallel             Run the transfers concurrently (output still in URL order)
@@ -75,11 +86,21 @@ which connection carried each request and why. Options are spelled as curl spell
      --policy <name>        Coalescing policy: strict, browser or origin (default: origin)
      --probe                Fetch every coalesced URL again on a connection of its own; report
                             "misrouted" when status or body differ (exit 120)
+ -x, --proxy <[protocol://][user:password@]host[:port]>  Use this proxy: http:// (the default),
+                            https://, socks5:// or socks5h://; port 1080 (443 for https://);
+                            "" uses no proxy, not even the environment's. Without -x, curl's
+                            variables apply: https_proxy, HTTPS_PROXY, http_proxy, all_proxy,
+                            ALL_PROXY, no_proxy, NO_PROXY
+     --proxy-cacert <file>  CA certificates to verify an https:// proxy with (as --cacert)
+     --proxy-insecure       Do not verify an https:// proxy's certificate
+ -U, --proxy-user <user:password>  Proxy user and password (replace those of the proxy URL)
      --resolve <host:port:addr[,addr]...>  Resolve host and port to these addresses (repeatable);
                             other names go to DNS (c-ares when built in, else the system's resolver)
  -X, --request <method>     Request method to use
  -S, --show-error           Show error messages even with -s
  -s, --silent               Silent mode: no progress meter, no error messages
+     --socks5 <host[:port]> SOCKS5 proxy; h2get resolves the names (= -x socks5://host:port)
+     --socks5-hostname <host[:port]>  SOCKS5 proxy that resolves the names (= -x socks5h://...)
      --trace <file>         Write every pool decision and connection event as JSON lines ("-": stderr)
  -v, --verbose              Pool decisions and connection events on stderr, then the connection table
  -V, --version              Show the version and quit
@@ -90,11 +111,14 @@ which connection carried each request and why. Options are spelled as curl spell
 inline const char* exit_codes_help() {
   return R"(
 Exit codes (curl's meanings): 0 success, 1 unsupported protocol, 2 bad option, 3 bad URL,
-4 feature not built in, 6 could not resolve host, 7 could not connect, 16 HTTP/2 error,
-22 HTTP error with --fail, 23 write error, 26 read error, 28 timeout (resolving included),
-35 TLS handshake error, 52 empty reply, 56 receive error, 58 client certificate problem,
-60 server certificate not valid, 77 bad --cacert file, 90 public key does not match --pinnedpubkey,
-92 HTTP/2 stream error; h2get's own: 120 --probe found a misrouted response.
+4 feature not built in, 5 could not resolve the proxy (or a proxy URL's syntax is bad), 6 could not
+resolve host, 7 could not connect (to the host or the proxy; also an unsupported proxy scheme),
+16 HTTP/2 error, 22 HTTP error with --fail, 23 write error, 26 read error, 28 timeout (resolving
+included), 35 TLS handshake error (with the host or an https:// proxy), 52 empty reply, 56 receive
+error (also a proxy's CONNECT answered non-2xx, 407 included), 58 client certificate problem,
+60 server certificate not valid, 77 bad --cacert or --proxy-cacert file, 90 public key does not
+match --pinnedpubkey, 92 HTTP/2 stream error, 97 SOCKS5 proxy error; h2get's own: 120 --probe found
+a misrouted response.
 With several URLs the last one's result is the exit code, as in curl.
 )";
 }
@@ -143,6 +167,14 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   app.add_option("-w,--write-out", cl.write_out)->multi_option_policy(last);
   app.add_option("--connect-timeout", cl.connect_timeout)->check(CLI::NonNegativeNumber)->multi_option_policy(last);
   app.add_option("-m,--max-time", cl.max_time)->check(CLI::NonNegativeNumber)->multi_option_policy(last);
+  std::string proxy_x, socks5, socks5h;
+  auto* ox = app.add_option("-x,--proxy", proxy_x)->multi_option_policy(last);
+  auto* os5 = app.add_option("--socks5", socks5)->multi_option_policy(last);
+  auto* os5h = app.add_option("--socks5-hostname", socks5h)->multi_option_policy(last);
+  app.add_option("--noproxy", cl.noproxy)->multi_option_policy(last);
+  app.add_option("-U,--proxy-user", cl.proxy_user)->multi_option_policy(last);
+  app.add_option("--proxy-cacert", cl.proxy_cacert)->multi_option_policy(last);
+  flag("--proxy-insecure", cl.proxy_insecure);
   app.add_option("url", cl.urls);
 
   try {
@@ -179,6 +211,29 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
     cl.ip_family = ipv4 ? command_line::ip::v4 : command_line::ip::v6;
     if (ipv4 && ipv6)
       for (auto* o : app.parse_order()) cl.ip_family = o == o4 ? command_line::ip::v4 : o == o6 ? command_line::ip::v6 : cl.ip_family;
+  }
+  // curl: -x, --socks5 and --socks5-hostname are mutually exclusive, the last one given wins.
+  for (auto* o : app.parse_order()) {
+    if (o == ox) {
+      cl.proxy = proxy_x;
+      cl.proxy_option = "-x";
+    } else if (o == os5) {
+      cl.proxy = socks5;
+      cl.proxy_option = "--socks5";
+    } else if (o == os5h) {
+      cl.proxy = socks5h;
+      cl.proxy_option = "--socks5-hostname";
+    }
+  }
+  if (cl.proxy && cl.proxy_option != "-x") {
+    // HOST[:PORT] only: a scheme would contradict the option, and an empty value names no proxy.
+    if (cl.proxy->empty() || cl.proxy->find("://") != std::string::npos) {
+      std::cerr << "h2get: (" << exit_code::usage << ") " << cl.proxy_option << ": '" << *cl.proxy
+                << "' is not HOST[:PORT]\n"
+                << "h2get: try 'h2get --help' for more information\n";
+      return exit_code::usage;
+    }
+    cl.proxy = (cl.proxy_option == "--socks5" ? "socks5://" : "socks5h://") + *cl.proxy;
   }
   // An argument that starts with a dash and is no option: CLI11 takes "-7" for a (negative number) URL.
   for (const auto& u : cl.urls)

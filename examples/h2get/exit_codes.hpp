@@ -8,6 +8,7 @@
 #include <h2coal/error.hpp>
 #include <h2coal/url.hpp>
 
+#include <cstdint>
 #include <string>
 #include <system_error>
 
@@ -19,6 +20,7 @@ inline constexpr int unsupported_protocol = 1;  // CURLE_UNSUPPORTED_PROTOCOL
 inline constexpr int usage = 2;                 // CURLE_FAILED_INIT: bad option or argument
 inline constexpr int bad_url = 3;               // CURLE_URL_MALFORMAT
 inline constexpr int not_built_in = 4;          // CURLE_NOT_BUILT_IN (--dns-servers without c-ares)
+inline constexpr int resolve_proxy = 5;         // CURLE_COULDNT_RESOLVE_PROXY (also a bad proxy URL)
 inline constexpr int resolve = 6;               // CURLE_COULDNT_RESOLVE_HOST
 inline constexpr int connect = 7;               // CURLE_COULDNT_CONNECT
 inline constexpr int weird_reply = 8;           // CURLE_WEIRD_SERVER_REPLY
@@ -39,6 +41,7 @@ inline constexpr int send_rewind = 65;          // CURLE_SEND_FAIL_REWIND
 inline constexpr int ca_file = 77;              // CURLE_SSL_CACERT_BADFILE
 inline constexpr int pinned_public_key = 90;    // CURLE_SSL_PINNEDPUBKEYNOTMATCH
 inline constexpr int http2_stream = 92;         // CURLE_HTTP2_STREAM
+inline constexpr int proxy = 97;                // CURLE_PROXY: a SOCKS5 or proxy handshake failure
 /// h2get's own: --probe found a response that differs from its origin's own answer.
 inline constexpr int misrouted = 120;
 }  // namespace exit_code
@@ -57,6 +60,9 @@ struct failure_context {
   bool has_ca_file = false;
   int status = 0;  ///< a response status, when one arrived before the failure
   std::string detail;  ///< response::error_detail ("NXDOMAIN", ...), added to the message in parentheses
+  std::string proxy_host;  ///< the proxy the URL went through, when one did (for the proxy errors)
+  std::uint16_t proxy_port = 0;
+  int proxy_status = 0;  ///< response::proxy_status: what the proxy answered CONNECT with
 };
 
 inline failure describe_code(std::error_code ec, const failure_context& ctx);
@@ -75,6 +81,8 @@ inline failure describe_code(std::error_code ec, const failure_context& ctx) {
   const std::string host = parse_ec ? ctx.url : u.origin.host;
   const std::string port = parse_ec ? std::string("?") : std::to_string(u.origin.port);
   const std::string what = ec.message();
+  const std::string proxy_host = ctx.proxy_host.find(':') != std::string::npos ? "[" + ctx.proxy_host + "]" : ctx.proxy_host;
+  const std::string proxy_port = std::to_string(ctx.proxy_port);
   if (ec.category() != h2coal::error_category())
     return {exit_code::recv_error, ctx.url + ": " + what};
   using h2coal::error;
@@ -104,6 +112,31 @@ inline failure describe_code(std::error_code ec, const failure_context& ctx) {
       return {exit_code::timeout, "TLS handshake with " + host + " port " + port + " timed out"};
     case error::request_timeout:
       return {exit_code::timeout, "operation timed out: " + ctx.url};
+    // Through a proxy (DESIGN section 13), with curl's codes: 5, 7, 35, 56, 97 and 28.
+    case error::proxy_not_resolved:
+      return {exit_code::resolve_proxy, "could not resolve proxy: " + proxy_host};
+    case error::proxy_refused:
+    case error::proxy_connect_failed:
+      return {exit_code::connect, "failed to connect to proxy " + proxy_host + " port " + proxy_port + ": " + what};
+    case error::proxy_tls_failed:
+      return {exit_code::tls, "TLS connection to proxy " + proxy_host + " port " + proxy_port + " failed: " + what};
+    case error::proxy_tunnel_failed:
+    case error::proxy_auth_required:
+      if (ctx.proxy_status != 0)
+        return {exit_code::recv_error, "CONNECT tunnel failed, response " + std::to_string(ctx.proxy_status)};
+      return {exit_code::recv_error, "CONNECT tunnel failed: " + what};
+    case error::proxy_timeout:
+      return {exit_code::timeout, "proxy " + proxy_host + " port " + proxy_port + " did not open the tunnel in time"};
+    case error::proxy_protocol_error:
+    case error::socks_general_failure:
+    case error::socks_not_allowed:
+    case error::socks_network_unreachable:
+    case error::socks_host_unreachable:
+    case error::socks_connection_refused:
+    case error::socks_ttl_expired:
+    case error::socks_command_not_supported:
+    case error::socks_address_not_supported:
+      return {exit_code::proxy, what + " (proxy " + proxy_host + " port " + proxy_port + ")"};
     case error::tls_handshake_failed:
     case error::alpn_mismatch:
       return {exit_code::tls, "TLS connection to " + host + " port " + port + " failed: " + what};

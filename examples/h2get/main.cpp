@@ -11,6 +11,7 @@
 #include "exit_codes.hpp"
 #include "graph.hpp"
 #include "progress.hpp"
+#include "proxy_options.hpp"
 #include "write_out.hpp"
 
 #include <h2coal/h2coal.hpp>
@@ -298,9 +299,29 @@ class session {
     while (next_write_ < transfers_.size() && transfers_[next_write_].done) finish(transfers_[next_write_++]);
   }
 
+ public:
+  // The proxy a URL went through, for the proxy errors' messages.
+  void add_proxy(failure_context& ctx, const h2coal::response& resp) const {
+    ctx.proxy_status = resp.proxy_status;
+    std::error_code ec;
+    auto u = h2coal::url::parse(ctx.url, ec);
+    if (ec) return;
+    if (const auto* p = opts_.proxy.for_origin(u.origin)) {
+      ctx.proxy_host = p->host;
+      ctx.proxy_port = p->port;
+    }
+  }
+
+ private:
   // Writes one finished transfer: error line, or headers and body; then -w.
   void finish(transfer& t) {
-    failure_context ctx{t.url, !cl_.cert.empty(), !cl_.cacert.empty(), t.resp.status, t.resp.error_detail};
+    failure_context ctx;
+    ctx.url = t.url;
+    ctx.has_client_cert = !cl_.cert.empty();
+    ctx.has_ca_file = !cl_.cacert.empty();
+    ctx.status = t.resp.status;
+    ctx.detail = t.resp.error_detail;
+    add_proxy(ctx, t.resp);
     if (t.ec) {
       t.result = describe(t.ec, ctx);
       rep_.error(t.result);
@@ -478,7 +499,12 @@ std::size_t report_probe(const session& s, const reporter& rep, int& probe_error
            initial_origin(t.resp.connection) + ", " + t.resp.basis + "): status " + std::to_string(t.resp.status) +
            ", sha256 " + got.substr(0, 16) + "\n";
     if (p.ec) {
-      failure f = describe(p.ec, {t.url, false, false, p.resp.status, p.resp.error_detail});
+      failure_context ctx;
+      ctx.url = t.url;
+      ctx.status = p.resp.status;
+      ctx.detail = p.resp.error_detail;
+      s.add_proxy(ctx, p.resp);
+      failure f = describe(p.ec, ctx);
       out += "h2get: probe:   dedicated  connection failed: (" + std::to_string(f.code) + ") " + f.message + "\n";
       out += "h2get: probe:   verdict    inconclusive\n";
       if (!probe_error) probe_error = f.code;
@@ -629,6 +655,14 @@ int run(int argc, char** argv) {
       return exit_code::usage;
     }
     opts.tls.pinned_public_keys.push_back({"*", cl.pinned_public_key});  // curl's: for every host
+  }
+  if (auto f = configure_proxy(cl, opts.proxy)) {
+    rep.error(*f);
+    return f->code;
+  }
+  if (!cl.proxy_cacert.empty() && !read_file(cl.proxy_cacert)) {
+    rep.error({exit_code::ca_file, "cannot read the CA file '" + cl.proxy_cacert + "' (--proxy-cacert)"});
+    return exit_code::ca_file;
   }
   opts.ip_family = cl.ip_family == command_line::ip::v4   ? h2coal::ip_family::v4
                    : cl.ip_family == command_line::ip::v6 ? h2coal::ip_family::v6

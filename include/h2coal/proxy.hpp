@@ -53,7 +53,9 @@ struct proxy_server {
   tls_options tls;
 
   /// Parses "[scheme://][user[:password]@]host[:port][/]"; error::invalid_url / unsupported_scheme
-  /// (socks4, ftp, ...) on anything else.
+  /// (socks4, ftp, ...) on anything else. Stricter than curl, which ignores a path: a path, query or
+  /// fragment is invalid_url. The userinfo ends at the last '@' (an unescaped '@' in a password works);
+  /// "host:" is the default port.
   static std::optional<proxy_server> parse(std::string_view url, std::error_code& ec);
 
   bool has_credentials() const noexcept { return !user.empty(); }
@@ -82,12 +84,17 @@ struct proxy_config {
 };
 
 /// Whether `no_proxy` (curl's syntax, above) names `host` (lowercase, IPv6 without brackets) at `port`.
+/// As curl 7.86: "*" is a wildcard only as the whole list; entry and host ignore one leading and
+/// trailing dot; an IP host matches only IP entries (no DNS). Unlike curl, blanks separate entries as
+/// commas do, an entry may carry ":port", and a CIDR "/0" matches its whole family.
 inline bool no_proxy_matches(std::string_view no_proxy, std::string_view host, std::uint16_t port);
 
 /// The proxies the environment names, with curl's precedence: for https, `https_proxy` then
 /// `HTTPS_PROXY`; for http, `http_proxy` only (never HTTP_PROXY: CGI sets it from a request header);
-/// then `all_proxy`, `ALL_PROXY` for both; `no_proxy` then `NO_PROXY`. Values that do not parse are
-/// left out (and reported through `ec` when given). `getenv` is replaceable for tests.
+/// then `all_proxy`, `ALL_PROXY` for both; `no_proxy` then `NO_PROXY`. An empty variable counts as
+/// unset. The first variable set decides: one that does not parse leaves its scheme without a proxy
+/// (no fallback to all_proxy) and is reported through `ec` (the first such error) when given.
+/// `getenv_fn` is replaceable for tests; empty means std::getenv.
 inline proxy_config proxy_from_environment(const std::function<const char*(const char*)>& getenv_fn = {});
 inline proxy_config proxy_from_environment(std::error_code& ec,
                                     const std::function<const char*(const char*)>& getenv_fn = {});

@@ -171,7 +171,9 @@ TEST_CASE("h2get: --help names every option of DESIGN section 7") {
   for (const char* opt : {"--policy", "--ip-match", "--resolve", "--cacert", "-k", "-E, --cert", "--key", "-X", "-H",
                           "-d", "-o", "-i", "-I", "-Z, --parallel", "--http1.1", "--http2-prior-knowledge", "-s", "-v",
                           "--trace", "--graph", "--connect-timeout", "--max-time", "--fail", "--probe", "-4, --ipv4",
-                          "-6, --ipv6", "--dns-servers", "--no-sessionid", "--pinnedpubkey"})
+                          "-6, --ipv6", "--dns-servers", "--no-sessionid", "--pinnedpubkey", "-x, --proxy",
+                          "--noproxy", "-U, --proxy-user", "--socks5", "--socks5-hostname", "--proxy-cacert",
+                          "--proxy-insecure"})
     CHECK(contains(r.out, opt));
   CHECK(contains(r.out, "Usage: h2get [options...] <url>..."));
 }
@@ -365,6 +367,56 @@ TEST_CASE("h2get: -4 and -6 are options, not URLs, and another dash is still an 
   CHECK(unknown.exit_code == 2);
   CHECK(contains(unknown.err, "h2get: (2) option -7: is unknown"));
   CHECK(s.f.h2get({"-q", s.url("a.test")}).exit_code == 2);
+}
+
+TEST_CASE("h2get: the proxy options check their arguments before any transfer, with curl's exit codes") {
+  h2get_fixture f;
+  const std::string url = "http://127.0.0.1:1/";  // never reached: every case stops before connecting
+  for (const char* opt : {"-x", "--proxy", "--noproxy", "-U", "--proxy-user", "--socks5", "--socks5-hostname",
+                          "--proxy-cacert"}) {
+    INFO(opt);
+    CHECK(f.h2get({url, opt}).exit_code == 2);  // the argument is missing
+  }
+  struct row {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string message;
+  };
+  const std::vector<row> rows = {
+      // --socks5 and --socks5-hostname take HOST[:PORT]: no scheme, not empty.
+      {{"--socks5", "http://p.test"}, 2, "h2get: (2) --socks5: 'http://p.test' is not HOST[:PORT]"},
+      {{"--socks5-hostname", ""}, 2, "--socks5-hostname: '' is not HOST[:PORT]"},
+      // curl: a proxy string it cannot parse is CURLE_COULDNT_RESOLVE_PROXY (5), an unknown scheme 7.
+      {{"-x", "http://p.test:0"}, 5, "h2get: (5) unsupported proxy syntax in 'http://p.test:0'"},
+      {{"--proxy", "http://p.test/path"}, 5, "unsupported proxy syntax"},
+      {{"--socks5", "p.test:99999"}, 5, "unsupported proxy syntax"},
+      {{"-x", "socks4://p.test"}, 7, "h2get: (7) unsupported proxy scheme for 'socks4://p.test'"},
+      {{"-x", "ftp://p.test"}, 7, "unsupported proxy scheme"},
+      // The last of -x, --socks5 and --socks5-hostname is the one used.
+      {{"-x", "socks4://p.test", "--socks5", "p.test:0"}, 5, "unsupported proxy syntax"},
+      {{"--socks5-hostname", "p.test:0", "-x", "socks4://p.test"}, 7, "unsupported proxy scheme"},
+      // --proxy-cacert must be readable, as --cacert (77).
+      {{"-x", "https://p.test", "--proxy-cacert", "/nonexistent/ca.pem"}, 77, "--proxy-cacert"},
+  };
+  for (const auto& r : rows) {
+    std::vector<std::string> args = r.args;
+    args.push_back(url);
+    std::string described;
+    for (const auto& a : args) described += "'" + a + "' ";
+    INFO(described);
+    auto result = f.h2get(args);
+    CHECK(result.exit_code == r.exit_code);
+    CHECK(contains(result.err, r.message));
+  }
+}
+
+TEST_CASE("h2get: -x with an empty string uses no proxy, not even the environment's") {
+  two_hosts s;
+  // A proxy variable h2get would reject (exit 7) if it read it: -x "" must not.
+  auto r = s.f.h2get({"-x", "", "-o", "/dev/null", "-w", "%{http_code}", s.url("a.test")}, {},
+                     {"https_proxy=socks4://p.test", "http_proxy=socks4://p.test", "all_proxy=socks4://p.test"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "200");
 }
 
 TEST_CASE("h2get: -6 with a v6-only --resolve connects over ::1") {
