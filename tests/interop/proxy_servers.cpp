@@ -140,7 +140,9 @@ visible_hostname h2coal-squid
 {{user}}pid_filename {{dir}}/squid.pid
 cache_log stdio:{{dir}}/cache.log
 logformat interop %ts.%03tu %>a %rm %ru %>Hs %Ss %un
-access_log stdio:{{dir}}/access.log interop
+# Not the readiness probe's connection, which closes before sending anything.
+acl has_request has request
+access_log stdio:{{dir}}/access.log interop has_request
 buffered_logs off
 cache_store_log none
 coredump_dir {{dir}}
@@ -372,6 +374,13 @@ socks block {
 )";
 
 }  // namespace
+
+std::vector<std::string> dante_proxy::lines_with_both(const std::string& a, const std::string& b) const {
+  std::vector<std::string> out;
+  for (auto& l : log_lines_with(a))
+    if (l.find(b) != std::string::npos) out.push_back(std::move(l));
+  return out;
+}
 
 dante_proxy start_dante(server_dir& dir, const std::string& danted_bin, const dante_options& opts) {
   const std::string folder = proxy_folder(dir, "danted");

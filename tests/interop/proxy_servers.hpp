@@ -165,9 +165,16 @@ class tinyproxy_proxy : public proxy_instance {
 
 class dante_proxy : public proxy_instance {
  public:
-  /// Log lines of passed connects ("pass(N): tcp/connect [") and blocked ones ("block(N): ").
-  std::vector<std::string> passed() const { return log_lines_with("pass("); }
-  std::vector<std::string> blocked() const { return log_lines_with("block("); }
+  /// One log line per connect that passed, when it began ("pass(N): tcp/connect [: ...").
+  std::vector<std::string> passed() const { return lines_with_both("pass(", "tcp/connect [:"); }
+  /// One log line per connect a rule refused (the blocked port, a non-loopback target): SOCKS5 reply 2.
+  std::vector<std::string> blocked() const { return lines_with_both("block(", "tcp/connect ]:"); }
+  /// Connections refused during negotiation: no acceptable method, a wrong password ("system password
+  /// authentication failed for user ..."). The readiness probe's connection shows up here too ("eof").
+  std::vector<std::string> refused_negotiations() const { return lines_with_both("block(", "tcp/accept ]:"); }
+
+ private:
+  std::vector<std::string> lines_with_both(const std::string& a, const std::string& b) const;
 };
 
 }  // namespace h2coal::interop
