@@ -449,13 +449,16 @@ std::string pad(std::string s, std::size_t width) {
   return s;
 }
 
-// -v's closing table: each connection, its remote, SNI, ALPN, and the origins and requests it carried.
+// -v's closing table: each connection, its remote (and proxy), SNI, ALPN, and the origins and requests it carried.
 void print_connection_table(const std::vector<h2coal::connection_summary>& conns) {
   std::vector<std::vector<std::string>> rows = {{"conn", "remote", "SNI", "ALPN", "requests", "origins"}};
   for (const auto& c : conns) {
     std::string origins;
     for (const auto& o : c.origins) origins += (origins.empty() ? "" : " ") + o;
-    rows.push_back({std::to_string(c.id), c.remote.empty() ? "-" : c.remote, c.sni.empty() ? "-" : c.sni,
+    // Through a proxy the remote is the proxy's address: say so.
+    std::string remote = c.remote.empty() ? "-" : c.remote;
+    if (!c.proxy.empty()) remote += " (proxy " + c.proxy + ")";
+    rows.push_back({std::to_string(c.id), remote, c.sni.empty() ? "-" : c.sni,
                     c.alpn.empty() ? "-" : c.alpn, std::to_string(c.requests), origins.empty() ? "-" : origins});
   }
   std::vector<std::size_t> width(rows[0].size(), 0);

@@ -49,7 +49,7 @@ struct dial_target {
   std::uint16_t port = 0;
   bool tls = false;
   bool verify = true;            ///< false: no verification at all (curl -k)
-  address_list addresses;        ///< in the resolver's order; the race interleaves the families
+  address_list addresses;        ///< in the resolver's order (the proxy's, through one); the race interleaves the families
   /// The ALPN protocol a TLS server that agrees on none is taken to speak ("" : such a server is refused).
   std::string alpn_fallback;
   /// The only protocol acceptable ("" : any the context offered).
@@ -165,7 +165,7 @@ class dialer final : public std::enable_shared_from_this<dialer> {
     if (over_ || next_ >= order_.size()) return;
     auto& a = attempts_.emplace_back();
     a.link = std::make_unique<transport>(ex_);
-    a.remote = asio::ip::tcp::endpoint(order_[next_], target_.port);
+    a.remote = asio::ip::tcp::endpoint(order_[next_], target_.proxy ? target_.proxy->port : target_.port);
     const std::size_t index = attempts_.size() - 1;
     ++next_;
     if (observer_) observer_->on_dial_attempt(tag_, a.remote, static_cast<unsigned>(index + 1));
@@ -329,7 +329,7 @@ class dialer final : public std::enable_shared_from_this<dialer> {
   }
 
   void tunnel_open() {
-    if (observer_) observer_->on_proxy_tunnel(tag_, tunnel_ ? tunnel_->reply() : 0, tunnel_us(), {});
+    if (observer_ && tunnel_) observer_->on_proxy_tunnel(tag_, tunnel_->reply(), tunnel_us(), {});
     tunnel_.reset();
     if (over_) return;
     start_tls();

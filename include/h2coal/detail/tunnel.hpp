@@ -177,44 +177,45 @@ class socks5_connect final : public tunnel_protocol {
 
   status feed(std::string_view in) override {
     in_.append(in);
-    if (in_.size() < need_) return status::more;
-    const auto* b = reinterpret_cast<const unsigned char*>(in_.data());
-    switch (stage_) {
-      case stage::method: {
-        if (b[0] != 5) return fail(error::proxy_protocol_error, "not a SOCKS5 proxy (version " + std::to_string(b[0]) + ")");
-        if (b[1] == 0x00) return send_request();
-        if (b[1] == 0x02 && !user_.empty()) return send_credentials();
-        if (b[1] == 0xff)
-          return fail(error::proxy_auth_required, user_.empty() ? "the SOCKS5 proxy requires authentication"
-                                                                : "the SOCKS5 proxy accepts none of the offered methods");
-        return fail(error::proxy_protocol_error, "the SOCKS5 proxy chose a method not offered");
+    // One stage per complete piece; the reply's bound address only lengthens what is awaited.
+    while (in_.size() >= need_) {
+      const auto* b = reinterpret_cast<const unsigned char*>(in_.data());
+      switch (stage_) {
+        case stage::method:
+          if (b[0] != 5) return fail(error::proxy_protocol_error, "not a SOCKS5 proxy (version " + std::to_string(b[0]) + ")");
+          if (b[1] == 0x00) return send_request();
+          if (b[1] == 0x02 && !user_.empty()) return send_credentials();
+          if (b[1] == 0xff)
+            return fail(error::proxy_auth_required, user_.empty() ? "the SOCKS5 proxy requires authentication"
+                                                                  : "the SOCKS5 proxy accepts none of the offered methods");
+          return fail(error::proxy_protocol_error, "the SOCKS5 proxy chose a method not offered");
+        case stage::auth:
+          // RFC 1929 section 2: version 1, status 0 = success.
+          if (b[0] != 1) return fail(error::proxy_protocol_error, "malformed SOCKS5 authentication reply");
+          if (b[1] != 0) return fail(error::proxy_auth_required, "the SOCKS5 proxy refused the user name or password");
+          return send_request();
+        case stage::reply_head:
+          if (b[0] != 5) return fail(error::proxy_protocol_error, "malformed SOCKS5 reply");
+          reply_ = b[1];
+          if (b[1] != 0) return fail(reply_error(b[1]), "SOCKS5 reply " + std::to_string(b[1]));
+          // The bound address follows: its length depends on its type.
+          switch (b[3]) {
+            case 0x01: need_ += 4 + 2; stage_ = stage::reply_rest; break;
+            case 0x04: need_ += 16 + 2; stage_ = stage::reply_rest; break;
+            case 0x03: need_ += 1; stage_ = stage::reply_name_length; break;
+            default: return fail(error::proxy_protocol_error, "SOCKS5 reply with an unknown address type");
+          }
+          break;
+        case stage::reply_name_length:
+          need_ += static_cast<std::size_t>(b[4]) + 2;
+          stage_ = stage::reply_rest;
+          break;
+        case stage::reply_rest:
+          if (in_.size() > need_) return fail(error::proxy_protocol_error, "the proxy sent bytes after its SOCKS5 reply");
+          return status::open;
       }
-      case stage::auth:
-        // RFC 1929 section 2: version 1, status 0 = success.
-        if (b[0] != 1) return fail(error::proxy_protocol_error, "malformed SOCKS5 authentication reply");
-        if (b[1] != 0) return fail(error::proxy_auth_required, "the SOCKS5 proxy refused the user name or password");
-        return send_request();
-      case stage::reply_head: {
-        if (b[0] != 5) return fail(error::proxy_protocol_error, "malformed SOCKS5 reply");
-        reply_ = b[1];
-        if (b[1] != 0) return fail(reply_error(b[1]), "SOCKS5 reply " + std::to_string(b[1]));
-        // The bound address follows: its length depends on its type.
-        switch (b[3]) {
-          case 0x01: need_ += 4 + 2; break;
-          case 0x04: need_ += 16 + 2; break;
-          case 0x03: need_ += 1; stage_ = stage::reply_name_length; return status::more;
-          default: return fail(error::proxy_protocol_error, "SOCKS5 reply with an unknown address type");
-        }
-        stage_ = stage::reply_rest;
-        return status::more;
-      }
-      case stage::reply_name_length:
-        need_ += static_cast<std::size_t>(b[4]) + 2;
-        stage_ = stage::reply_rest;
-        return in_.size() < need_ ? status::more : status::open;
-      case stage::reply_rest: return status::open;
     }
-    return status::failed;
+    return status::more;
   }
 
  private:
