@@ -87,7 +87,8 @@ TEST_CASE("apache2 https proxy: the origin's TLS runs inside the proxy's, h2 end
   // test host. Its certificate covers the address (an IP SAN).
   test::server_options so;
   so.addresses = {origin_address};
-  auto origin = f.serve({origin_address}, so);
+  so.cert = f.ca.issue({}, {origin_address});
+  auto origin = f.serve({}, so);
   f.resolve("proxy.test", {proxy_address});
 
   auto o = f.options();
@@ -99,11 +100,13 @@ TEST_CASE("apache2 https proxy: the origin's TLS runs inside the proxy's, h2 end
   client c(f.io.get_executor(), o);
   const std::string url = test::test_url(origin_address, origin->port(), "/bytes/100000");
   auto first = f.get_with(c, url);
+  INFO(first.ec.message() << " " << first.resp.error_detail);
   REQUIRE(!first.ec);
   CHECK(first.resp.status == 200);
   CHECK(first.resp.http_version == "2");
   CHECK(first.resp.body == test::expected_bytes(100000));
   auto second = f.get_with(c, test::test_url(origin_address, origin->port(), "/"));
+  INFO(second.ec.message() << " " << second.resp.error_detail);
   REQUIRE(!second.ec);
   CHECK(second.resp.connection == first.resp.connection);  // the tunnel is reused for its exact origin
   CHECK(origin->connection_count() == 1);
@@ -134,8 +137,10 @@ TEST_CASE("apache2 https proxy: the proxy's certificate is checked against the p
   client insecure(f.io.get_executor(), o);
   test::server_options so;
   so.addresses = {origin_address};
-  auto origin = f.serve({origin_address}, so);
+  so.cert = f.ca.issue({}, {origin_address});
+  auto origin = f.serve({}, so);
   auto ok = f.get_with(insecure, test::test_url(origin_address, origin->port(), "/"));
+  INFO(ok.ec.message() << " " << ok.resp.error_detail);
   REQUIRE(!ok.ec);
   CHECK(ok.resp.status == 200);
 }

@@ -108,11 +108,13 @@ TEST_CASE("squid: https through a CONNECT tunnel, h2 end to end, the tunnel reus
   auto proxy = start_squid(f.dir, squid, so);
   client c(f.io.get_executor(), through(f, proxy.url()));
   auto r = f.get_with(c, test::test_url("a.test", origin->port(), "/bytes/65536"));
+  INFO(r.ec.message() << " " << r.resp.error_detail);
   REQUIRE(!r.ec);
   CHECK(r.resp.status == 200);
   CHECK(r.resp.http_version == "2");
   CHECK(r.resp.body == test::expected_bytes(65536));
   auto again = f.get_with(c, test::test_url("a.test", origin->port(), "/"));
+  INFO(again.ec.message() << " " << again.resp.error_detail);
   REQUIRE(!again.ec);
   CHECK(again.resp.connection == r.resp.connection);
   CHECK(origin->connection_count() == 1);
@@ -134,6 +136,7 @@ TEST_CASE("squid: http:// goes as an absolute-form request, seen so by squid") {
   client c(f.io.get_executor(), through(f, proxy.url()));
   const std::string url = "http://" + std::string(origin_address) + ":" + std::to_string(origin->port()) + "/bytes/1000";
   auto r = f.get_with(c, url);
+  INFO(r.ec.message() << " " << r.resp.error_detail);
   REQUIRE(!r.ec);
   CHECK(r.resp.status == 200);
   CHECK(r.resp.body == test::expected_bytes(1000));
@@ -156,6 +159,7 @@ TEST_CASE("squid with basic auth: credentials from the URL pass, none is 407, an
   {
     client c(f.io.get_executor(), through(f, proxy.url_with(*so.auth)));
     auto r = f.get_with(c, test::test_url("a.test", origin->port(), "/"));
+    INFO(r.ec.message() << " " << r.resp.error_detail);
     REQUIRE(!r.ec);
     CHECK(r.resp.status == 200);
   }
@@ -184,8 +188,10 @@ TEST_CASE("squid: two names on one address and one certificate are two tunnels u
   {
     client c(f.io.get_executor(), through(f, proxy.url(), policies::browser()));
     auto a = f.get_with(c, test::test_url("a.test", port, "/"));
+    INFO(a.ec.message() << " " << a.resp.error_detail);
     REQUIRE(!a.ec);
     auto b = f.get_with(c, test::test_url("b.test", port, "/"));
+    INFO(b.ec.message() << " " << b.resp.error_detail);
     REQUIRE(!b.ec);
     CHECK_FALSE(b.resp.coalesced);
     CHECK(b.resp.connection != a.resp.connection);
@@ -204,7 +210,9 @@ TEST_CASE("squid: two names on one address and one certificate are two tunnels u
     client c(f.io.get_executor(), f.options_with(policies::browser()));
     auto a = f.get_with(c, test::test_url("a.test", port, "/"));
     auto b = f.get_with(c, test::test_url("b.test", port, "/"));
+    INFO(a.ec.message() << " " << a.resp.error_detail);
     REQUIRE(!a.ec);
+    INFO(b.ec.message() << " " << b.resp.error_detail);
     REQUIRE(!b.ec);
     CHECK(b.resp.coalesced);
     CHECK(b.resp.connection == a.resp.connection);
@@ -215,12 +223,17 @@ TEST_CASE("squid: two names on one address and one certificate are two tunnels u
 TEST_CASE("tinyproxy: https through a CONNECT tunnel, a port it does not allow is 403") {
   INTEROP_REQUIRE_PROGRAM(tinyproxy, "tinyproxy");
   interop_fixture f;
-  auto origin = origin_for(f, {origin_address});  // tinyproxy resolves with libc: the origin by address
+  // tinyproxy resolves with libc: the origin goes by its address, which its certificate names (IP SAN).
+  test::server_options origin_options;
+  origin_options.addresses = {origin_address};
+  origin_options.cert = f.ca.issue({}, {origin_address});
+  auto origin = f.serve({}, origin_options);
   tinyproxy_options to;
   to.connect_ports = {origin->port()};
   auto proxy = start_tinyproxy(f.dir, tinyproxy, to);
   client c(f.io.get_executor(), through(f, proxy.url()));
   auto r = f.get_with(c, test::test_url(origin_address, origin->port(), "/bytes/5000"));
+  INFO(r.ec.message() << " " << r.resp.error_detail);
   REQUIRE(!r.ec);
   CHECK(r.resp.status == 200);
   CHECK(r.resp.body == test::expected_bytes(5000));
@@ -241,6 +254,7 @@ TEST_CASE("dante: socks5 resolves locally and sends the address, socks5h sends t
     f.clear_events();
     client c(f.io.get_executor(), through(f, scheme + "://" + proxy.endpoint()));
     auto r = f.get_with(c, test::test_url("a.test", origin->port(), "/bytes/3000"));
+    INFO(r.ec.message() << " " << r.resp.error_detail);
     REQUIRE(!r.ec);
     CHECK(r.resp.body == test::expected_bytes(3000));
     bool resolved_locally = false;
@@ -268,6 +282,7 @@ TEST_CASE("dante with user/password: right credentials pass, wrong ones and none
   {
     client c(f.io.get_executor(), through(f, "socks5h://sockuser:sockpass@" + proxy.endpoint()));
     auto r = f.get_with(c, test::test_url("a.test", origin->port(), "/"));
+    INFO(r.ec.message() << " " << r.resp.error_detail);
     REQUIRE(!r.ec);
     CHECK(r.resp.status == 200);
     auto b = f.get_with(c, test::test_url("a.test", blocked, "/"));
@@ -339,8 +354,10 @@ TEST_CASE("squid: a direct request never goes on a tunnel: the proxied candidate
   client c(f.io.get_executor(), o);
   const auto port = origin->port();
   auto a = f.get_with(c, test::test_url("a.test", port, "/"));
+  INFO(a.ec.message() << " " << a.resp.error_detail);
   REQUIRE(!a.ec);
   auto b = f.get_with(c, test::test_url("b.test", port, "/"));
+  INFO(b.ec.message() << " " << b.resp.error_detail);
   REQUIRE(!b.ec);
   CHECK(b.resp.connection != a.resp.connection);
   const trace::event* decision = nullptr;
@@ -365,7 +382,9 @@ TEST_CASE("squid to nginx: two vhosts on one certificate, two tunnels under brow
   client c(f.io.get_executor(), through(f, proxy.url(), policies::browser()));
   auto a = f.get_with(c, test::test_url("a.test", origin.port, "/"));
   auto b = f.get_with(c, test::test_url("b.test", origin.port, "/"));
+  INFO(a.ec.message() << " " << a.resp.error_detail);
   REQUIRE(!a.ec);
+  INFO(b.ec.message() << " " << b.resp.error_detail);
   REQUIRE(!b.ec);
   CHECK(a.resp.body == "nginx vhost a\n");
   CHECK(b.resp.body == "nginx vhost b\n");
