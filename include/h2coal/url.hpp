@@ -63,6 +63,12 @@ struct url {
   /// Parses an absolute http(s) URL. Sets ec to error::invalid_url or error::unsupported_scheme.
   static url parse(std::string_view text, std::error_code& ec);
 
+  /// Resolves a reference (a Location field: absolute, "//host/p", "/p", "p", "../p", "?q", "") against
+  /// `base` as RFC 3986 section 5.2 does, dot segments removed (section 5.2.4) and the fragment dropped.
+  /// Spaces and bytes above 0x7e are percent-encoded, as browsers and curl do for a Location; other
+  /// control characters are error::invalid_url, a scheme other than http(s) error::unsupported_scheme.
+  static url resolve(const url& base, std::string_view reference, std::error_code& ec);
+
   friend bool operator==(const url&, const url&) = default;
 };
 
@@ -199,6 +205,117 @@ inline url url::parse(std::string_view text, std::error_code& ec) {
   else if (rest.front() == '?') u.target = "/" + std::string(rest);
   else u.target = std::string(rest);
   return u;
+}
+
+namespace detail {
+
+// RFC 3986 section 5.2.4: removes "." and ".." segments from a path.
+inline std::string remove_dot_segments(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  while (!in.empty()) {
+    if (in.substr(0, 3) == "../") in.remove_prefix(3);                     // A
+    else if (in.substr(0, 2) == "./") in.remove_prefix(2);
+    else if (in.substr(0, 3) == "/./") in.remove_prefix(2);                // B: "/./" -> "/"
+    else if (in == "/.") in = "/";
+    else if (in.substr(0, 4) == "/../" || in == "/..") {                   // C: up one segment
+      in = in.size() == 3 ? std::string_view("/") : in.substr(3);
+      const auto slash = out.rfind('/');
+      out.erase(slash == std::string::npos ? 0 : slash);
+    } else if (in == "." || in == "..") {                                   // D
+      in = {};
+    } else {                                                                // E: the first segment moves
+      const std::size_t start = in.front() == '/' ? 1 : 0;
+      const auto next = in.find('/', start);
+      const std::size_t n = next == std::string_view::npos ? in.size() : next;
+      out.append(in.substr(0, n));
+      in.remove_prefix(n);
+    }
+  }
+  return out;
+}
+
+// A Location value as sent on: spaces and non-ASCII bytes percent-encoded, control characters refused.
+inline bool encode_reference(std::string_view in, std::string& out) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  out.reserve(in.size());
+  for (char c : in) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return false;
+    if (u == ' ' || u > 0x7e) {
+      out.push_back('%');
+      out.push_back(hex[u >> 4]);
+      out.push_back(hex[u & 0xf]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
+}
+
+// RFC 3986 section 3.1: a scheme is ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) before the first ':',
+// which comes before any '/', '?' or '#'.
+inline bool has_scheme(std::string_view r) noexcept {
+  const auto colon = r.find(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  if (r.find_first_of("/?#") < colon) return false;
+  const char first = ascii_lower(r.front());
+  if (first < 'a' || first > 'z') return false;
+  return std::all_of(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
+    const char l = ascii_lower(c);
+    return (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') || l == '+' || l == '-' || l == '.';
+  });
+}
+
+}  // namespace detail
+
+inline url url::resolve(const url& base, std::string_view reference, std::error_code& ec) {
+  ec.clear();
+  while (!reference.empty() && (reference.front() == ' ' || reference.front() == '\t')) reference.remove_prefix(1);
+  while (!reference.empty() && (reference.back() == ' ' || reference.back() == '\t')) reference.remove_suffix(1);
+  if (const auto hash = reference.find('#'); hash != std::string_view::npos) reference = reference.substr(0, hash);
+  std::string ref;
+  if (!detail::encode_reference(reference, ref)) {
+    ec = error::invalid_url;
+    return {};
+  }
+  // Splits a target into its path and "?query" (with the '?'; empty without one).
+  auto split = [](std::string_view t, std::string_view& path, std::string_view& query) {
+    const auto q = t.find('?');
+    path = t.substr(0, q);
+    query = q == std::string_view::npos ? std::string_view{} : t.substr(q);
+  };
+  url out;
+  std::string_view path, query;
+  if (detail::has_scheme(ref) || ref.rfind("//", 0) == 0) {
+    // Absolute, or network-path ("//host/p": the base's scheme).
+    out = parse(ref.rfind("//", 0) == 0 ? base.origin.scheme + ":" + ref : ref, ec);
+    if (ec) return {};
+    split(out.target, path, query);
+    out.target = detail::remove_dot_segments(path) + std::string(query);
+    if (out.target.empty() || out.target.front() != '/') out.target.insert(0, "/");
+    return out;
+  }
+  out.origin = base.origin;
+  std::string_view base_path, base_query;
+  split(base.target, base_path, base_query);
+  split(ref, path, query);
+  std::string merged;
+  if (path.empty()) {
+    merged = std::string(base_path);                    // "" or "?q": the base's path
+    if (query.empty() && ref.empty()) query = base_query;  // "": the base itself
+  } else if (path.front() == '/') {
+    merged = detail::remove_dot_segments(path);
+  } else {
+    // Section 5.2.3: the base path up to its last '/', then the reference.
+    const auto slash = base_path.rfind('/');
+    std::string joined(slash == std::string_view::npos ? std::string_view("/") : base_path.substr(0, slash + 1));
+    joined.append(path);
+    merged = detail::remove_dot_segments(joined);
+  }
+  if (merged.empty() || merged.front() != '/') merged.insert(0, "/");
+  out.target = merged + std::string(query);
+  return out;
 }
 
 }  // namespace h2coal

@@ -233,3 +233,51 @@ TEST_CASE("origin: scheme helpers", "[url][origin]") {
   CHECK(origin::parse("http://a.test:80")->is_default_port());
   CHECK_FALSE(origin::parse("http://a.test:8080")->is_default_port());
 }
+
+TEST_CASE("url: resolve follows RFC 3986 section 5.4's normal and abnormal examples (fragments dropped)", "[url]") {
+  std::error_code ec;
+  const url base = url::parse("http://a/b/c/d;p?q", ec);
+  REQUIRE(!ec);
+  const std::pair<const char*, const char*> examples[] = {
+      // 5.4.1
+      {"g", "http://a/b/c/g"}, {"./g", "http://a/b/c/g"}, {"g/", "http://a/b/c/g/"}, {"/g", "http://a/g"},
+      {"//g", "http://g/"}, {"?y", "http://a/b/c/d;p?y"}, {"g?y", "http://a/b/c/g?y"}, {"#s", "http://a/b/c/d;p?q"},
+      {"g#s", "http://a/b/c/g"}, {"g?y#s", "http://a/b/c/g?y"}, {";x", "http://a/b/c/;x"}, {"g;x", "http://a/b/c/g;x"},
+      {"g;x?y#s", "http://a/b/c/g;x?y"}, {"", "http://a/b/c/d;p?q"}, {".", "http://a/b/c/"}, {"./", "http://a/b/c/"},
+      {"..", "http://a/b/"}, {"../", "http://a/b/"}, {"../g", "http://a/b/g"}, {"../..", "http://a/"},
+      {"../../", "http://a/"}, {"../../g", "http://a/g"},
+      // 5.4.2
+      {"../../../g", "http://a/g"}, {"../../../../g", "http://a/g"}, {"/./g", "http://a/g"}, {"/../g", "http://a/g"},
+      {"g.", "http://a/b/c/g."}, {".g", "http://a/b/c/.g"}, {"g..", "http://a/b/c/g.."}, {"..g", "http://a/b/c/..g"},
+      {"./../g", "http://a/b/g"}, {"./g/.", "http://a/b/c/g/"}, {"g/./h", "http://a/b/c/g/h"}, {"g/../h", "http://a/b/c/h"},
+      {"g;x=1/./y", "http://a/b/c/g;x=1/y"}, {"g;x=1/../y", "http://a/b/c/y"}, {"g?y/./x", "http://a/b/c/g?y/./x"},
+      {"g?y/../x", "http://a/b/c/g?y/../x"}, {"g#s/./x", "http://a/b/c/g"}, {"g#s/../x", "http://a/b/c/g"},
+  };
+  for (const auto& [ref, expected] : examples) {
+    INFO("reference \"" << ref << "\"");
+    const url r = url::resolve(base, ref, ec);
+    REQUIRE(!ec);
+    CHECK(r.to_string() == expected);
+  }
+}
+
+TEST_CASE("url: resolve takes absolute and network-path Locations, encodes spaces, refuses other schemes", "[url]") {
+  std::error_code ec;
+  const url base = url::parse("https://a.test:8443/dir/page?x=1", ec);
+  REQUIRE(!ec);
+  CHECK(url::resolve(base, "https://B.test/x/../y", ec).to_string() == "https://b.test/y");
+  CHECK(!ec);
+  CHECK(url::resolve(base, "//c.test/p", ec).to_string() == "https://c.test/p");  // the base's scheme
+  CHECK(url::resolve(base, "http://a.test:8443/", ec).to_string() == "http://a.test:8443/");
+  CHECK(url::resolve(base, "  next page\xc3\xa9 ", ec).to_string() == "https://a.test:8443/dir/next%20page%C3%A9");
+  CHECK(!ec);
+  CHECK(url::resolve(base, "?y=2", ec).to_string() == "https://a.test:8443/dir/page?y=2");
+  (void)url::resolve(base, "ftp://a.test/f", ec);
+  CHECK(ec == error::unsupported_scheme);
+  (void)url::resolve(base, "/a\r\nSet-Cookie: x", ec);
+  CHECK(ec == error::invalid_url);
+  (void)url::resolve(base, "http:g", ec);  // RFC 3986 section 5.4.2: strict parsers take it as absolute
+  CHECK(ec == error::invalid_url);
+  (void)url::resolve(base, "https://user@a.test/", ec);
+  CHECK(ec == error::invalid_url);
+}
