@@ -24,7 +24,7 @@ class H2coalConan(ConanFile):
     description = ("Header-only asynchronous HTTP/2 client for C++20 whose connection pool coalesces "
                    "under a pluggable, observable policy")
     topics = ("http2", "http", "client", "asio", "coalescing", "header-only")
-    # No license file in the repository yet: set `license` when the project picks one.
+    license = "BSL-1.0"  # LICENSE: the Boost Software License 1.0, as Asio's and Beast's
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
     # with_cares: cares_resolver (h2coal/cares_resolver.hpp), c-ares with real TTLs and A/AAAA in parallel.
