@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # h2coalInstall.cmake: what `cmake --install` puts into the prefix.
 #
 #   include/h2coal/...                      every header, detail/ included

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 """conan/conanfile.py: the Conan 2 recipe for h2coal, a header-only C++20 HTTP/2 client.
 
     conan create conan --build=missing          # package this checkout and run conan/test_package

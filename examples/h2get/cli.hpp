@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/h2get/cli.hpp: h2get's command line (DESIGN section 7), parsed with CLI11, spelled as curl.
 //
 // Parsing only: what the options mean for the client is main.cpp's business. Errors are reported as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/cares_resolver.hpp: DNS through c-ares, with the answers' TTLs and AAAA and A asked in parallel.
 //
 // DESIGN section 11. Each lookup sends two queries at once, AAAA and A (two ares_getaddrinfo calls, one per

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/client.hpp: the public entry point.
 //
 // A client owns a pool of connections, a resolver, a TLS context and the trace hook. It runs on one

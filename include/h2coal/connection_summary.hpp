@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/connection_summary.hpp: one connection of a client, as reports such as h2get -v show it.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/options.hpp: everything a client is configured with.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/policy.hpp: coalescing policies, pure decisions over plain data (DESIGN section 3).
 //
 // The pool describes each live or pending connection as a connection_view and the request as a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/proxy.hpp: forward proxies (DESIGN section 13): which proxy a request goes through, as curl
 // decides it.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/request.hpp: what a caller asks for.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/resolver.hpp: name resolution, pluggable.
 //
 // The pool resolves a host before a DNS-based coalescing decision and before connecting, through one DNS

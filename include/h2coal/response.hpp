@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/response.hpp: what a server answered, and how it travelled.
 #pragma once
 

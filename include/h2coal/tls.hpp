@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/tls.hpp: TLS settings, the client's SSL context, and what a handshake established.
 //
 // The handshake verifies the chain and the host name with OpenSSL's own checks (SSL_set1_host or

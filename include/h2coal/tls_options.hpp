@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/tls_options.hpp: the TLS settings of a client (no OpenSSL types: a light header).
 #pragma once
 

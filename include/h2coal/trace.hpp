@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/trace.hpp: trace events, the hook, and the JSON-lines and text sinks (DESIGN section 5).
 //
 // An event is a name, a monotonic timestamp and fields in schema order. The client calls one hook per

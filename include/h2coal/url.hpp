@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/url.hpp: absolute http(s) URLs and origins (RFC 3986, RFC 6454).
 //
 // An origin is scheme, lowercase host and port; the default port is filled in, so https://a.test and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # ports/h2coal/portfile.cmake: the h2coal overlay port, built from the checkout it sits in.
 #
 #   vcpkg install h2coal --overlay-ports=<checkout>/ports

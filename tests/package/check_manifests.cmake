@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # tests/package/check_manifests.cmake: the vcpkg manifests parse as JSON and say what the project is.
 # Run with cmake -P (-DH2COAL_SOURCE_DIR=... -DVERSION=<project version>); needs no Python.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 """tests/package/check_recipes.py: the Conan recipes byte-compile, every JSON manifest loads, and every
 package file declares the license (SPDX BSL-1.0, the text in LICENSE).
 
