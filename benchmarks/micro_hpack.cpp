@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // benchmarks/micro_hpack.cpp: header block encode and decode (HPACK, RFC 7541) with nghttp2's hd API,
 // the code every h2coal request and response goes through inside nghttp2.
 //

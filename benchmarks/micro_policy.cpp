@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // benchmarks/micro_policy.cpp: the coalescing policies' decisions over plain views, as the pool asks
 // them for every request, while live connections grow (10, 1,000, 10,000) and while the origins the
 // connections are known to serve grow (1,000 to 100,000, as RFC 8336 origin sets).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // benchmarks/micro_pool.cpp: the pool's lookup for one request as its connections grow (10, 1,000,
 // 10,000), through h2coal::detail::pool itself.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // benchmarks/micro_trace.cpp: what tracing costs the pool: no hook, a hook that does nothing, and the
 // json_lines sink writing to a stream that drops its bytes.
 //

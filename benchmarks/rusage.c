@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 /* benchmarks/rusage.c: runs a command and writes what wait4 says it cost.
  *
  *   h2coal_rusage REPORT_FILE COMMAND [ARG...]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # FindAsio.cmake: standalone Asio (header-only), for distributions that ship no CMake package.
 # Defines Asio::Asio and Asio_VERSION.
 find_path(Asio_INCLUDE_DIR NAMES asio.hpp PATH_SUFFIXES include)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # FindCares.cmake: c-ares by its header and library, for where it ships neither a CMake package nor a
 # pkg-config module. Defines Cares::Cares and Cares_VERSION (from ares_version.h).
 find_path(Cares_INCLUDE_DIR NAMES ares.h)

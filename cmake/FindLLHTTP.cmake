@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # FindLLHTTP.cmake: llhttp as an installed library, or (Debian 12's node-llhttp) as C sources that we
 # compile into a small static library. Defines LLHTTP::LLHTTP.
 find_path(LLHTTP_INCLUDE_DIR NAMES llhttp.h PATH_SUFFIXES include include/llhttp share/include/llhttp

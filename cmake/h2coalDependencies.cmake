@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # h2coalDependencies.cmake: finds what the h2coal headers need and names each as an h2coal:: target
 # (h2coal::asio, h2coal::nghttp2, h2coal::llhttp, and the optional h2coal::cares), whatever package
 # (Debian, Conan, vcpkg, pkg-config) provided it.

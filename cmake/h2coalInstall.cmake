@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # h2coalInstall.cmake: what `cmake --install` puts into the prefix.
 #
 #   include/h2coal/...                      every header, detail/ included
@@ -6,6 +7,7 @@
 #                      h2coalDependencies.cmake, FindAsio.cmake, FindLLHTTP.cmake, FindCares.cmake
 #                                           the build's lookup
 #   share/pkgconfig/h2coal.pc               for builds without CMake
+#   share/doc/h2coal/LICENSE                the Boost Software License 1.0 (SPDX BSL-1.0)
 #
 # The package is header-only, so it goes under share/ (CMAKE_INSTALL_DATADIR) by default; set
 # H2COAL_INSTALL_CMAKEDIR / H2COAL_INSTALL_PKGCONFIGDIR to lib/cmake/h2coal / lib/pkgconfig if preferred.
@@ -20,6 +22,9 @@ mark_as_advanced(H2COAL_INSTALL_CMAKEDIR H2COAL_INSTALL_PKGCONFIGDIR)
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/h2coal" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
         FILES_MATCHING PATTERN "*.hpp" PATTERN "*.ipp")
+
+# The license (BSL-1.0) goes with every copy of the headers.
+install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION "${CMAKE_INSTALL_DOCDIR}")
 
 install(TARGETS h2coal EXPORT h2coalTargets)
 install(EXPORT h2coalTargets NAMESPACE h2coal:: FILE h2coalTargets.cmake

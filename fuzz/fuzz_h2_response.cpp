@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // fuzz/fuzz_h2_response.cpp: the HTTP/2 response path, detail::h2_engine (nghttp2, client side) fed raw
 // frames after a valid server preface.
 //

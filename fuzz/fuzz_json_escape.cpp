@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // fuzz/fuzz_json_escape.cpp: trace::escape_json and the JSON and text sinks on arbitrary bytes.
 //
 // escape_json must always give one valid JSON string (RFC 8259) that is valid UTF-8, whatever the bytes;

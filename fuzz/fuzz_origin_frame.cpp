@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // fuzz/fuzz_origin_frame.cpp: ORIGIN frames (RFC 8336) from raw payload to the policy's use of the set.
 //
 // The input is cut into ORIGIN frames (a flags byte and a 2-byte length before each payload) and fed, after the server

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // fuzz/fuzz_proxy_answer.cpp: what a hostile proxy can send: a CONNECT answer (detail/tunnel.hpp's
 // http_connect), SOCKS5 replies (socks5_connect, with and without RFC 1929 credentials), and the proxy
 // URL and no_proxy parsers (proxy.hpp) on arbitrary bytes.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // fuzz/fuzz_request_serializer.cpp: the HTTP/1.1 request serialiser (validate_request, h1_engine::serialize_head
 // and the body framing of connection::write_h1_body) read back by llhttp as a server would read it.
 //

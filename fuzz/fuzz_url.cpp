@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // fuzz/fuzz_url.cpp: h2coal::url::parse and h2coal::origin::parse on arbitrary bytes.
 //
 // Neither may crash, and what they accept must be stable: the normalised form parses again to the same

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # tests/reliability.cmake (issue 9): the test binaries that scripts/sanitize and scripts/soak build on
 # their own. Included from tests/CMakeLists.txt; neither is part of `all`.
 #

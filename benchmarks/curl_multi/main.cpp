@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // benchmarks/curl_multi/main.cpp: the peer baseline, the same load as h2bench on libcurl's multi API.
 //
 //   curl_multi [--cacert FILE] [-k] [--resolve H:P:A]... [--connect-to ADDR] [-c CONNS] [-m STREAMS]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // benchmarks/h2bench/main.cpp: an h2load-like load generator on h2coal's public client API.
 //
 //   h2bench [--cacert FILE] [-k] [--resolve H:P:A]... [--connect-to ADDR] [--policy strict|browser|origin]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 """conan/test_package/conanfile.py: builds and runs a small program against the packaged h2coal."""
 import os
 

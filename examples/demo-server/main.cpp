@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/demo-server/main.cpp: the demo's HTTP/2 server, two services behind one SNI router.
 //
 //   h2coal_demo_server --cert FILE --key FILE [--port N] [--address A]... [--mode MODE]

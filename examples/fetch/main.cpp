@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/fetch/main.cpp: fetch URLs on one client and say which connection carried each.
 //
 //   h2coal_fetch [--cacert FILE] [--resolve HOST:PORT:ADDR] URL...

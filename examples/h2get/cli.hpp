@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/h2get/cli.hpp: h2get's command line (DESIGN section 7), parsed with CLI11, spelled as curl.
 //
 // Parsing only: what the options mean for the client is main.cpp's business. Errors are reported as
@@ -56,7 +57,8 @@ which connection carried each request and why. Options are spelled as curl spell
  -6, --ipv6                 Connect over IPv6 only
  -d, --data <data>          HTTP POST data; @FILE reads a file (CR and LF removed), @- stdin;
                             repeatable, joined with '&'
-     --cacert <file>        CA certificates to verify the server with (instead of the system's)
+     --cacert <file>        Trust only the CA certificates in <file> (PEM), not the system's store,
+                            as curl does (the library's tls_options::ca_file alone adds to it)
  -E, --cert <file>          Client certificate file (PEM)
      --connect-timeout <seconds>  Maximum time for connecting (resolving, TCP and TLS handshake)
      --dns-servers <addresses>  DNS servers to ask instead of the system's: ip[:port],... (IPv6 in
@@ -91,7 +93,8 @@ which connection carried each request and why. Options are spelled as curl spell
                             "" uses no proxy, not even the environment's. Without -x, curl's
                             variables apply: https_proxy, HTTPS_PROXY, http_proxy, all_proxy,
                             ALL_PROXY, no_proxy, NO_PROXY
-     --proxy-cacert <file>  CA certificates to verify an https:// proxy with (as --cacert)
+     --proxy-cacert <file>  Trust only the CA certificates in <file> for an https:// proxy (as
+                            --cacert)
      --proxy-insecure       Do not verify an https:// proxy's certificate
  -U, --proxy-user <user:password>  Proxy user and password (replace those of the proxy URL)
      --resolve <host:port:addr[,addr]...>  Resolve host and port to these addresses (repeatable);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/h2get/digest.hpp: the body fingerprint --probe compares (SHA-256 through OpenSSL's EVP API).
 #pragma once
 

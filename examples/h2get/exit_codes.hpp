@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/h2get/exit_codes.hpp: h2get's exit codes, with curl's meanings, and the one-line error text.
 //
 // curl's numbers are a contract scripts rely on ("exit 6 means the name did not resolve"), so h2get keeps

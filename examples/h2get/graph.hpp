@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/h2get/graph.hpp: the picture --graph draws, built from the client's own trace events.
 //
 // Nodes are origins (ellipses) and connections (boxes: remote, SNI, ALPN, origin set). An edge from an

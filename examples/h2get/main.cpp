@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/h2get/main.cpp: h2get, a curl-like client on h2coal that shows which connection carried
 // each request, and why (DESIGN section 7).
 //

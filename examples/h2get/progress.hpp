@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/h2get/progress.hpp: the one-line progress meter on stderr (only when stderr is a terminal).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/h2get/proxy_options.hpp: from h2get's proxy flags and the environment to a proxy_config,
 // as curl decides it (DESIGN sections 7 and 13).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/h2get/write_out.hpp: -w/--write-out, curl's per-transfer report line, with h2coal's facts.
 //
 // curl's variables keep curl's names and formats (%{http_code} is three digits, 000 without a response);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/quickstart/callback.cpp: README's quick start, with a completion callback and the text trace.
 #include <h2coal/h2coal.hpp>
 

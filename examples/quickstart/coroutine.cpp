@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // examples/quickstart/coroutine.cpp: README's quick start, with a C++20 coroutine.
 #include <h2coal/h2coal.hpp>
 

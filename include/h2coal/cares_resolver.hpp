@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/cares_resolver.hpp: DNS through c-ares, with the answers' TTLs and AAAA and A asked in parallel.
 //
 // DESIGN section 11. Each lookup sends two queries at once, AAAA and A (two ares_getaddrinfo calls, one per
@@ -71,6 +72,7 @@
 
 namespace h2coal {
 
+/// The settings of a cares_resolver: DNS servers and timeouts.
 struct cares_options {
   /// The DNS servers, in curl's --dns-servers syntax: "ADDR[:PORT][,ADDR[:PORT]...]", an IPv6 address in
   /// brackets when a port follows ("[::1]:5353"), port 53 when none. Empty: the system's
@@ -455,6 +457,7 @@ class cares_core final : public std::enable_shared_from_this<cares_core> {
 /// A resolver on c-ares (see the top of this file): AAAA and A in parallel, with their TTLs.
 class cares_resolver final : public resolver {
  public:
+  /// The settings type (cares_options).
   using options = cares_options;
 
   /// Creates the channel, driven on a strand of `ex`. A malformed options::servers or a failing c-ares

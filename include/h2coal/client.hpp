@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/client.hpp: the public entry point.
 //
 // A client owns a pool of connections, a resolver, a TLS context and the trace hook. It runs on one
@@ -22,6 +23,7 @@
 
 #include <memory>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -43,37 +45,95 @@ H2COAL_DECL void pool_cancel(const std::weak_ptr<pool>& p, const std::weak_ptr<r
 H2COAL_DECL void pool_shutdown(pool& p);
 H2COAL_DECL std::vector<connection_summary> pool_summaries(const pool& p);
 
+// A plain callable (a function, a function pointer, a lambda that is not generic, a functor with one
+// call operator), as opposed to a completion token (use_future, use_awaitable, deferred, whose call
+// operators, when they have any, are templates): a plain callable is the handler itself, so it must take
+// the completion signature. Generic lambdas are left to Asio's own check.
+template <class T, class = void>
+struct has_one_call_operator : std::false_type {};
+template <class T>
+struct has_one_call_operator<T, std::void_t<decltype(&T::operator())>> : std::true_type {};
+
+template <class T>
+inline constexpr bool is_plain_callable_v =
+    std::is_function_v<std::remove_pointer_t<T>> || has_one_call_operator<T>::value;
+
+template <class Token>
+inline constexpr bool takes_request_completion_v =
+    !is_plain_callable_v<std::decay_t<Token>> ||
+    std::is_invocable_v<std::decay_t<Token>, std::error_code, response>;
+
 }  // namespace detail
 
-class client {
+/// An HTTP/2 (and HTTP/1.1) client on one executor: `h2coal::client` is `basic_client<>`.
+///
+/// `Executor` is the type get_executor() returns; the client's own work runs on that executor converted
+/// to `asio::any_io_executor`. Its default completion token, as for Asio's own I/O objects, is the
+/// executor's (`asio::default_completion_token_t<Executor>`), so on an executor that names one
+/// (`asio::use_awaitable_t<>::as_default_on_t<h2coal::client>`, `use_awaitable.as_default_on(client)`)
+/// `co_await client.async_request(req)` needs no token.
+template <class Executor = asio::any_io_executor>
+class basic_client {
+  static_assert(std::is_convertible_v<Executor, asio::any_io_executor>,
+                "h2coal::basic_client<Executor>: Executor must convert to asio::any_io_executor");
+
  public:
-  using executor_type = asio::any_io_executor;
+  /// The executor type given at construction.
+  using executor_type = Executor;
 
-  explicit client(executor_type ex, client_options opts = {})
-      : pool_(detail::make_pool(std::move(ex), std::move(opts))) {}
+  /// The same client type on another executor type (for `as_default_on`).
+  template <class OtherExecutor>
+  struct rebind_executor {
+    /// The client type on `OtherExecutor`.
+    using other = basic_client<OtherExecutor>;
+  };
 
-  client(const client&) = delete;
-  client& operator=(const client&) = delete;
+  /// Makes a client whose connections, timers and trace events run on `ex`.
+  explicit basic_client(executor_type ex, client_options opts = {})
+      : ex_(ex), pool_(detail::make_pool(asio::any_io_executor(std::move(ex)), std::move(opts))) {}
+
+  /// Takes over `other`'s connections and requests, on another executor type (what
+  /// `asio::use_awaitable.as_default_on(std::move(client))` does). `other` is left empty: destroy it.
+  template <class OtherExecutor,
+            class = std::enable_if_t<std::is_constructible_v<Executor, const OtherExecutor&>>>
+  explicit basic_client(basic_client<OtherExecutor>&& other)
+      : ex_(other.ex_), pool_(std::move(other.pool_)) {}
+
+  basic_client(const basic_client&) = delete;
+  basic_client& operator=(const basic_client&) = delete;
 
   /// Closes every connection; requests still outstanding complete with error::client_shutdown.
   /// Destroy the client on its executor (or after the io_context stopped).
-  ~client() { detail::pool_shutdown(*pool_); }
+  ~basic_client() {
+    if (pool_) detail::pool_shutdown(*pool_);
+  }
 
-  executor_type get_executor() const noexcept { return detail::pool_executor(*pool_); }
+  /// The executor given at construction.
+  executor_type get_executor() const noexcept { return ex_; }
+  /// The options given at construction.
   const client_options& options() const noexcept { return detail::pool_options(*pool_); }
 
   /// Sends `req` and completes with its response.
   ///
   /// Completion signature: `void(std::error_code, h2coal::response)`. The response is filled in for HTTP
-  /// error statuses too (a 404 is not an error code); errors are h2coal::error values.
+  /// error statuses too (a 404 is not an error code); errors are h2coal::error values. Without a token,
+  /// the executor's default completion token is used (see the class).
   ///
   /// Per-Operation Cancellation: any cancellation type ends the request with error::cancelled. An HTTP/2
   /// stream is reset with CANCEL and its connection lives on; an HTTP/1.1 connection in the middle of the
   /// response is closed.
-  template <class CompletionToken>
-  auto async_request(request req, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, response)>(initiation{pool_}, token,
-                                                                                  std::move(req));
+  template <class CompletionToken ASIO_DEFAULT_COMPLETION_TOKEN_TYPE(executor_type)>
+  auto async_request(request req, CompletionToken&& token ASIO_DEFAULT_COMPLETION_TOKEN(executor_type)) {
+    // Here rather than in Asio: its constraint on async_result::initiate gives a long error whose first
+    // line does not name the signature.
+    constexpr bool callable = detail::takes_request_completion_v<CompletionToken>;
+    static_assert(callable,
+                  "h2coal::client::async_request: the completion handler must be callable as "
+                  "void(std::error_code, h2coal::response)");
+    if constexpr (callable) {
+      return asio::async_initiate<CompletionToken, void(std::error_code, response)>(initiation{pool_}, token,
+                                                                                    std::move(req));
+    }
   }
 
   /// The connections this client opened, for reports such as h2get -v's table: every open one and the
@@ -84,11 +144,25 @@ class client {
   void close() { detail::pool_shutdown(*pool_); }
 
  private:
+  template <class>
+  friend class basic_client;
+
   struct initiation {
     std::shared_ptr<detail::pool> pool;
 
     template <class Handler>
     void operator()(Handler&& handler, request req) const {
+      // The handler a callback, use_future, use_awaitable or deferred produced: it is called once, as an
+      // rvalue, with (std::error_code, h2coal::response).
+      constexpr bool callable = std::is_invocable_v<std::decay_t<Handler>, std::error_code, response>;
+      static_assert(callable,
+                    "h2coal::client::async_request: the completion handler must be callable as "
+                    "void(std::error_code, h2coal::response)");
+      if constexpr (callable) start(std::forward<Handler>(handler), std::move(req));
+    }
+
+    template <class Handler>
+    void start(Handler&& handler, request req) const {
       auto op = std::make_shared<detail::request_op>();
       op->req = std::move(req);
       auto slot = asio::get_associated_cancellation_slot(handler);
@@ -114,8 +188,12 @@ class client {
     }
   };
 
+  executor_type ex_;
   std::shared_ptr<detail::pool> pool_;
 };
+
+/// The client on `asio::any_io_executor`: callbacks, use_future, use_awaitable, deferred as tokens.
+using client = basic_client<>;
 
 }  // namespace h2coal
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/config.hpp: build-mode macros.
 //
 // Header-only by default: every non-template definition is `inline`. Define H2COAL_SEPARATE_COMPILATION

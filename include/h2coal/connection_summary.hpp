@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/connection_summary.hpp: one connection of a client, as reports such as h2get -v show it.
 #pragma once
 
@@ -9,13 +10,18 @@ namespace h2coal {
 
 /// One connection as h2get's table shows it.
 struct connection_summary {
+  /// The connection's id, as `conn` in trace events and response::connection.
   std::uint64_t id = 0;
   std::string origin;            ///< initial origin
   std::string remote;            ///< ip:port
+  /// The SNI host its TLS handshake sent; empty for cleartext and for IP-literal hosts.
   std::string sni;
+  /// The protocol: "h2" or "http/1.1" (ALPN over TLS), "h2c" or "http/1.1" in cleartext.
   std::string alpn;
   std::vector<std::string> origins;  ///< origins it carried requests for
+  /// How many requests it carried.
   std::uint64_t requests = 0;
+  /// Still open; false for one of the latest closed connections the client keeps listing.
   bool open = true;
   bool resumed = false;          ///< its TLS handshake resumed a session
   std::string proxy;             ///< scheme://host:port of the proxy it went through; empty when direct

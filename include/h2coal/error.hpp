@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/error.hpp: the h2coal error category.
 //
 // Every failure of a request reaches its completion handler as a std::error_code; no exception leaves an

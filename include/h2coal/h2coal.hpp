@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/h2coal.hpp: the whole library in one include.
 #pragma once
 

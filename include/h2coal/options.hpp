@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/options.hpp: everything a client is configured with.
 #pragma once
 
@@ -25,8 +26,14 @@ enum class http_version {
 /// Which address families a client connects over (curl -4 / -6).
 enum class ip_family { any, v4, v6 };
 
+/// Everything a client is configured with, given to its constructor (client::options() reads it back).
+///
+/// Defaults suit a general-purpose client: the origin policy, the system resolver with a 60 s cache, the
+/// system CA store, no proxy, no request timeout, 90 s idle timeout.
 struct client_options {
+  /// Trust, verification, client certificate, pins and session resumption (docs/tls.md).
   tls_options tls;
+  /// HTTP/2 or HTTP/1.1, by ALPN or forced (curl --http1.1, --http2-prior-knowledge).
   http_version version = http_version::automatic;
   /// The coalescing policy, per host pattern; `origin` by default (DESIGN section 3).
   policy_map policies = policy_map{};
@@ -56,6 +63,7 @@ struct client_options {
 
   std::size_t max_body_size = 64 * 1024 * 1024;       ///< buffered response body limit
   std::size_t max_header_list_size = 64 * 1024;       ///< response header block limit (names + values)
+  /// Keep-alive HTTP/1.1 connections per origin, each carrying one request at a time (as browsers: 6).
   std::size_t max_http1_connections_per_origin = 6;
   std::size_t max_connections = 0;                    ///< in total; zero for no limit
   /// At the peer's MAX_CONCURRENT_STREAMS: open another connection to the origin instead of waiting.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/policy.hpp: coalescing policies, pure decisions over plain data (DESIGN section 3).
 //
 // The pool describes each live or pending connection as a connection_view and the request as a
@@ -112,11 +113,13 @@ constexpr std::string_view to_string(ip_match m) noexcept {
 
 /// One live or pending connection, as plain data.
 struct connection_view {
+  /// The connection's id (as `conn` in trace events).
   std::uint64_t id = 0;
   origin initial_origin;           ///< the origin it was opened for (SNI host, remote port)
   std::string remote_address;      ///< connected IP, canonical text ("127.0.0.1", "::1")
   std::uint16_t remote_port = 0;   ///< 0: unknown, taken as initial_origin.port
   std::vector<std::string> initial_addresses;  ///< all addresses its initial host resolved to (any_overlap)
+  /// Over TLS (https); cleartext connections are never coalesced.
   bool tls = true;
   bool http2 = true;               ///< false: HTTP/1.1
   bool ready = true;               ///< handshake + first SETTINGS done; false = still connecting (pending)
@@ -126,6 +129,7 @@ struct connection_view {
   bool same_partition = true;      ///< same TLS trust/verify/client-cert/ALPN/proxy settings as the request
   bool cert_covers = false;        ///< its leaf certificate covers the REQUEST's host (computed per decision)
   bool at_capacity = false;        ///< active streams == peer MAX_CONCURRENT_STREAMS
+  /// Through a proxy: no DNS-based coalescing and no ORIGIN frames (DESIGN section 13).
   bool via_proxy = false;
   std::optional<std::vector<origin>> origin_set;  ///< RFC 8336; nullopt until the first valid ORIGIN frame
   std::vector<origin> misdirected;  ///< origins that got a 421 on it
@@ -133,9 +137,11 @@ struct connection_view {
 
 /// The request, as far as the decision is concerned.
 struct request_view {
+  /// The origin the request is for.
   origin target;
   std::optional<std::vector<std::string>> addresses;  ///< target's resolved addresses; nullopt = not yet
   bool open_new_when_at_capacity = false;  ///< open another connection instead of waiting for a stream
+  /// client_options::allow_client_cert_coalescing: connections that sent a client certificate qualify.
   bool allow_client_cert_coalescing = false;
   bool fresh_connection_required = false;  ///< a 421 retry: needs a new dedicated connection
 };
@@ -143,15 +149,23 @@ struct request_view {
 /// The verdict on one connection. A connection that is not chosen and has no reason was fit but another
 /// one was preferred, or (with decision::needs_dns) it can only be judged once the target is resolved.
 struct candidate_verdict {
+  /// The connection judged.
   std::uint64_t conn = 0;
+  /// The origin it was opened for.
   origin initial_origin;
+  /// The decision took it.
   bool chosen = false;
+  /// Why it was not taken (other-origin, ip-mismatch, ...), when it was rejected.
   std::optional<reject_reason> reason;
 };
 
+/// What a policy decided for one request: the action, the connection when there is one, why, and the
+/// verdict on every connection it looked at (the trace's pool.decision event).
 struct decision {
+  /// Reuse, coalesce, wait for a stream, or connect anew.
   decision_action action = decision_action::connect;
   std::optional<std::uint64_t> conn;         ///< chosen connection for reuse/coalesce/wait
+  /// Why the chosen connection may serve the request: same-origin, dns-match or origin-frame.
   decision_basis basis = decision_basis::none;
   std::string matched_ip;                    ///< for dns-match: the address that matched
   bool needs_dns = false;                    ///< resolve the target and ask again: a DNS match could change this
@@ -445,28 +459,36 @@ inline decision decide(policy_kind kind, ip_match m, const request_view& r, std:
 
 /// Exact origin only (curl, Go and hyper behave so); every other connection is rejected other-origin.
 struct strict_policy {
+  /// Decides for `r` over the connections `c`: exact-origin connections only (reuse or wait), else connect.
   decision decide(const request_view& r, std::span<const connection_view> c) const {
     return detail::decide(detail::policy_kind::strict, ip_match::connected, r, c);
   }
+  /// "strict".
   std::string_view name() const noexcept { return "strict"; }
 };
 
 /// Coalesce when the certificate covers the host and DNS agrees (RFC 9113 section 9.1.1, as browsers do).
 struct browser_policy {
+  /// Which addresses must match for a DNS match: the connection's connected IP, or any it resolved to.
   ip_match match = ip_match::connected;
+  /// Decides for `r` over the connections `c`: exact origin first, then DNS and certificate.
   decision decide(const request_view& r, std::span<const connection_view> c) const {
     return detail::decide(detail::policy_kind::browser, match, r, c);
   }
+  /// "browser".
   std::string_view name() const noexcept { return "browser"; }
 };
 
 /// browser, plus RFC 8336 ORIGIN frames: an origin set makes a connection authoritative for exactly its
 /// members, with no DNS check. The default policy.
 struct origin_policy {
+  /// Which addresses must match for a DNS match: the connection's connected IP, or any it resolved to.
   ip_match match = ip_match::connected;
+  /// Decides for `r` over the connections `c`: exact origin first, then the origin set, then DNS.
   decision decide(const request_view& r, std::span<const connection_view> c) const {
     return detail::decide(detail::policy_kind::origin, match, r, c);
   }
+  /// "origin".
   std::string_view name() const noexcept { return "origin"; }
 };
 
@@ -476,12 +498,15 @@ class any_policy {
  public:
   any_policy() : any_policy(origin_policy{}) {}
 
+  /// Holds `p`, any type that satisfies coalescing_policy.
   template <class P>
     requires(!std::same_as<std::remove_cvref_t<P>, any_policy> && coalescing_policy<std::remove_cvref_t<P>>)
   any_policy(P&& p)  // NOLINT(google-explicit-constructor): implicit like std::function
       : impl_(std::make_shared<const model<std::remove_cvref_t<P>>>(std::forward<P>(p))) {}
 
+  /// Asks the held policy.
   decision decide(const request_view& r, std::span<const connection_view> c) const { return impl_->decide(r, c); }
+  /// The held policy's name.
   std::string_view name() const noexcept { return impl_->name_; }
 
  private:
@@ -518,8 +543,11 @@ inline any_policy origin(ip_match m = ip_match::connected) { return origin_polic
 /// leading "*.") throws std::invalid_argument: it is configuration, not a request path.
 class policy_map {
  public:
+  /// A map with no patterns: every host gets `fallback` (the origin policy by default).
   explicit policy_map(any_policy fallback = policies::origin()) : fallback_(std::move(fallback)) {}
 
+  /// Sets the policy for the hosts `host_pattern` names (see the class); replaces an earlier one for it.
+  /// Throws std::invalid_argument for a malformed pattern.
   void set(std::string host_pattern, any_policy policy) {
     std::string p = detail::ascii_lowercase(host_pattern);
     if (p.size() > 1 && p.back() == '.' && p[p.size() - 2] != '*' && p[p.size() - 2] != '.') p.pop_back();
@@ -542,6 +570,7 @@ class policy_map {
     entries_.push_back(entry{std::move(p), wildcard, std::move(policy)});
   }
 
+  /// The policy for `host`: the most specific matching pattern's, else the fallback.
   const any_policy& for_host(std::string_view host) const noexcept {
     if (!host.empty() && host.back() == '.') host.remove_suffix(1);
     const entry* best = nullptr;
@@ -558,6 +587,7 @@ class policy_map {
     return best ? best->policy : fallback_;
   }
 
+  /// The policy for hosts no pattern matches.
   const any_policy& fallback() const noexcept { return fallback_; }
 
  private:

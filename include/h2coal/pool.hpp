@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/pool.hpp: the connection pool, the mechanism under the coalescing policy.
 //
 // It keeps the live and pending connections, asks the policy where each request goes (DESIGN section 4:

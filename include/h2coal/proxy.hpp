@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/proxy.hpp: forward proxies (DESIGN section 13): which proxy a request goes through, as curl
 // decides it.
 //
@@ -44,10 +45,13 @@ constexpr std::string_view to_string(proxy_scheme s) noexcept {
 /// One proxy, parsed from a URL as curl reads -x: a missing scheme is http://, a missing port 1080
 /// (443 for https://); user and password come percent-decoded from the URL's userinfo.
 struct proxy_server {
+  /// How the proxy is spoken to: http, https (TLS to the proxy), socks5, socks5h.
   proxy_scheme scheme = proxy_scheme::http;
   std::string host;        ///< lowercase; an IPv6 literal without brackets
+  /// The proxy's port.
   std::uint16_t port = 1080;
   std::string user;        ///< Basic (HTTP proxies) or RFC 1929 (SOCKS5); empty: no credentials
+  /// The password that goes with `user`.
   std::string password;
   /// Trust for an https:// proxy's own certificate (curl --proxy-cacert, --proxy-insecure).
   tls_options tls;
@@ -58,6 +62,7 @@ struct proxy_server {
   /// "host:" is the default port.
   static std::optional<proxy_server> parse(std::string_view url, std::error_code& ec);
 
+  /// Whether a user name was given.
   bool has_credentials() const noexcept { return !user.empty(); }
   /// scheme://host:port, without credentials: what traces and messages show.
   std::string display() const;
@@ -65,6 +70,7 @@ struct proxy_server {
   /// of one proxy are two identities; the password is not shown anywhere).
   std::string identity() const;
 
+  /// Equal in every field, password and TLS settings included.
   friend bool operator==(const proxy_server&, const proxy_server&) = default;
 };
 
@@ -79,7 +85,9 @@ struct proxy_config {
   /// The proxy for `o`, or nullptr when it goes direct (none configured, or no_proxy matches).
   const proxy_server* for_origin(const origin& o) const;
 
+  /// No proxy for either scheme.
   bool empty() const noexcept { return !http && !https; }
+  /// Equal proxies and no_proxy list.
   friend bool operator==(const proxy_config&, const proxy_config&) = default;
 };
 

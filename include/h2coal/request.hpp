@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/request.hpp: what a caller asks for.
 #pragma once
 
@@ -21,12 +22,16 @@ namespace h2coal {
 /// An ordered list of header fields; names compare case-insensitively.
 class fields {
  public:
+  /// One field: name and value.
   using value_type = std::pair<std::string, std::string>;
 
   fields() = default;
+  /// The fields given, in order: `fields{{"accept", "text/html"}, {"x-id", "7"}}`.
   fields(std::initializer_list<value_type> init) : list_(init) {}
 
+  /// Appends a field (a name may repeat; nothing is replaced).
   void add(std::string name, std::string value) { list_.emplace_back(std::move(name), std::move(value)); }
+  /// Makes room for `n` fields.
   void reserve(std::size_t n) { list_.reserve(n); }
   /// The first value of `name`, or nullopt.
   std::optional<std::string_view> get(std::string_view name) const {
@@ -34,15 +39,22 @@ class fields {
       if (equal_name(n, name)) return std::string_view(v);
     return std::nullopt;
   }
+  /// Whether a field named `name` is present.
   bool contains(std::string_view name) const { return get(name).has_value(); }
+  /// Removes every field named `name`.
   void erase(std::string_view name) {
     std::erase_if(list_, [&](const value_type& f) { return equal_name(f.first, name); });
   }
 
+  /// The first field (name, value), in order.
   auto begin() const noexcept { return list_.begin(); }
+  /// Past the last field.
   auto end() const noexcept { return list_.end(); }
+  /// The number of fields.
   std::size_t size() const noexcept { return list_.size(); }
+  /// No fields.
   bool empty() const noexcept { return list_.empty(); }
+  /// Removes every field.
   void clear() noexcept { list_.clear(); }
 
  private:
@@ -65,10 +77,13 @@ class fields {
 class resume_handle {
  public:
   resume_handle() = default;
+  /// A handle that calls `fn` (the library makes these; an empty handle does nothing).
   explicit resume_handle(std::function<void()> fn) : fn_(std::move(fn)) {}
+  /// Resumes (does nothing once the request ended, or for an empty handle).
   void operator()() const {
     if (fn_) fn_();
   }
+  /// Whether the handle can resume anything.
   explicit operator bool() const noexcept { return static_cast<bool>(fn_); }
 
  private:
@@ -89,10 +104,13 @@ enum class body_action {
 /// completed, was cancelled or timed out. Called on the client's executor.
 class body_sink {
  public:
+  /// The call every sink is adapted to.
   using signature = body_action(std::string_view, const resume_handle&);
 
   body_sink() = default;
+  /// No sink: the body goes into response::body.
   body_sink(std::nullptr_t) noexcept {}
+  /// A sink that takes every piece: `void(std::string_view piece)`; it never pauses.
   template <class F>
     requires(!std::is_same_v<std::remove_cvref_t<F>, body_sink> && std::is_invocable_r_v<void, F&, std::string_view> &&
              !std::is_invocable_v<F&, std::string_view, const resume_handle&>)
@@ -101,12 +119,15 @@ class body_sink {
           f(piece);
           return body_action::proceed;
         }) {}
+  /// A sink that may pause: `body_action(std::string_view piece, const resume_handle& resume)`.
   template <class F>
     requires(!std::is_same_v<std::remove_cvref_t<F>, body_sink> &&
              std::is_invocable_r_v<body_action, F&, std::string_view, const resume_handle&>)
   body_sink(F f) : fn_(std::move(f)) {}  // NOLINT
 
+  /// Whether a sink is set.
   explicit operator bool() const noexcept { return static_cast<bool>(fn_); }
+  /// Delivers one piece (the library calls it).
   body_action operator()(std::string_view piece, const resume_handle& resume) const { return fn_(piece, resume); }
 
  private:
@@ -132,11 +153,15 @@ struct body_source {
   std::function<void(resume_handle resume)> wait;
 };
 
+/// One HTTP request: method, URL, header fields, a body (buffered or streamed) and, optionally, where the
+/// response body goes (on_response, on_body). See docs/requests-and-responses.md.
 struct request {
+  /// The method, sent as given ("GET", "POST", ...).
   std::string method = "GET";
   std::string url;                 ///< absolute http:// or https:// URL; it decides where the request goes
   fields headers;                  ///< without pseudo-headers and without framing (see below)
   std::string body;                ///< a buffered body (ignored when `source` is set)
+  /// A streamed body; when set, `body` is ignored.
   std::optional<body_source> source;
   /// Another authority than the URL's to send as `:authority` / `Host` (curl's `-H 'Host: x'`). The
   /// request is still routed by the URL, and only on a connection opened for the URL's own origin: a
@@ -154,6 +179,7 @@ struct request {
   /// Overrides client_options::request_timeout for this request (zero: none).
   std::optional<std::chrono::milliseconds> timeout;
 
+  /// Whether the request has a body (a source, or a non-empty buffered body).
   bool has_body() const noexcept { return source.has_value() || !body.empty(); }
   /// The body can be sent again from its start (buffered, or a source with rewind).
   bool replayable() const noexcept { return !source || static_cast<bool>(source->rewind); }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/resolver.hpp: name resolution, pluggable.
 //
 // The pool resolves a host before a DNS-based coalescing decision and before connecting, through one DNS
@@ -29,6 +30,7 @@ using address_list = std::vector<asio::ip::address>;
 
 /// One answer: the addresses in the order to try them, and how long they may be kept.
 struct resolution {
+  /// The addresses, in the order the dialer tries them (interleaved by family there).
   address_list addresses;
   /// The answer's TTL; nullopt when the resolver knows none (the cache keeps it dns_cache_ttl).
   std::optional<std::chrono::seconds> ttl;
@@ -36,8 +38,11 @@ struct resolution {
   std::string reason;
 };
 
+/// The name-resolution interface a client uses (client_options::resolver): system_resolver,
+/// static_resolver, cares_resolver, or one of your own.
 class resolver {
  public:
+  /// How an answer is delivered: an error code (empty on success) and the resolution.
   using callback = std::function<void(std::error_code, resolution)>;
   virtual ~resolver() = default;
   /// Resolves `host` for `port`; calls `done` exactly once, later, through `ex` (never inline).
@@ -49,6 +54,8 @@ class resolver {
 /// The operating system's resolver (getaddrinfo on a thread of Asio's), addresses in its order.
 class system_resolver final : public resolver {
  public:
+  /// Whether `host` is in the special-use `.invalid` domain (RFC 6761 section 6.4), which never reaches DNS:
+  /// resolving it fails with error::host_not_found at once.
   static bool is_invalid_name(std::string_view host) noexcept {
     if (!host.empty() && host.back() == '.') host.remove_suffix(1);
     constexpr std::string_view tld = "invalid";
@@ -94,6 +101,8 @@ class system_resolver final : public resolver {
 /// Fixed answers for chosen host:port pairs; everything else goes to `next` (or fails as not found).
 class static_resolver final : public resolver {
  public:
+  /// A resolver whose fixed answers are added with its setters; other names go to `next` (the system's
+  /// resolver by default; null: they fail as not found).
   explicit static_resolver(std::shared_ptr<resolver> next = std::make_shared<system_resolver>())
       : next_(std::move(next)) {}
 

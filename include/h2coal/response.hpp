@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/response.hpp: what a server answered, and how it travelled.
 #pragma once
 
@@ -8,8 +9,11 @@
 
 namespace h2coal {
 
+/// What a server answered to one request, and how it travelled (completion value of async_request).
 struct response {
+  /// The final status code (200, 404, ...); 0 when the request failed before a response.
   int status = 0;
+  /// The final response's header fields, in the order received (no pseudo-headers).
   fields headers;
   std::string body;                ///< empty when the request had an on_body sink
 

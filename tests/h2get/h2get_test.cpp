@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/h2get/h2get_test.cpp: h2get end to end. The built binary runs as a child process against the
 // programmable test server in this process; each case is one option's effect or one exit code.
 #include "catch.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/h2get/process.hpp: runs a program to completion and captures what it printed.
 //
 // posix_spawn with three pipes; stdout and stderr are drained together with poll() until both close, so

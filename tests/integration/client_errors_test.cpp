@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/client_errors_test.cpp: every failure comes back as its own error code, once.
 #include "catch.hpp"
 #include "support/client_fixture.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/client_h1_test.cpp: the client over HTTP/1.1 (llhttp), over TLS and cleartext.
 #include "catch.hpp"
 #include "support/client_fixture.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/client_h2_test.cpp: the client over HTTP/2 and TLS against the test server.
 #include "catch.hpp"
 #include "support/client_fixture.hpp"

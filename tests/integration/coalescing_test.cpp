@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/coalescing_test.cpp: when one connection carries several origins, and when not.
 // Each case is one scenario of DESIGN section 3; connection counts are the server's own.
 #include "catch.hpp"

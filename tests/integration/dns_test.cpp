@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/dns_test.cpp: cares_resolver against the tests' DNS server (tests/support/dns_server),
 // and the client's DNS cache (detail/dns_cache) over it and over resolvers the test answers by hand.
 // Time in the cache moves by h2coal::detail::testing::clock_skew_ms; nothing here sleeps.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/establishment_test.cpp: connection establishment (DESIGN section 11): the Happy
 // Eyeballs race against a black-holed and a refusing address, both address families, ip_family, and
 // pending connections in decisions (not-ready, coalesce_pending). Real sockets on loopback only.

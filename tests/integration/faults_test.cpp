@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/faults_test.cpp: servers and networks that misbehave (issue 9, fault injection).
 //
 // Each case: the request's outcome is a response or one specific error code, its handler runs exactly

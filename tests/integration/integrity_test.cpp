@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/integrity_test.cpp: what no server, caller or retry may break (issue 12, DESIGN
 // section 10). Each scenario asserts what the server received on the wire, the error the caller got and,
 // where memory is the point, the peak resident set (VmHWM) as a bound.

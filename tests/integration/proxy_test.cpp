@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/proxy_test.cpp: the client's side of proxies (DESIGN section 13) against proxies
 // that misbehave on purpose: a raw_server on plain TCP plays the proxy and writes exactly the answer a
 // case needs (a refusal, 407, garbage, an endless head, silence), and records what the client sent it

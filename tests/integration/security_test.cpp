@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/security_test.cpp: what no policy can make the client do (issue 9, security).
 //
 // The pool checks the coalescing rules again after every policy decision (pool.hpp, enforce()): a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/test_server_selftest.cpp: the test servers (tests/support) checked before they judge.
 //
 // test_server's client here is deliberately not h2coal: a bare nghttp2 client session over asio::ssl, so

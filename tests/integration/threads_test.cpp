@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/threads_test.cpp: clients on io_contexts that several threads run.
 //
 // A client runs on one executor (client.hpp); with several threads that executor is a strand. These

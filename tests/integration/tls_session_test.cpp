@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/tls_session_test.cpp: TLS session resumption and public-key pins, end to end
 // (DESIGN section 11, tls.hpp).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/trace_cost_test.cpp: with no hook, tracing builds nothing (DESIGN section 5).
 //
 // A counting global operator new measures the allocations of warm requests on one connection. With a

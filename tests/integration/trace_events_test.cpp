@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/integration/trace_events_test.cpp: the trace tells, event by event, why a connection was or was
 // not shared (DESIGN section 5). Each case asserts the exact sequence and the decision's fields.
 #include "catch.hpp"

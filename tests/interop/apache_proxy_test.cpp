@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/apache_proxy_test.cpp: h2coal through an https:// forward proxy: Apache httpd 2.4 with
 // mod_ssl, mod_proxy and mod_proxy_connect (Debian 12: apache2-bin). The client speaks TLS to the proxy
 // (verified for the proxy's own name, against the proxy's own trust), sends CONNECT inside it, and runs

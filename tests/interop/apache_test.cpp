@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/apache_test.cpp: h2coal against Apache httpd 2.4 with mod_http2 (Debian 12: apache2-bin).
 //
 // Apache's own rule (mod_ssl, AH02032): a request whose Host names a vhost with another TLS set-up than

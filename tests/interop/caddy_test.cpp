@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/caddy_test.cpp: h2coal against Caddy (Debian 12: 2.6, Go's net/http and crypto/tls).
 //
 // With `strict_sni_host on`, Caddy answers 421 Misdirected Request when :authority differs from the TLS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/h2o_test.cpp: h2coal against h2o (Debian 12: 2.2), HTTP/2 over TLS basics.
 #include "interop/interop.hpp"
 #include "support/black_hole.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/haproxy_test.cpp: h2coal against HAProxy (Debian 12: 2.6) routing by TLS SNI.
 //
 // `use_backend ... if { ssl_fc_sni ... }` picks the backend once per connection, from the SNI, as the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/interop.hpp: what every interop test shares: finding a server binary (skip outside CI,
 // fail under CI), a client fixture with a folder for the server's generated files, and start-up with one
 // retry when the free port was taken in the meantime.

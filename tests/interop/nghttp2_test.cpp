@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/nghttp2_test.cpp: h2coal against nghttp2's own servers (Debian 12: 1.52).
 //
 // nghttpd serves files and echoes uploads: many streams on one connection, large bodies both ways.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/nginx_test.cpp: h2coal against nginx (Debian 12: 1.22 with http_v2).
 //
 // One nginx serves four listeners on 127.0.61.1: two name-based vhosts sharing one certificate, a vhost

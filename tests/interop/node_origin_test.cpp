@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/node_origin_test.cpp: RFC 8336 ORIGIN frames from Node.js's http2 module.
 //
 // No Debian server sends ORIGIN frames; Node's `Http2Session.origin()` does. A small script, written into

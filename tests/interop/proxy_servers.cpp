@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/proxy_servers.cpp: configurations and start-up of squid, tinyproxy and danted.
 #include "interop/proxy_servers.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/proxy_servers.hpp: real forward proxies for the proxy interop cases: squid (HTTP proxy:
 // CONNECT and absolute-form forwarding, optional basic auth, a port whose CONNECT is refused with 403),
 // tinyproxy (CONNECT proxy) and danted (SOCKS5, without authentication or with RFC 1929

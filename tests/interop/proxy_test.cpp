@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/proxy_test.cpp: h2coal through real forward proxies from Debian (DESIGN section 13):
 // squid and tinyproxy as HTTP proxies (CONNECT tunnels, absolute-form requests, basic auth, an ACL that
 // refuses), dante as SOCKS5 (socks5 and socks5h, RFC 1929 user/password, a blocked port), with the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/server_process.cpp: process start, readiness polling and stop for interop servers.
 #include "interop/server_process.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/interop/server_process.hpp: starting and stopping a real third-party server for one test.
 //
 // A server_dir is the per-run folder its generated configuration, certificates and logs go into. A

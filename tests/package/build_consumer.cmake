@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # tests/package/build_consumer.cmake: builds the consumer project (tests/package) the two ways a user
 # takes h2coal. Run with cmake -P by the package tests (package_tests.cmake).
 #

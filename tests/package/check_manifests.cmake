@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # tests/package/check_manifests.cmake: the vcpkg manifests parse as JSON and say what the project is.
 # Run with cmake -P (-DH2COAL_SOURCE_DIR=... -DVERSION=<project version>); needs no Python.
 #
@@ -6,6 +7,7 @@
 #   conan/conanfile.py       a header-library recipe that requires the four libraries, and c-ares with
 #                            its option with_cares (default True)
 #   both vcpkg.json          a feature cares (a default feature) that depends on c-ares
+#   all three                license BSL-1.0 (LICENSE), and the port installs LICENSE as its copyright
 cmake_minimum_required(VERSION 3.21)
 
 function(check_vcpkg_manifest path want_version)
@@ -28,6 +30,10 @@ function(check_vcpkg_manifest path want_version)
     if(NOT _version STREQUAL want_version)
       message(FATAL_ERROR "${path}: version ${_version}, the project is ${want_version}")
     endif()
+  endif()
+  string(JSON _license ERROR_VARIABLE _err GET "${_json}" license)
+  if(NOT _license STREQUAL "BSL-1.0")
+    message(FATAL_ERROR "${path}: license ${_license}, not BSL-1.0")
   endif()
   set(_deps)
   string(JSON _n LENGTH "${_json}" dependencies)
@@ -80,6 +86,9 @@ file(READ "${H2COAL_SOURCE_DIR}/ports/h2coal/portfile.cmake" _portfile)
 if(NOT _portfile MATCHES "cares[ \t]+H2COAL_WITH_CARES")
   message(FATAL_ERROR "ports/h2coal/portfile.cmake: the cares feature does not set H2COAL_WITH_CARES")
 endif()
+if(NOT _portfile MATCHES "LICENSE\"[^)]*RENAME copyright")
+  message(FATAL_ERROR "ports/h2coal/portfile.cmake: LICENSE is not installed as the copyright file")
+endif()
 foreach(_f portfile.cmake usage)
   if(NOT EXISTS "${H2COAL_SOURCE_DIR}/ports/h2coal/${_f}")
     message(FATAL_ERROR "ports/h2coal/${_f} is missing")
@@ -95,7 +104,7 @@ endif()
 set(_recipe "${H2COAL_SOURCE_DIR}/conan/conanfile.py")
 file(READ "${_recipe}" _text)
 foreach(_want "package_type = \"header-library\"" "\"asio/[" "\"openssl/[" "\"libnghttp2/[" "\"llhttp/["
-              "\"c-ares/[" "{\"with_cares\": True}" "\"c-ares::cares\"" "H2COAL_HAS_CARES=1")
+              "\"c-ares/[" "{\"with_cares\": True}" "\"c-ares::cares\"" "H2COAL_HAS_CARES=1" "license = \"BSL-1.0\"")
   string(FIND "${_text}" "${_want}" _at)
   if(_at LESS 0)
     message(FATAL_ERROR "${_recipe}: no ${_want}")

@@ -1,4 +1,6 @@
-"""tests/package/check_recipes.py: the Conan recipes byte-compile and every JSON manifest loads.
+# SPDX-License-Identifier: BSL-1.0
+"""tests/package/check_recipes.py: the Conan recipes byte-compile, every JSON manifest loads, and every
+package file declares the license (SPDX BSL-1.0, the text in LICENSE).
 
     check_recipes.py SOURCE_DIR SCRATCH_DIR
 
@@ -8,7 +10,34 @@ byte code goes to SCRATCH_DIR, never into the source tree.
 import json
 import os
 import py_compile
+import re
 import sys
+
+LICENSE = "BSL-1.0"
+
+
+def check_license(source: str) -> None:
+    """LICENSE holds the Boost Software License 1.0; the recipes and the port declare it."""
+    with open(os.path.join(source, "LICENSE"), encoding="utf-8") as f:
+        text = f.read()
+    if "Boost Software License - Version 1.0" not in text:
+        raise SystemExit("LICENSE: not the Boost Software License 1.0")
+    print("LICENSE: Boost Software License 1.0")
+    with open(os.path.join(source, "conan/conanfile.py"), encoding="utf-8") as f:
+        recipe = f.read()
+    if not re.search(r'^\s+license\s*=\s*"' + re.escape(LICENSE) + '"', recipe, re.M):
+        raise SystemExit(f"conan/conanfile.py: license is not {LICENSE}")
+    print(f"conan/conanfile.py: license {LICENSE}")
+    with open(os.path.join(source, "ports/h2coal/portfile.cmake"), encoding="utf-8") as f:
+        portfile = f.read()
+    if not re.search(r"LICENSE\"[^)]*RENAME copyright", portfile):
+        raise SystemExit("ports/h2coal/portfile.cmake: LICENSE is not installed as the copyright file")
+    print("ports/h2coal/portfile.cmake: LICENSE installed as copyright")
+    for rel in ("cmake/h2coal.pc.in", "cmake/h2coalConfig.cmake.in", "cmake/h2coalInstall.cmake"):
+        with open(os.path.join(source, rel), encoding="utf-8") as f:
+            if LICENSE not in f.read():
+                raise SystemExit(f"{rel}: does not name {LICENSE}")
+        print(f"{rel}: names {LICENSE}")
 
 
 def main() -> int:
@@ -29,6 +58,10 @@ def main() -> int:
         if "cares" not in manifest.get("default-features", []):
             raise SystemExit(f"{rel}: cares is not a default feature")
         print(f"{rel}: feature cares (default) -> c-ares")
+        if manifest.get("license") != LICENSE:
+            raise SystemExit(f"{rel}: license is {manifest.get('license')!r}, not {LICENSE}")
+        print(f"{rel}: license {LICENSE}")
+    check_license(source)
     return 0
 
 

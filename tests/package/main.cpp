@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/package/main.cpp: one request through h2coal as a user's program makes it.
 //
 //   h2coal_package_consumer URL [--cacert FILE] [--resolve HOST:PORT:ADDR]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/package/package_runner.cpp: runs the package consumer (built against an installed h2coal)
 // against the test server, and checks what both sides saw.
 //

@@ -1,11 +1,15 @@
+# SPDX-License-Identifier: BSL-1.0
 # tests/package/package_tests.cmake: the packaging tests, included at the end of tests/CMakeLists.txt.
 #
 #   package: install and build a find_package consumer   cmake --install into a fresh prefix, then the
 #                                                         consumer project (this folder) built against it
 #   package: the installed consumer runs a request        that consumer against the test server
 #   package: add_subdirectory consumer                    the consumer configured with h2coal as a subdirectory
-#   package: manifests                                    vcpkg.json files parse and agree with the version
-#   package: recipes (python3)                            conanfile.py compile, JSON loads (when python3 exists)
+#   package: manifests                                    vcpkg.json files parse and agree with the version;
+#                                                         license BSL-1.0 everywhere
+#   package: SPDX headers                                 every source file opens with its SPDX line
+#   package: recipes (python3)                            conanfile.py compile, JSON loads, licenses (when
+#                                                         python3 exists)
 set(_h2coal_pkg_work "${CMAKE_CURRENT_BINARY_DIR}/package")
 set(_h2coal_pkg_common
   "-DH2COAL_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
@@ -51,6 +55,10 @@ add_test(NAME "package: add_subdirectory consumer"
 add_test(NAME "package: manifests"
   COMMAND "${CMAKE_COMMAND}" "-DH2COAL_SOURCE_DIR=${PROJECT_SOURCE_DIR}" "-DVERSION=${PROJECT_VERSION}"
           -P "${CMAKE_CURRENT_LIST_DIR}/check_manifests.cmake")
+
+add_test(NAME "package: SPDX headers"
+  COMMAND "${CMAKE_COMMAND}" "-DH2COAL_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+          -P "${CMAKE_CURRENT_LIST_DIR}/check_spdx.cmake")
 
 find_package(Python3 COMPONENTS Interpreter QUIET)
 if(Python3_Interpreter_FOUND)

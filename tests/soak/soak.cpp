@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/soak/soak.cpp: many requests, many origins, faults all the time (issue 9, soak).
 //
 // One client sends H2COAL_SOAK_REQUESTS requests (default 100,000), H2COAL_SOAK_PARALLEL (default 200)

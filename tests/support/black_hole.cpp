@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/black_hole.cpp: see black_hole.hpp.
 #include "support/black_hole.hpp"
 

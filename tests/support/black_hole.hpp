@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/black_hole.hpp: an address:port that drops SYNs, as a firewalled or dead host does.
 //
 // A listener with a backlog of 0 whose accept queue already holds one connection (its own, never

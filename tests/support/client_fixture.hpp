@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/client_fixture.hpp: what an integration test needs around an h2coal::client: a test CA,
 // a resolver that knows only the test hosts, and a way to run requests to completion without sleeping.
 #pragma once

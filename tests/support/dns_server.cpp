@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/dns_server.cpp: RFC 1035 messages over UDP, one io_context on one thread.
 #include "support/dns_server.hpp"
 

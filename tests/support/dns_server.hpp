@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/dns_server.hpp: a tiny authoritative DNS server over UDP, for the resolver tests.
 //
 // Runs in-process on its own thread and io_context (like test_server), on one loopback address and a

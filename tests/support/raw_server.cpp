@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/raw_server.cpp: blocking sockets, OpenSSL directly, one thread per connection.
 #include "support/raw_server.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/raw_server.hpp: a TLS (or plain TCP) server that writes exactly the bytes a test chooses.
 //
 // test_server speaks correct HTTP through nghttp2 and can only misbehave in the ways it was given knobs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/temp_dir.cpp: a private temporary directory.
 #include "support/temp_dir.hpp"
 

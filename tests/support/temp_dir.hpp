@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/temp_dir.hpp: a private temporary directory, removed with everything in it on destruction.
 #pragma once
 

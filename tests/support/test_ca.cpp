@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/test_ca.cpp: CA and leaf certificates built with the OpenSSL 3 API.
 #include "support/test_ca.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/test_ca.hpp: a throwaway certificate authority the tests make for themselves.
 //
 // Everything is generated in memory with the OpenSSL 3 API (EC P-256 keys, SHA-256 signatures); nothing is

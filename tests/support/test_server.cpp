@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/test_server.cpp: listeners, TLS (ALPN, SNI, client certificates), statistics, and the
 // connection base class shared by both protocols.
 #include "support/test_server_detail.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/test_server.hpp: a programmable HTTP/2 and HTTP/1.1 server for the integration tests.
 //
 // Runs in-process on its own thread and io_context, listening on loopback. Requests are answered by a

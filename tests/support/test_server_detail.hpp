@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/test_server_detail.hpp: the test server's insides, shared by its source files.
 //
 // server_core owns the thread, the io_context, the listeners, the TLS contexts and the statistics.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/test_server_h1.cpp: the test server's HTTP/1.1 side, a minimal hand-written server.
 //
 // One request at a time per connection (pipelined requests wait in the input buffer). Request bodies may

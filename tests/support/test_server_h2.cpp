@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/test_server_h2.cpp: the test server's HTTP/2 side, an nghttp2 server session.
 //
 // nghttp2 does no I/O: received bytes go in through mem_recv, bytes to send come out of mem_send. The

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/test_server_routes.cpp: what the test server answers, for HTTP/2 and HTTP/1.1 alike.
 #include "support/test_server_detail.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/support/trace_fields.hpp: reading a recorded trace event's fields in tests.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/unit/fuzz_regressions_test.cpp: inputs the fuzz targets (fuzz/, scripts/fuzz) found, kept as
 // ordinary tests so that the fixes stay fixed without running a fuzzer.
 #include "catch.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/unit/policy_test.cpp: coalescing policies over plain views (DESIGN section 3), no sockets.
 #include "catch.hpp"
 

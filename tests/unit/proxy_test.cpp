@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/unit/proxy_test.cpp: proxy URLs, no_proxy and the proxy environment, as curl reads them
 // (DESIGN section 13).
 #include "catch.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/unit/request_validation_test.cpp: validate_request's rules (DESIGN section 10), and what the
 // HTTP/1.1 head then carries: the library owns framing, Host is the authority meant, written once.
 #include "catch.hpp"

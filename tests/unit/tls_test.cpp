@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/unit/tls_test.cpp: tls.hpp without sockets: public-key pins (the SPKI hash, pattern precedence,
 // curl's syntax) and the session cache, fed made-up sessions or real ones from handshakes run in memory
 // (two SSL objects joined by a BIO pair).

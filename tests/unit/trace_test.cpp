@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/unit/trace_test.cpp: trace events and their sinks (DESIGN section 5).
 #include "catch.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/unit/tunnel_test.cpp: the proxy handshakes of detail/tunnel.hpp without sockets: the bytes of a
 // CONNECT request and of SOCKS5 greetings, requests and authentication (RFC 1928, RFC 1929), and what
 // each answer a proxy may give makes of the tunnel: open, or which error with which detail.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tests/unit/url_test.cpp: URL and origin parsing (RFC 3986, RFC 6454, RFC 8336 section 2).
 #include "catch.hpp"
 

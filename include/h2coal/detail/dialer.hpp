@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/detail/dialer.hpp: establishment. Addresses -> a Happy Eyeballs race of TCP attempts -> [a
 // proxy: its TLS, the tunnel] -> TLS -> ALPN, ending in one finished transport (DESIGN sections 11, 13).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/detail/dns_cache.hpp: the client's DNS cache (DESIGN section 11), one per client, owned by the pool.
 //
 // Answers are kept per (lowercased host, port): an answer with a TTL for that TTL clamped to [1 s, 1 h]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/detail/h1_engine.hpp: the HTTP/1.1 client protocol engine (llhttp), without I/O.
 //
 // Serialises one request head at a time and parses the response that answers it. The parser pauses at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/detail/h2_engine.hpp: the HTTP/2 client protocol engine (nghttp2), without I/O.
 //
 // Bytes from the network go in through feed(); bytes to send come out of take_output(). Events reach a

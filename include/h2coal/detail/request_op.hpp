@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/detail/request_op.hpp: the state of one request while the pool and a connection carry it.
 #pragma once
 

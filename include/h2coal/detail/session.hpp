@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/detail/session.hpp: a ready transport (TCP, optionally TLS) pumped by an engine, carrying HTTP/2
 // streams or HTTP/1.1 requests. It takes the transport the dialer finished (it knows no addresses, no
 // attempts, no handshakes), owns it from then on, and pumps the I/O-free engines; it decides nothing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/detail/transport.hpp: a TCP socket, with TLS run by OpenSSL directly on it when asked (and,
 // through an https:// proxy, the origin's TLS inside the proxy's).
 //

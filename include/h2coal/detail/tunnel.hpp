@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/detail/tunnel.hpp: the proxy handshakes that open a tunnel, as byte codecs (DESIGN section 13).
 //
 // HTTP CONNECT (RFC 9110 section 9.3.6) and SOCKS5 (RFC 1928, with RFC 1929 user/password). As the HTTP

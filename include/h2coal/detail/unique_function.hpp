@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/detail/unique_function.hpp: a move-only std::function (C++23's move_only_function, for C++20).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // h2coal/impl/client.ipp: the client's non-template machinery over the pool.
 #pragma once
 
