@@ -63,6 +63,10 @@ enum class error {
   misdirected,                ///< 421 Misdirected Request twice (returned as a response, not used as an error).
   body_length_mismatch,       ///< The request body source gave more or fewer bytes than its declared length.
   streams_unavailable,        ///< The server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0) for too long.
+  too_many_redirects,         ///< More redirects than request::max_redirects, or a redirect loop.
+  insecure_redirect,          ///< A redirect from https to http, refused (request::allow_insecure_redirects).
+  invalid_redirect,           ///< A redirect's Location is not a URL that can be followed.
+  decoding_failed,            ///< The response body is not valid in its Content-Encoding (corrupt or truncated).
   // Connections.
   connection_closed,          ///< The server closed the connection before the response was complete.
   protocol_error,             ///< The server broke HTTP/1.1 or HTTP/2 framing rules.
@@ -137,6 +141,10 @@ class error_category_impl final : public std::error_category {
       case error::misdirected: return "the server answered 421 Misdirected Request";
       case error::body_length_mismatch:
         return "the request body source gave more or fewer bytes than its declared length (the connection was closed)";
+      case error::too_many_redirects: return "too many redirects (over the request's limit, or a loop)";
+      case error::insecure_redirect: return "a redirect from https to http was refused";
+      case error::invalid_redirect: return "the redirect's Location is not a URL that can be followed";
+      case error::decoding_failed: return "the response body is corrupt or truncated in its Content-Encoding";
       case error::streams_unavailable:
         return "the server allows no streams on its connection (SETTINGS_MAX_CONCURRENT_STREAMS 0)";
       case error::connection_closed:
