@@ -1153,10 +1153,11 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     ++op->policy_attempts;
     restart(op);
     op->retry_timer = std::make_unique<asio::steady_timer>(ex_, op->next_delay);
-    op->retry_timer->async_wait([w = std::weak_ptr<request_op>(op), self = weak_from_this()](std::error_code e) {
-      auto o = w.lock();
+    // The timer's handler holds the request: while it waits, nothing else does (live_ holds it weakly).
+    // A cancel (finish, shutdown) runs the handler at once and lets go of it.
+    op->retry_timer->async_wait([op, self = weak_from_this()](std::error_code e) {
       auto p = self.lock();
-      if (!e && o && p && !o->finished && !p->closed_) p->route(o);
+      if (!e && p && !op->finished && !p->closed_) p->route(op);
     });
   }
 

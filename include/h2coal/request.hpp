@@ -172,6 +172,9 @@ struct retry_policy {
   std::vector<int> statuses{408, 429, 500, 502, 503, 504};
   /// Also retry when no connection could be made (refused, unreachable, connect or handshake timeout).
   bool connect_errors = true;
+  /// No retry starts later than this after the request started (curl's --retry-max-time); zero: no
+  /// bound but the request timeout.
+  std::chrono::milliseconds max_elapsed{0};
 };
 
 /// One HTTP request: method, URL, header fields, a body (buffered or streamed) and, optionally, where the

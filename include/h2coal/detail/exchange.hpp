@@ -154,6 +154,7 @@ inline bool plan_retry(request_op& op, std::chrono::milliseconds delay_floor, st
   auto delay = std::max(delay_floor, backoff(p, op.policy_attempts));
   delay = std::min(delay, p.max_delay);
   if (!fits_deadline(op, delay)) return false;  // the deadline bounds the exchange: this answer stands
+  if (p.max_elapsed.count() > 0 && std::chrono::steady_clock::now() + delay - op.t_start > p.max_elapsed) return false;
   op.next = request_op::follow::retry;
   op.next_delay = delay;
   op.retry_reason = std::move(reason);

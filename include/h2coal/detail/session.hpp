@@ -357,7 +357,11 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
       return state_ != state::closed;
     }
     std::size_t off = 0;
-    while (off < n && state_ != state::closed) {
+    // A parser paused on the last byte of its input (a sink paused on the end of a Content-Length body)
+    // goes on with no byte: llhttp then runs what follows, the end of the message.
+    bool resume_empty = n == 0 && h1_->paused();
+    while ((off < n || resume_empty) && state_ != state::closed) {
+      resume_empty = false;
       if (!current_) {
         // Bytes with no request outstanding: the server broke framing (or closes, which on_eof handles).
         close("unexpected data", error::protocol_error);
@@ -1077,7 +1081,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     }
     auto rest = std::move(h1_held_);
     h1_held_.clear();
-    if (!rest.empty() && !on_bytes(rest.data(), rest.size())) return;
+    if ((!rest.empty() || h1_->paused()) && !on_bytes(rest.data(), rest.size())) return;
     if (state_ != state::closed && !h1_paused_) read_loop();
   }
 
