@@ -958,6 +958,7 @@ TEST_CASE("h2get: -L follows redirects, --max-redirs bounds them (exit 47)") {
   CHECK(bounded.exit_code == 47);
 }
 
+#if defined(H2COAL_HAS_ZLIB)
 TEST_CASE("h2get: --compressed asks for and decodes a coded body") {
   const std::string original(20000, 'z');
   const std::string coded = gzip_encode(original);
@@ -975,6 +976,8 @@ TEST_CASE("h2get: --compressed asks for and decodes a coded body") {
   auto raw = s.f.h2get({s.url("a.test", "/coded")});  // without it: no Accept-Encoding, the plain body
   CHECK(raw.out == original);
 }
+
+#endif
 
 TEST_CASE("h2get: --retry goes again after 503, -w has curl's timings") {
   std::atomic<int> calls{0};

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSL-1.0
 // tests/unit/decoder_test.cpp: the streaming Content-Encoding decoder (gzip, deflate, br, zstd).
 //
-// The compressed inputs are made here with the same libraries' encoders (zlib, libbrotlienc, libzstd).
+// The compressed inputs are made with the same libraries' encoders (tests/codecs).
 #include "catch.hpp"
+#include "codecs/encode.hpp"
 
 #include <h2coal/detail/decoder.hpp>
 #include <h2coal/error.hpp>
@@ -12,12 +13,6 @@
 #include <string_view>
 #include <vector>
 
-#if defined(H2COAL_HAS_ZLIB)
-#include <zlib.h>
-#endif
-#if defined(H2COAL_HAS_BROTLI)
-#include <brotli/encode.h>
-#endif
 #if defined(H2COAL_HAS_ZSTD)
 #include <zstd.h>
 #endif
@@ -39,47 +34,12 @@ std::string sample_text(std::size_t lines = 40) {
   return s;
 }
 
-#if defined(H2COAL_HAS_ZLIB)
-// window_bits: 15 + 16 gzip, 15 zlib-wrapped deflate, -15 raw deflate.
-std::string zlib_compress(std::string_view in, int window_bits, int level = 6) {
-  z_stream s{};
-  REQUIRE(deflateInit2(&s, level, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&s, static_cast<uLong>(in.size())), '\0');
-  s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  s.avail_in = static_cast<uInt>(in.size());
-  s.next_out = reinterpret_cast<Bytef*>(out.data());
-  s.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&s, Z_FINISH) == Z_STREAM_END);
-  out.resize(s.total_out);
-  deflateEnd(&s);
-  return out;
-}
-std::string gzip(std::string_view in) { return zlib_compress(in, 15 + 16); }
-std::string zlib_deflate(std::string_view in) { return zlib_compress(in, 15); }
-std::string raw_deflate(std::string_view in) { return zlib_compress(in, -15); }
-#endif
-
-#if defined(H2COAL_HAS_BROTLI)
-std::string brotli(std::string_view in) {
-  std::string out(BrotliEncoderMaxCompressedSize(in.size()) + 16, '\0');
-  std::size_t size = out.size();
-  REQUIRE(BrotliEncoderCompress(BROTLI_DEFAULT_QUALITY, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_TEXT, in.size(),
-                                reinterpret_cast<const std::uint8_t*>(in.data()), &size,
-                                reinterpret_cast<std::uint8_t*>(out.data())) == BROTLI_TRUE);
-  out.resize(size);
-  return out;
-}
-#endif
-
-#if defined(H2COAL_HAS_ZSTD)
-std::string zstd(std::string_view in) {
-  std::string out(ZSTD_compressBound(in.size()), '\0');
-  const std::size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3);
-  REQUIRE(!ZSTD_isError(n));
-  out.resize(n);
-  return out;
-}
-#endif
+// The encoders of tests/codecs (zlib, libbrotlienc, libzstd), under the names this file uses.
+std::string gzip(std::string_view in) { return h2coal::test::gzip_encode(in); }
+std::string zlib_deflate(std::string_view in) { return h2coal::test::zlib_encode(in); }
+std::string raw_deflate(std::string_view in) { return h2coal::test::raw_deflate_encode(in); }
+std::string brotli(std::string_view in) { return h2coal::test::brotli_encode(in); }
+std::string zstd(std::string_view in) { return h2coal::test::zstd_encode(in); }
 
 std::unique_ptr<content_decoder> make(std::string_view field) {
   std::string undecoded;
@@ -294,24 +254,7 @@ TEST_CASE("decoder: a sink that stops after every piece gets the same output thr
 TEST_CASE("decoder: a decompression bomb streams out in bounded pieces with flat memory", "[decoder]") {
 #if defined(H2COAL_HAS_ZLIB)
   SECTION("gzip: 64 MiB of zeros from about 64 KB, decoded completely") {
-    z_stream s{};
-    REQUIRE(deflateInit2(&s, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) == Z_OK);
-    std::string zeros(1 << 20, '\0');
-    std::string body;
-    std::string buf(1 << 16, '\0');
-    for (int i = 0; i < 64; ++i) {
-      s.next_in = reinterpret_cast<Bytef*>(zeros.data());
-      s.avail_in = static_cast<uInt>(zeros.size());
-      const int flush = i == 63 ? Z_FINISH : Z_NO_FLUSH;
-      int rc;
-      do {
-        s.next_out = reinterpret_cast<Bytef*>(buf.data());
-        s.avail_out = static_cast<uInt>(buf.size());
-        rc = deflate(&s, flush);
-        body.append(buf.data(), buf.size() - s.avail_out);
-      } while (s.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
-    }
-    deflateEnd(&s);
+    const std::string body = h2coal::test::gzip_zeros(std::size_t(64) << 20);
     CHECK(body.size() < 100 * 1024);
     auto d = make("gzip");
     std::size_t total = 0, largest = 0;
