@@ -53,7 +53,7 @@ struct response {
   std::uint64_t bytes_sent = 0;    ///< request body bytes sent
   std::uint64_t header_bytes = 0;  ///< the final response's header fields (names and values, and 32 each)
   std::string remote_address;      ///< the address the connection went to (a proxy's, through a proxy)
-  std::uint16_t remote_port = 0;
+  std::uint16_t remote_port = 0;   ///< and its port (0 when no connection carried the request)
   h2coal::timings timings;         ///< where the time went
   /// With an error: what more is known than the error code says (the DNS server's "NXDOMAIN", ...).
   std::string error_detail;

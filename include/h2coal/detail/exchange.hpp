@@ -219,6 +219,8 @@ inline bool next_hop(request_op& op, int status) {
     // The fields that describe the body (the Fetch standard's request-body-header names).
     for (std::string_view f : {"content-type", "content-length", "content-encoding", "content-language", "content-location"})
       r.headers.erase(f);
+    r.headers.erase("expect");  // no body, nothing to wait for
+    op.expect_continue = false;
   }
   if (to.origin != op.target.origin) {
     // Credentials are for the origin they were given to (curl, browsers); so is another Host.
