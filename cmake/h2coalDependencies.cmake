@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSL-1.0
 # h2coalDependencies.cmake: finds what the h2coal headers need and names each as an h2coal:: target
-# (h2coal::asio, h2coal::nghttp2, h2coal::llhttp, and the optional h2coal::cares), whatever package
-# (Debian, Conan, vcpkg, pkg-config) provided it.
+# (h2coal::asio, h2coal::nghttp2, h2coal::llhttp, and the optional h2coal::cares, h2coal::zlib,
+# h2coal::brotli and h2coal::zstd), whatever package (Debian, Conan, vcpkg, pkg-config) provided it.
 #
 # Two callers, one lookup chain: the build (CMakeLists.txt, with cmake/ on CMAKE_MODULE_PATH) and the
 # installed h2coalConfig.cmake (with its own directory, holding FindAsio and FindLLHTTP, on the path and
@@ -172,3 +172,134 @@ elseif(NOT _h2coal_cares_mode STREQUAL "OFF")
   unset(_h2coal_cares)
 endif()
 unset(_h2coal_cares_mode)
+
+# Content-Encoding codecs (optional, detail/decoder.hpp; DESIGN 12): zlib for gzip and deflate, libbrotli's
+# decoder for br, libzstd for zstd. Each is decided like c-ares: H2COAL_WITH_ZLIB, H2COAL_WITH_BROTLI and
+# H2COAL_WITH_ZSTD are AUTO (the default: used when found), ON (required) or OFF, and the installed
+# config asks for exactly what the build used (_h2coal_with_zlib ...). Each one found becomes
+# h2coal::zlib, h2coal::brotli or h2coal::zstd; H2COAL_HAS_ZLIB, H2COAL_HAS_BROTLI and H2COAL_HAS_ZSTD
+# say which, and _h2coal_codecs_pc_requires / _h2coal_codecs_pc_libs are h2coal.pc's share of them.
+macro(_h2coal_optional_mode out name)
+  if(_h2coal_from_config)
+    string(TOLOWER "${name}" _h2coal_lower)
+    set(${out} "${_h2coal_with_${_h2coal_lower}}")
+    unset(_h2coal_lower)
+  else()
+    set(${out} "${H2COAL_WITH_${name}}")
+  endif()
+  string(TOUPPER "${${out}}" ${out})
+  if(NOT ${out} STREQUAL "AUTO")
+    if(${out})
+      set(${out} ON)
+    else()
+      set(${out} OFF)
+    endif()
+  endif()
+endmacro()
+
+set(_h2coal_codecs_pc_requires "")
+set(_h2coal_codecs_pc_libs "")
+
+# zlib: CMake's own FindZLIB gives ZLIB::ZLIB, and so do Conan's and vcpkg's packages.
+_h2coal_optional_mode(_h2coal_codec_mode ZLIB)
+set(H2COAL_HAS_ZLIB OFF)
+if(TARGET h2coal::zlib)
+  set(H2COAL_HAS_ZLIB ON)
+elseif(NOT _h2coal_codec_mode STREQUAL "OFF")
+  find_package(ZLIB QUIET)
+  if(TARGET ZLIB::ZLIB)
+    add_library(h2coal::zlib INTERFACE IMPORTED)
+    set_target_properties(h2coal::zlib PROPERTIES INTERFACE_LINK_LIBRARIES ZLIB::ZLIB)
+    set(H2COAL_HAS_ZLIB ON)
+    string(APPEND _h2coal_codecs_pc_requires ", zlib")
+  elseif(_h2coal_codec_mode STREQUAL "ON")
+    _h2coal_missing("h2coal needs zlib (H2COAL_WITH_ZLIB=ON, or an h2coal installed with it): "
+                    "find_package(ZLIB) found no zlib.h with its library")
+  elseif(NOT _h2coal_from_config)
+    message(STATUS "h2coal: zlib not found, so no gzip or deflate decoding (H2COAL_WITH_ZLIB=AUTO)")
+  endif()
+endif()
+
+# libbrotli's decoder: Conan names it brotli::brotlidec (in brotli::brotli), vcpkg
+# unofficial::brotli::brotlidec; Debian ships only libbrotlidec.pc, which FindBrotli reads (else it looks
+# for brotli/decode.h and the libraries).
+_h2coal_optional_mode(_h2coal_codec_mode BROTLI)
+set(H2COAL_HAS_BROTLI OFF)
+if(TARGET h2coal::brotli)
+  set(H2COAL_HAS_BROTLI ON)
+elseif(NOT _h2coal_codec_mode STREQUAL "OFF")
+  set(_h2coal_brotli "")
+  find_package(brotli CONFIG QUIET)
+  if(NOT TARGET brotli::brotlidec AND NOT TARGET brotli::brotli)
+    find_package(unofficial-brotli CONFIG QUIET)
+  endif()
+  foreach(_t brotli::brotlidec brotli::brotli unofficial::brotli::brotlidec)
+    if(NOT _h2coal_brotli AND TARGET ${_t})
+      set(_h2coal_brotli ${_t})
+      string(APPEND _h2coal_codecs_pc_requires ", libbrotlidec")
+    endif()
+  endforeach()
+  if(NOT _h2coal_brotli)
+    find_package(Brotli MODULE QUIET)
+    if(TARGET Brotli::brotlidec)
+      set(_h2coal_brotli Brotli::brotlidec)
+      if(Brotli_FROM_PKGCONFIG)
+        string(APPEND _h2coal_codecs_pc_requires ", libbrotlidec")
+      else()
+        string(APPEND _h2coal_codecs_pc_libs " ${Brotli_DEC_LIBRARY} ${Brotli_COMMON_LIBRARY}")
+      endif()
+    endif()
+  endif()
+  if(_h2coal_brotli)
+    add_library(h2coal::brotli INTERFACE IMPORTED)
+    set_target_properties(h2coal::brotli PROPERTIES INTERFACE_LINK_LIBRARIES "${_h2coal_brotli}")
+    set(H2COAL_HAS_BROTLI ON)
+  elseif(_h2coal_codec_mode STREQUAL "ON")
+    _h2coal_missing("h2coal needs libbrotli's decoder (H2COAL_WITH_BROTLI=ON, or an h2coal installed with it): "
+                    "no CMake package brotli or unofficial-brotli, no pkg-config module libbrotlidec, and no "
+                    "brotli/decode.h with brotlidec and brotlicommon")
+  elseif(NOT _h2coal_from_config)
+    message(STATUS "h2coal: libbrotli not found, so no br decoding (H2COAL_WITH_BROTLI=AUTO)")
+  endif()
+  unset(_h2coal_brotli)
+endif()
+
+# libzstd: its CMake package (Debian's, Conan's) names it zstd::libzstd_shared or zstd::libzstd_static,
+# newer upstream releases also zstd::libzstd; else FindZstd (pkg-config libzstd, or zstd.h and the library).
+_h2coal_optional_mode(_h2coal_codec_mode ZSTD)
+set(H2COAL_HAS_ZSTD OFF)
+if(TARGET h2coal::zstd)
+  set(H2COAL_HAS_ZSTD ON)
+elseif(NOT _h2coal_codec_mode STREQUAL "OFF")
+  set(_h2coal_zstd "")
+  find_package(zstd CONFIG QUIET)
+  foreach(_t zstd::libzstd zstd::libzstd_shared zstd::libzstd_static)
+    if(NOT _h2coal_zstd AND TARGET ${_t})
+      set(_h2coal_zstd ${_t})
+      string(APPEND _h2coal_codecs_pc_requires ", libzstd")
+    endif()
+  endforeach()
+  if(NOT _h2coal_zstd)
+    find_package(Zstd MODULE QUIET)
+    if(TARGET Zstd::Zstd)
+      set(_h2coal_zstd Zstd::Zstd)
+      if(Zstd_FROM_PKGCONFIG)
+        string(APPEND _h2coal_codecs_pc_requires ", libzstd")
+      else()
+        string(APPEND _h2coal_codecs_pc_libs " ${Zstd_LIBRARY}")
+      endif()
+    endif()
+  endif()
+  if(_h2coal_zstd)
+    add_library(h2coal::zstd INTERFACE IMPORTED)
+    set_target_properties(h2coal::zstd PROPERTIES INTERFACE_LINK_LIBRARIES "${_h2coal_zstd}")
+    set(H2COAL_HAS_ZSTD ON)
+  elseif(_h2coal_codec_mode STREQUAL "ON")
+    _h2coal_missing("h2coal needs libzstd (H2COAL_WITH_ZSTD=ON, or an h2coal installed with it): no CMake "
+                    "package zstd, no pkg-config module libzstd, and no zstd.h with its library")
+  elseif(NOT _h2coal_from_config)
+    message(STATUS "h2coal: libzstd not found, so no zstd decoding (H2COAL_WITH_ZSTD=AUTO)")
+  endif()
+  unset(_h2coal_zstd)
+endif()
+unset(_h2coal_codec_mode)

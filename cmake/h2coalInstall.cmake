@@ -4,7 +4,8 @@
 #   include/h2coal/...                      every header, detail/ included
 #   share/cmake/h2coal/h2coalConfig.cmake   find_package(h2coal), with its version file (any architecture)
 #                      h2coalTargets.cmake  the exported h2coal::h2coal (INTERFACE)
-#                      h2coalDependencies.cmake, FindAsio.cmake, FindLLHTTP.cmake, FindCares.cmake
+#                      h2coalDependencies.cmake, FindAsio.cmake, FindLLHTTP.cmake, FindCares.cmake,
+#                      FindBrotli.cmake, FindZstd.cmake
 #                                           the build's lookup
 #   share/pkgconfig/h2coal.pc               for builds without CMake
 #   share/doc/h2coal/LICENSE                the Boost Software License 1.0 (SPDX BSL-1.0)
@@ -43,6 +44,8 @@ install(FILES
   "${PROJECT_SOURCE_DIR}/cmake/FindAsio.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/FindLLHTTP.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/FindCares.cmake"
+  "${PROJECT_SOURCE_DIR}/cmake/FindBrotli.cmake"
+  "${PROJECT_SOURCE_DIR}/cmake/FindZstd.cmake"
   DESTINATION "${H2COAL_INSTALL_CMAKEDIR}")
 
 # h2coal.pc names its prefix relative to its own directory (${pcfiledir}), so the prefix can move
@@ -60,12 +63,16 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(H2COAL_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
-# With c-ares: its .pc joins Requires (a Find-module library goes to Libs instead), and the define.
-set(H2COAL_PC_REQUIRES "${_h2coal_cares_pc_requires}")
-set(H2COAL_PC_LIBS "${_h2coal_cares_pc_libs}")
+# With c-ares and the codecs: their .pc files join Requires (a Find-module library goes to Libs
+# instead), and their defines.
+set(H2COAL_PC_REQUIRES "${_h2coal_cares_pc_requires}${_h2coal_codecs_pc_requires}")
+set(H2COAL_PC_LIBS "${_h2coal_cares_pc_libs}${_h2coal_codecs_pc_libs}")
 set(H2COAL_PC_CFLAGS "")
-if(H2COAL_HAS_CARES)
-  set(H2COAL_PC_CFLAGS " -DH2COAL_HAS_CARES=1")
-endif()
+foreach(_h2coal_dep CARES ZLIB BROTLI ZSTD)
+  if(H2COAL_HAS_${_h2coal_dep})
+    string(APPEND H2COAL_PC_CFLAGS " -DH2COAL_HAS_${_h2coal_dep}=1")
+  endif()
+endforeach()
+unset(_h2coal_dep)
 configure_file("${PROJECT_SOURCE_DIR}/cmake/h2coal.pc.in" "${PROJECT_BINARY_DIR}/h2coal.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/h2coal.pc" DESTINATION "${H2COAL_INSTALL_PKGCONFIGDIR}")

@@ -29,8 +29,14 @@ class H2coalConan(ConanFile):
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
     # with_cares: cares_resolver (h2coal/cares_resolver.hpp), c-ares with real TTLs and A/AAAA in parallel.
-    options = {"with_cares": [True, False]}
-    default_options = {"with_cares": True}
+    # with_zlib, with_brotli, with_zstd: the Content-Encoding decoders (gzip and deflate, br, zstd).
+    options = {
+        "with_cares": [True, False],
+        "with_zlib": [True, False],
+        "with_brotli": [True, False],
+        "with_zstd": [True, False],
+    }
+    default_options = {"with_cares": True, "with_zlib": True, "with_brotli": True, "with_zstd": True}
     no_copy_source = True
 
     @property
@@ -60,9 +66,16 @@ class H2coalConan(ConanFile):
         if self.options.with_cares:
             # ares_getaddrinfo with TTLs: 1.16 or later.
             self.requires("c-ares/[>=1.16.0 <2]", transitive_headers=True, transitive_libs=True)
+        # The decoders' libraries (impl/decoder.ipp includes their headers in header-only mode).
+        if self.options.with_zlib:
+            self.requires("zlib/[>=1.2.11 <2]", transitive_headers=True, transitive_libs=True)
+        if self.options.with_brotli:
+            self.requires("brotli/[>=1.0.9 <2]", transitive_headers=True, transitive_libs=True)
+        if self.options.with_zstd:
+            self.requires("zstd/[>=1.4.0 <2]", transitive_headers=True, transitive_libs=True)
 
     def package_id(self):
-        # The same headers either way; with_cares only changes what package_info asks of consumers.
+        # The same headers either way; the with_* options only change what package_info asks of consumers.
         self.info.clear()
 
     def validate(self):
@@ -99,5 +112,16 @@ class H2coalConan(ConanFile):
             # ConanCenter's c-ares: CMake target c-ares::cares, from its component "cares".
             self.cpp_info.requires.append("c-ares::cares")
             self.cpp_info.defines.append("H2COAL_HAS_CARES=1")
+        # ConanCenter's components: zlib::zlib, brotli::brotlidec (its decoder alone), zstd::zstdlib
+        # (the shared or static library, whichever the zstd package was built as).
+        if self.options.with_zlib:
+            self.cpp_info.requires.append("zlib::zlib")
+            self.cpp_info.defines.append("H2COAL_HAS_ZLIB=1")
+        if self.options.with_brotli:
+            self.cpp_info.requires.append("brotli::brotlidec")
+            self.cpp_info.defines.append("H2COAL_HAS_BROTLI=1")
+        if self.options.with_zstd:
+            self.cpp_info.requires.append("zstd::zstdlib")
+            self.cpp_info.defines.append("H2COAL_HAS_ZSTD=1")
         if self.settings.os in ("Linux", "FreeBSD"):
             self.cpp_info.system_libs = ["pthread"]

@@ -43,6 +43,14 @@ struct command_line {
   std::string cacert, cert, key, method, trace_file, graph_file, write_out;
   double connect_timeout = -1;  // seconds; negative: the library's default
   double max_time = -1;
+  // Request features (DESIGN section 12), as curl: -L, --max-redirs, --compressed, --retry.
+  bool location = false;
+  long max_redirs = 50;         // curl's default; -1: no limit
+  bool compressed = false;
+  long retry = 0;               // retries, on top of the first attempt
+  double retry_delay = 0;       // seconds between retries; 0: backoff from 1 s, doubling
+  double retry_max_time = 0;    // seconds: no retry starts later than this after the first attempt
+  double expect100_timeout = 1;
   enum class http { automatic, http1_1, h2_prior_knowledge } version = http::automatic;
   bool insecure = false, include = false, head = false, parallel = false, silent = false, show_error = false,
        verbose = false, fail = false, probe = false;
@@ -66,6 +74,8 @@ which connection carried each request and why. Options are spelled as curl spell
  -f, --fail                 Fail with no output on HTTP errors (status >= 400, exit 22)
      --graph <file>         Write which origins went over which connection as Graphviz DOT;
                             rendered as SVG when the name ends in .svg and `dot` is installed
+     --compressed           Ask for a compressed body (gzip, deflate, br, zstd) and decode it
+     --expect100-timeout <seconds>  How long a body over 1 MiB waits for 100 Continue
  -H, --header <header>      Extra header "Name: value" (repeatable); "Name:" removes a default one
  -h, --help                 This help text
      --http1.1              Use HTTP/1.1 only
@@ -76,7 +86,10 @@ which connection carried each request and why. Options are spelled as curl spell
      --ip-match <rule>      Address rule of the browser and origin policies: connected (the
                             connected IP is among the host's addresses) or any (any overlap)
      --key <file>           Private key file (PEM) for --cert
- -m, --max-time <seconds>   Maximum time for each transfer
+ -L, --location             Follow redirects (301, 302, 303, 307, 308); credentials are not sent to
+                            another origin; https to http is refused (exit 1)
+ -m, --max-time <seconds>   Maximum time for each transfer (redirects and retries included)
+     --max-redirs <num>     At most this many redirects with -L (default 50; -1: no limit; exit 47)
      --no-sessionid         Do not resume TLS sessions (every handshake is a full one)
      --noproxy <no-proxy-list>  Hosts that go direct: comma list of names (domain suffixes),
                             IP addresses, CIDR ranges, host:port, or "*"; replaces no_proxy
@@ -100,6 +113,11 @@ which connection carried each request and why. Options are spelled as curl spell
      --resolve <host:port:addr[,addr]...>  Resolve host and port to these addresses (repeatable);
                             other names go to DNS (c-ares when built in, else the system's resolver)
  -X, --request <method>     Request method to use
+     --retry <num>          Retry up to <num> times after a transient error: a timeout, a failed
+                            connection, or status 408, 429, 500, 502, 503, 504 (Retry-After
+                            honoured); waits 1 s, doubling up to 10 minutes
+     --retry-delay <seconds>  Wait this long between retries instead
+     --retry-max-time <seconds>  Start no retry later than this after the transfer began
  -S, --show-error           Show error messages even with -s
  -s, --silent               Silent mode: no progress meter, no error messages
      --socks5 <host[:port]> SOCKS5 proxy; h2get resolves the names (= -x socks5://host:port)
@@ -121,7 +139,7 @@ included), 35 TLS handshake error (with the host or an https:// proxy), 52 empty
 error (also a proxy's CONNECT answered non-2xx, 407 included), 58 client certificate problem,
 60 server certificate not valid, 77 bad --cacert or --proxy-cacert file, 90 public key does not
 match --pinnedpubkey, 92 HTTP/2 stream error, 97 SOCKS5 proxy error; h2get's own: 120 --probe found
-a misrouted response.
+a misrouted response; 47 too many redirects, 61 a body not valid in its Content-Encoding.
 With several URLs the last one's result is the exit code, as in curl.
 )";
 }
@@ -148,6 +166,13 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   flag("-f,--fail", cl.fail);
   flag("--probe", cl.probe);
   flag("--no-sessionid", cl.no_sessionid);
+  flag("-L,--location", cl.location);
+  flag("--compressed", cl.compressed);
+  app.add_option("--max-redirs", cl.max_redirs)->check(CLI::Range(-1L, 1000000L))->multi_option_policy(last);
+  app.add_option("--retry", cl.retry)->check(CLI::Range(0L, 1000000L))->multi_option_policy(last);
+  app.add_option("--retry-delay", cl.retry_delay)->check(CLI::NonNegativeNumber)->multi_option_policy(last);
+  app.add_option("--retry-max-time", cl.retry_max_time)->check(CLI::NonNegativeNumber)->multi_option_policy(last);
+  app.add_option("--expect100-timeout", cl.expect100_timeout)->check(CLI::NonNegativeNumber)->multi_option_policy(last);
   auto* o4 = app.add_flag("-4,--ipv4", ipv4)->multi_option_policy(last);
   auto* o6 = app.add_flag("-6,--ipv6", ipv6)->multi_option_policy(last);
   auto* o11 = app.add_flag("--http1.1", http11)->multi_option_policy(last);

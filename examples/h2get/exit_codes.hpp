@@ -37,6 +37,8 @@ inline constexpr int send_error = 55;           // CURLE_SEND_ERROR
 inline constexpr int recv_error = 56;           // CURLE_RECV_ERROR
 inline constexpr int client_cert = 58;          // CURLE_SSL_CERTPROBLEM
 inline constexpr int certificate = 60;          // CURLE_PEER_FAILED_VERIFICATION
+inline constexpr int too_many_redirects = 47;   // CURLE_TOO_MANY_REDIRECTS
+inline constexpr int bad_content_encoding = 61; // CURLE_BAD_CONTENT_ENCODING
 inline constexpr int too_large = 63;            // CURLE_FILESIZE_EXCEEDED
 inline constexpr int send_rewind = 65;          // CURLE_SEND_FAIL_REWIND
 inline constexpr int ca_file = 77;              // CURLE_SSL_CACERT_BADFILE
@@ -157,6 +159,14 @@ inline failure describe_code(std::error_code ec, const failure_context& ctx) {
       return {exit_code::send_error, what};
     case error::streams_unavailable:
       return {exit_code::http2, what};
+    case error::too_many_redirects:
+      return {exit_code::too_many_redirects, what};
+    case error::insecure_redirect:  // curl: "Protocol \"http\" not supported or disabled" for a refused scheme
+      return {exit_code::unsupported_protocol, what};
+    case error::invalid_redirect:
+      return {exit_code::bad_url, what};
+    case error::decoding_failed:
+      return {exit_code::bad_content_encoding, what};
     case error::connection_closed:
       if (ctx.status == 0) return {exit_code::empty_reply, "empty reply from server: " + what};
       return {exit_code::recv_error, what};

@@ -238,6 +238,14 @@ class session {
   bool output_failed() const { return output_failed_; }
 
  private:
+  // -L, --max-redirs, --compressed (DESIGN section 12).
+  void apply_request_features(h2coal::request& req) const {
+    req.follow_redirects = cl_.location;
+    req.max_redirects = cl_.max_redirs < 0 ? 1000000u : static_cast<unsigned>(cl_.max_redirs);
+    req.decompress = cl_.compressed;
+    if (cl_.retry > 0) req.idempotent = true;  // curl's --retry goes again whatever the method
+  }
+
   void start(std::size_t i) {
     auto& t = transfers_[i];
     h2coal::request req;
@@ -246,6 +254,7 @@ class session {
     req.headers = rt_.headers;
     req.authority = rt_.authority;
     req.body = rt_.body;
+    apply_request_features(req);
     req.on_body = [this, i](std::string_view bytes) {
       transfers_[i].body.append(bytes);
       meter_.received(bytes.size());
@@ -356,6 +365,15 @@ class session {
     if (!cl_.write_out.empty()) {
       transfer_facts f;
       f.url = t.url;
+      f.url_effective = t.resp.effective_url.empty() ? t.url : t.resp.effective_url;
+      f.redirects = t.resp.redirects;
+      f.timings = t.resp.timings;
+      f.remote_ip = t.resp.remote_address;
+      f.remote_port = t.resp.remote_port;
+      f.size_upload = t.resp.bytes_sent;
+      f.size_header = t.resp.header_bytes;
+      f.content_type = std::string(t.resp.headers.get("content-type").value_or(""));
+      if (auto p = t.url.find("://"); p != std::string::npos) f.scheme = t.url.substr(0, p);
       f.status = t.resp.status;
       f.http_version = t.resp.http_version;
       f.size = t.resp.body_bytes;
@@ -413,6 +431,7 @@ class session {
       req.headers = rt_.headers;
     req.authority = rt_.authority;
       req.body = rt_.body;
+      apply_request_features(req);
       probes_[k].index = t.index;
       probe_client_->async_request(std::move(req), [this, k](std::error_code ec, h2coal::response r) {
         probes_[k].ec = ec;
@@ -684,6 +703,18 @@ int run(int argc, char** argv) {
     opts.handshake_timeout = to_ms(cl.connect_timeout);
   }
   if (cl.max_time > 0) opts.request_timeout = to_ms(cl.max_time);
+  if (cl.retry > 0) {
+    // curl's --retry: 1 s doubling up to 10 minutes, no jitter; --retry-delay makes it constant.
+    h2coal::retry_policy p;
+    p.attempts = static_cast<unsigned>(std::min<long>(cl.retry, 1000000)) + 1;
+    p.base_delay = cl.retry_delay > 0 ? to_ms(cl.retry_delay) : std::chrono::milliseconds(1000);
+    p.max_delay = cl.retry_delay > 0 ? to_ms(cl.retry_delay) : std::chrono::milliseconds(600000);
+    p.jitter = 0;
+    if (cl.retry_max_time > 0) p.max_elapsed = to_ms(cl.retry_max_time);
+    opts.retry = p;
+  }
+  opts.expect_continue_threshold = 1024 * 1024;  // curl: bodies over 1 MiB
+  opts.expect_continue_timeout = to_ms(cl.expect100_timeout);
 
   // Trace sinks: -v as text on stderr, --trace as JSON lines (a file, or stderr for "-").
   std::ofstream trace_out;

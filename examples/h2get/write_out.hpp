@@ -6,6 +6,9 @@
 // %{coalesce_basis}, %{connections}.
 #pragma once
 
+#include <h2coal/response.hpp>
+
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -27,11 +30,23 @@ struct transfer_facts {
   std::string basis;             ///< same-origin, dns-match, origin-frame
   unsigned retries = 0;          ///< attempts - 1 (421, GOAWAY, REFUSED_STREAM)
   std::size_t connections = 0;   ///< connections the client had opened when this transfer ended
+  std::string url_effective;     ///< the last hop's URL (-L)
+  unsigned redirects = 0;
+  h2coal::timings timings;       ///< from the start of the transfer
+  std::string remote_ip;
+  std::uint16_t remote_port = 0;
+  std::uint64_t size_upload = 0;
+  std::uint64_t size_header = 0;
+  std::string content_type;
+  std::string scheme;
 };
 
 inline const char* write_out_variables_help() {
   return "  -w variables (curl's): http_code response_code http_version url url_effective size_download\n"
-         "                        exitcode errormsg num_retries\n"
+         "                        size_upload size_header speed_download speed_upload content_type scheme\n"
+         "                        time_namelookup time_connect time_appconnect time_pretransfer\n"
+         "                        time_starttransfer time_total time_redirect num_redirects remote_ip\n"
+         "                        remote_port exitcode errormsg num_retries\n"
          "             (h2get's): connection coalesced coalesce_basis connections\n";
 }
 
@@ -48,7 +63,34 @@ inline std::string expand_write_out(std::string_view format, const transfer_fact
     known = true;
     if (name == "http_code" || name == "response_code") return code3(f.status);
     if (name == "http_version") return f.http_version.empty() ? "0" : f.http_version;
-    if (name == "url" || name == "url_effective") return f.url;
+    if (name == "url") return f.url;
+    if (name == "url_effective") return f.url_effective.empty() ? f.url : f.url_effective;
+    // curl's time_* are seconds with six decimals, counted from the start of the transfer.
+    auto seconds = [](std::chrono::microseconds us) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6f", static_cast<double>(us.count()) / 1e6);
+      return std::string(buf);
+    };
+    if (name == "time_namelookup") return seconds(f.timings.namelookup);
+    if (name == "time_connect") return seconds(f.timings.connect);
+    if (name == "time_appconnect") return seconds(f.timings.appconnect);
+    if (name == "time_pretransfer") return seconds(f.timings.pretransfer);
+    if (name == "time_starttransfer") return seconds(f.timings.starttransfer);
+    if (name == "time_total") return seconds(f.timings.total);
+    if (name == "time_redirect") return seconds(f.timings.redirect);
+    auto per_second = [&f](std::uint64_t bytes) {
+      const auto us = f.timings.total.count();
+      return std::to_string(us > 0 ? static_cast<std::uint64_t>(static_cast<double>(bytes) * 1e6 / static_cast<double>(us)) : 0);
+    };
+    if (name == "speed_download") return per_second(f.size);
+    if (name == "speed_upload") return per_second(f.size_upload);
+    if (name == "num_redirects") return std::to_string(f.redirects);
+    if (name == "remote_ip") return f.remote_ip;
+    if (name == "remote_port") return f.remote_port ? std::to_string(f.remote_port) : std::string();
+    if (name == "size_upload") return std::to_string(f.size_upload);
+    if (name == "size_header") return std::to_string(f.size_header);
+    if (name == "content_type") return f.content_type;
+    if (name == "scheme") return f.scheme;
     if (name == "size_download") return std::to_string(f.size);
     if (name == "exitcode") return std::to_string(f.exit_code);
     if (name == "errormsg") return f.error;

@@ -4,6 +4,7 @@
 
 #include <h2coal/policy.hpp>
 #include <h2coal/proxy.hpp>
+#include <h2coal/request.hpp>
 #include <h2coal/resolver.hpp>
 #include <h2coal/tls_options.hpp>
 #include <h2coal/trace.hpp>
@@ -12,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 namespace h2coal {
 
@@ -61,6 +63,13 @@ struct client_options {
   std::chrono::milliseconds request_timeout = 0s;     ///< whole request, zero for none
   std::chrono::milliseconds idle_timeout = 90s;       ///< close a connection idle this long
 
+  /// Send `Expect: 100-continue` with request bodies larger than this many bytes (and with streamed bodies
+  /// of unknown length), and hold the body back until the server's 100 or expect_continue_timeout; a final
+  /// status first ends the request without the body (DESIGN section 12). Zero: never (the default).
+  std::size_t expect_continue_threshold = 0;
+  /// How long a body waits for 100 Continue before it is sent anyway (curl's --expect100-timeout).
+  std::chrono::milliseconds expect_continue_timeout = 1s;
+
   std::size_t max_body_size = 64 * 1024 * 1024;       ///< buffered response body limit
   std::size_t max_header_list_size = 64 * 1024;       ///< response header block limit (names + values)
   /// Keep-alive HTTP/1.1 connections per origin, each carrying one request at a time (as browsers: 6).
@@ -76,6 +85,8 @@ struct client_options {
   std::uint32_t stream_window = 16 * 1024 * 1024;     ///< HTTP/2 receive window per stream
   std::uint32_t connection_window = 64 * 1024 * 1024; ///< HTTP/2 receive window per connection
   unsigned max_retries = 4;                           ///< GOAWAY / REFUSED_STREAM / 421 retries per request
+  /// Retries by status and after failed connections (DESIGN section 12); none by default.
+  std::optional<retry_policy> retry;
   /// client::connections() lists every open connection and the latest this many closed ones: a client
   /// that runs for days does not keep a record of every connection it ever opened.
   std::size_t closed_connection_summaries = 1024;

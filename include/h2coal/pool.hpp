@@ -10,6 +10,7 @@
 #include <h2coal/connection_summary.hpp>
 #include <h2coal/detail/dialer.hpp>
 #include <h2coal/detail/dns_cache.hpp>
+#include <h2coal/detail/exchange.hpp>
 #include <h2coal/detail/request_op.hpp>
 #include <h2coal/detail/session.hpp>
 #include <h2coal/options.hpp>
@@ -81,6 +82,9 @@ class connection final : public session {
 
   std::shared_ptr<dialer> dial;  // while establishing
 
+  // When its establishment reached each step (response::timings of the request it was opened for).
+  std::chrono::steady_clock::time_point t_dns{}, t_connected{}, t_tls{};
+
  private:
   const proxy_server* proxy_ = nullptr;  // into the pool's options
   std::string proxy_identity_;
@@ -118,6 +122,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
 
   /// Takes a new request (on the executor). Validation errors complete it at once.
   void start(std::shared_ptr<request_op> op) {
+    op->t_start = op->t_hop = request_op::clock::now();
     if (closed_) return finish(op, error::client_shutdown);
     op->id = ++next_request_id_;
     std::error_code ec;
@@ -132,6 +137,24 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     op->max_retries = opts_.max_retries;
     if (!ec && op->target.origin.is_tls() && !tls_ctx_) ec = tls_error_ ? tls_error_ : error::invalid_option;
     if (ec) return finish(op, ec);
+    // The exchange's features (DESIGN section 12): decided at the final head, done after the response.
+    if (op->req.decompress && !op->req.headers.contains("accept-encoding")) {
+      if (auto ae = content_decoder::accept_encoding(); !ae.empty()) op->req.headers.add("accept-encoding", std::string(ae));
+    }
+    op->retry = op->req.retry ? &*op->req.retry : opts_.retry ? &*opts_.retry : nullptr;
+    if (auto expect = op->req.headers.get("expect")) {
+      op->expect_continue = op->req.has_body() && iequals(trim_ows(*expect), "100-continue");
+    } else if (opts_.expect_continue_threshold && op->req.has_body()) {
+      const auto length = framed_length(op->req);
+      if (!length || *length > opts_.expect_continue_threshold) {
+        op->req.headers.add("expect", "100-continue");
+        op->expect_continue = true;
+      }
+    }
+    if (op->req.follow_redirects || op->retry) {
+      op->plan_follow_up = &plan_follow_up;
+      if (op->req.follow_redirects) op->visited.push_back(op->req.method + " " + op->target.to_string());
+    }
     live_.emplace(op->id, op);
     auto timeout = op->req.timeout.value_or(opts_.request_timeout);
     if (timeout.count() > 0) {
@@ -328,6 +351,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
           continue;
         }
         waiting->addresses = addrs;
+        waiting->t_dns = request_op::clock::now();
         self->route(waiting);
       }
     });
@@ -553,6 +577,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       lru->close("connection limit");  // idle: nothing is lost, and the pool forgets it at once
     }
     auto c = std::make_shared<connection>(ex_, *this, opts_, ++next_connection_id_, o);
+    op->opened_conn = c->id();
     if (op->fresh_connection) c->set_dedicated();
     const proxy_server* px = proxy_for(o);
     c->set_proxy(px);
@@ -570,6 +595,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       // Indexed under its addresses at once: a decision made while it is still establishing lists it as
       // a candidate (not-ready), and coalesce_pending can wait for it.
       index_initial_addresses(*c, *op->addresses);
+      c->t_dns = op->t_dns != request_op::clock::time_point{} ? op->t_dns : request_op::clock::now();
       asio::post(ex_, [c, self = weak_from_this()] {
         if (auto p = self.lock(); p && !c->closed()) p->dial(c);
       });
@@ -578,6 +604,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
         auto p = self.lock();
         if (!p || c->closed()) return;
         if (ec) return c->fail(ec);
+        c->t_dns = std::chrono::steady_clock::now();
         p->index_initial_addresses(*c, addrs);
         p->dial(c);
       });
@@ -693,6 +720,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       }
       conn->dial.reset();
       if (ec) return conn->fail(ec, r.detail, r.proxy_status);
+      if (conn->tls()) conn->t_tls = std::chrono::steady_clock::now();
       if (absolute_form) conn->use_absolute_form(std::move(proxy_authorization));
       session::protocol proto;
       if (conn->tls()) {
@@ -942,6 +970,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (!cp) return;
     auto& c = *cp;
     c.set_remote(remote);
+    c.t_connected = std::chrono::steady_clock::now();
     // Through a proxy the remote is the proxy's address, never a DNS match for anything.
     if (!c.proxy()) by_remote_[endpoint_key(c.remote().address(), c.remote().port())].push_back(&c);
     auto& s = summaries_[c.id()];
@@ -1065,8 +1094,17 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (!capacity_waiters_.empty() && c.idle() && !c.closed()) serve_capacity_waiters();
   }
 
-  void on_request_sent(request_op& op, session& c) override {
+  void on_request_sent(request_op& op, session& sc) override {
+    auto& c = static_cast<connection&>(sc);
     ++op.resp.attempts;
+    op.t_sent = request_op::clock::now();
+    if (op.opened_conn == c.id()) {  // the connection made for it: its steps are the request's
+      if (op.t_dns == request_op::clock::time_point{}) op.t_dns = c.t_dns;
+      op.t_connected = c.t_connected;
+      op.t_tls = c.t_tls;
+    }
+    op.resp.remote_address = c.remote_address_text();
+    op.resp.remote_port = c.remote().port();
     auto& s = summaries_[c.id()];
     ++s.requests;
     auto o = op.target.origin.serialize();
@@ -1079,8 +1117,58 @@ class pool final : public session_owner, public dial_observer, public std::enabl
 
   void on_request_done(std::shared_ptr<request_op> op, std::error_code ec) override {
     if (op->finished) return;
+    if (!ec && op->decoder) ec = op->finish_decoding(opts_.max_body_size);
     if (!ec && op->resp.status == 421) return misdirected(op);
+    if (!ec && op->next != request_op::follow::none) return follow_up(op);
     finish(op, ec);
+  }
+
+  // ---- The exchange (DESIGN section 12): the plan made at the final head, once the response is over ----
+  void follow_up(const std::shared_ptr<request_op>& op) {
+    const auto plan = op->next;
+    op->next = request_op::follow::none;
+    if (plan == request_op::follow::fail) return finish(op, op->next_error);
+    const int status = op->resp.status;
+    if (plan == request_op::follow::redirect) {
+      emit([&](trace::event& e) {
+        e.ev = "request.redirect";
+        e.add("req", op->id).add("status", status).add("location", op->next_url).add("hop", op->redirects + 1);
+      });
+      // The next hop's request first: a 303 that drops the body needs no replay of it.
+      if (!next_hop(*op, status)) return finish(op, error::invalid_redirect);
+      if (!op->reset_for_retry()) return finish(op, error::body_not_replayable);
+      if (op->target.origin.is_tls() && !tls_ctx_) return finish(op, tls_error_ ? tls_error_ : error::invalid_option);
+      op->resp.attempts = 0;  // the attempts of the final hop
+      op->policy_attempts = 1;
+      op->t_hop = request_op::clock::now();
+      restart(op);
+      return asio::post(ex_, [self = shared_from_this(), op] { self->route(op); });
+    }
+    emit([&](trace::event& e) {
+      e.ev = "request.retry";
+      e.add("req", op->id).add("reason", op->retry_reason).add("attempt", op->resp.attempts + 1);
+      e.add("delay_ms", static_cast<std::int64_t>(op->next_delay.count()));
+    });
+    if (!op->reset_for_retry()) return finish(op, error::body_not_replayable);
+    ++op->policy_attempts;
+    restart(op);
+    op->retry_timer = std::make_unique<asio::steady_timer>(ex_, op->next_delay);
+    // The timer's handler holds the request: while it waits, nothing else does (live_ holds it weakly).
+    // A cancel (finish, shutdown) runs the handler at once and lets go of it.
+    op->retry_timer->async_wait([op, self = weak_from_this()](std::error_code e) {
+      auto p = self.lock();
+      if (!e && p && !op->finished && !p->closed_) p->route(op);
+    });
+  }
+
+  // A new hop or attempt starts routing afresh: its own DNS answer and decision.
+  static void restart(const std::shared_ptr<request_op>& op) {
+    op->addresses.reset();
+    op->fresh_connection = false;
+    op->waited_pending = false;
+    op->retried_421 = false;
+    op->refused_retried = false;
+    op->routings = 0;
   }
 
   // RFC 9110 section 15.5.20: 421 means this connection is not authoritative for the origin. Retry once
@@ -1150,12 +1238,37 @@ class pool final : public session_owner, public dial_observer, public std::enabl
 
   void finish(const std::shared_ptr<request_op>& op, std::error_code ec) {
     if (op->finished) return;
+    // No connection was made: nothing was sent, so the retry policy may send it again (DESIGN 12).
+    if (ec && op->retry && op->retry->connect_errors && !closed_ && !op->sink_started && is_connect_error(ec) &&
+        op->plan_follow_up && plan_retry(*op, std::chrono::milliseconds(0), "connect-error")) {
+      return follow_up(op);
+    }
     op->finished = true;
+    if (op->retry_timer) op->retry_timer->cancel();
+    if (op->continue_timer) op->continue_timer->cancel();
     live_.erase(op->id);
     if (op->deadline) op->deadline->cancel();
     if (op->clear_cancellation) op->clear_cancellation();
     op->resp.coalesced = op->coalesced;
     op->resp.basis = op->basis;
+    op->resp.effective_url = op->req.url;
+    op->resp.redirects = op->redirects;
+    op->resp.bytes_sent = op->body_offset;
+    op->resp.header_bytes = op->header_bytes;
+    {
+      using us = std::chrono::microseconds;
+      const auto since = [&op](request_op::clock::time_point t) {
+        return t == request_op::clock::time_point{} ? us(0) : std::chrono::duration_cast<us>(t - op->t_start);
+      };
+      auto& tm = op->resp.timings;
+      tm.namelookup = since(op->t_dns);
+      tm.connect = since(op->t_connected);
+      tm.appconnect = since(op->t_tls);
+      tm.pretransfer = since(op->t_sent);
+      tm.starttransfer = since(op->t_first);
+      tm.total = since(request_op::clock::now());
+      tm.redirect = op->redirects ? since(op->t_hop) : us(0);
+    }
     if ((ec == error::host_not_found || ec == error::resolve_timeout) && op->resp.error_detail.empty()) {
       auto it = dns_failures_.find(op->target.origin.host);
       if (it != dns_failures_.end()) op->resp.error_detail = it->second;

@@ -153,6 +153,30 @@ struct body_source {
   std::function<void(resume_handle resume)> wait;
 };
 
+/// When a request goes again after an answer that says "later" (DESIGN section 12): statuses 408, 429,
+/// 500, 502, 503, 504 and connections that could not be made. Only requests that may be sent twice go
+/// again by status (request::retryable_after_close()); a connection that was never made carried nothing,
+/// so any request goes again after one. The request timeout bounds the whole exchange: a retry whose
+/// delay would end past it is not made, and the last answer is the answer.
+struct retry_policy {
+  /// Attempts in all, the first included (curl's `--retry N` is N + 1); 1 never retries.
+  unsigned attempts = 3;
+  /// The delay before the first retry; it doubles for each one after (exponential backoff).
+  std::chrono::milliseconds base_delay{1000};
+  /// The longest delay, for the backoff and for a server's Retry-After alike.
+  std::chrono::milliseconds max_delay{30000};
+  /// Each backoff delay is drawn at random from [delay * (1 - jitter), delay] (0: exactly the delay), so
+  /// that clients that failed together do not come back together. Retry-After is honoured as given.
+  double jitter = 0.5;
+  /// The statuses that are retried.
+  std::vector<int> statuses{408, 429, 500, 502, 503, 504};
+  /// Also retry when no connection could be made (refused, unreachable, connect or handshake timeout).
+  bool connect_errors = true;
+  /// No retry starts later than this after the request started (curl's --retry-max-time); zero: no
+  /// bound but the request timeout.
+  std::chrono::milliseconds max_elapsed{0};
+};
+
 /// One HTTP request: method, URL, header fields, a body (buffered or streamed) and, optionally, where the
 /// response body goes (on_response, on_body). See docs/requests-and-responses.md.
 struct request {
@@ -176,8 +200,25 @@ struct request {
   std::function<void(int status, const fields& headers)> on_response;
   /// When set, response body bytes go here as they arrive instead of into response::body.
   body_sink on_body;
-  /// Overrides client_options::request_timeout for this request (zero: none).
+  /// Overrides client_options::request_timeout for this request (zero: none). With redirects and
+  /// retries it bounds the whole exchange, every hop and every delay included.
   std::optional<std::chrono::milliseconds> timeout;
+
+  // Request features above the pool (DESIGN section 12): each hop and each retry is a new decision.
+  /// Follow 301, 302, 303, 307 and 308 (curl -L). 301/302 turn POST into GET and 303 anything but HEAD,
+  /// without the body; 307/308 keep method and body when the body can be sent again (else the 3xx is the
+  /// answer). A hop to another origin drops Authorization, Cookie, Proxy-Authorization and `authority`.
+  bool follow_redirects = false;
+  /// Redirects followed at most (curl --max-redirs); one more, or a loop, is error::too_many_redirects.
+  unsigned max_redirects = 10;
+  /// Follow a redirect from https to http (refused by default: error::insecure_redirect).
+  bool allow_insecure_redirects = false;
+  /// Send Accept-Encoding with the codings this build decodes (gzip, deflate, br, zstd) unless the
+  /// request has one, and decode the body as it arrives, before on_body and response::body;
+  /// client_options::max_body_size then counts decoded bytes (curl --compressed).
+  bool decompress = false;
+  /// Overrides client_options::retry for this request.
+  std::optional<retry_policy> retry;
 
   /// Whether the request has a body (a source, or a non-empty buffered body).
   bool has_body() const noexcept { return source.has_value() || !body.empty(); }

@@ -11,3 +11,4 @@
 #endif
 
 #include <h2coal/impl/client.ipp>
+#include <h2coal/impl/decoder.ipp>

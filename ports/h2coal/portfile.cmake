@@ -7,16 +7,21 @@
 # share/cmake/h2coal and moved by vcpkg to share/h2coal; it finds Asio (asio::asio) and llhttp
 # (llhttp::llhttp_static) through their vcpkg CMake packages, and nghttp2, whose port ships no CMake
 # package, through pkg-config (or, without pkg-config, its header and library). With the cares feature it
-# finds c-ares through vcpkg's CMake package c-ares::cares.
+# finds c-ares through vcpkg's CMake package c-ares::cares; with zlib, brotli and zstd, ZLIB::ZLIB,
+# unofficial::brotli::brotlidec (or libbrotlidec.pc) and zstd::libzstd_* / libzstd.pc.
 set(VCPKG_BUILD_TYPE release)
 
 get_filename_component(SOURCE_PATH "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
 
 # Feature cares (a default feature): cares_resolver on vcpkg's c-ares (c-ares::cares); without it the
 # package is configured H2COAL_WITH_CARES=OFF and its config never looks for c-ares.
+# Features zlib, brotli, zstd (default features too): the Content-Encoding decoders, each the same way.
 vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
   FEATURES
     cares H2COAL_WITH_CARES
+    zlib H2COAL_WITH_ZLIB
+    brotli H2COAL_WITH_BROTLI
+    zstd H2COAL_WITH_ZSTD
 )
 
 vcpkg_cmake_configure(

@@ -2,6 +2,7 @@
 // tests/h2get/h2get_test.cpp: h2get end to end. The built binary runs as a child process against the
 // programmable test server in this process; each case is one option's effect or one exit code.
 #include "catch.hpp"
+#include "codecs/encode.hpp"
 #include "process.hpp"
 #include "support/client_fixture.hpp"
 #include "support/dns_server.hpp"
@@ -174,7 +175,8 @@ TEST_CASE("h2get: --help names every option of DESIGN section 7") {
                           "--trace", "--graph", "--connect-timeout", "--max-time", "--fail", "--probe", "-4, --ipv4",
                           "-6, --ipv6", "--dns-servers", "--no-sessionid", "--pinnedpubkey", "-x, --proxy",
                           "--noproxy", "-U, --proxy-user", "--socks5", "--socks5-hostname", "--proxy-cacert",
-                          "--proxy-insecure"})
+                          "--proxy-insecure", "-L, --location", "--max-redirs", "--compressed", "--retry",
+                          "--retry-delay", "--retry-max-time", "--expect100-timeout"})
     CHECK(contains(r.out, opt));
   CHECK(contains(r.out, "Usage: h2get [options...] <url>..."));
 }
@@ -921,4 +923,103 @@ TEST_CASE("h2get: a 421 retry's output is the final answer only") {
   auto r = s.f.h2get({"-w", " %{num_retries}", "-o", "/dev/null", s.url("a.test", "/login"), s.url("b.test", "/v1/items")});
   CHECK(r.exit_code == 0);
   CHECK(r.out == " 0host=b.test path=/v1/items 1");
+}
+
+// ---- Request features (issue 15): -L, --max-redirs, --compressed, --retry, and -w's timings ----------
+
+namespace {
+server_options answering(std::function<std::optional<custom_answer>(const request_info&)> answer) {
+  server_options so;
+  so.answer = std::move(answer);
+  return so;
+}
+custom_answer moved_to(unsigned status, std::string location) {
+  custom_answer a;
+  a.status = status;
+  a.headers = {{"location", std::move(location)}};
+  a.body = "moved";
+  return a;
+}
+}  // namespace
+
+TEST_CASE("h2get: -L follows redirects, --max-redirs bounds them (exit 47)") {
+  two_hosts s(answering([](const request_info& r) -> std::optional<custom_answer> {
+    if (r.path == "/r2") return moved_to(302, "/r1");
+    if (r.path == "/r1") return moved_to(301, "/landed");
+    return std::nullopt;
+  }));
+  auto plain = s.f.h2get({"-w", "%{http_code} %{num_redirects}", s.url("a.test", "/r2")});
+  CHECK(plain.exit_code == 0);
+  CHECK(plain.out == "moved302 0");
+  auto followed = s.f.h2get({"-L", "-w", "\n%{http_code} %{num_redirects} %{url_effective}", s.url("a.test", "/r2")});
+  CHECK(followed.exit_code == 0);
+  CHECK(followed.out == "host=a.test path=/landed\n200 2 " + s.url("a.test", "/landed"));
+  auto bounded = s.f.h2get({"-L", "--max-redirs", "1", s.url("a.test", "/r2")});
+  CHECK(bounded.exit_code == 47);
+}
+
+#if defined(H2COAL_HAS_ZLIB)
+TEST_CASE("h2get: --compressed asks for and decodes a coded body") {
+  const std::string original(20000, 'z');
+  const std::string coded = gzip_encode(original);
+  two_hosts s(answering([&](const request_info& r) -> std::optional<custom_answer> {
+    if (r.path != "/coded") return std::nullopt;
+    custom_answer a;
+    a.headers = {{"content-encoding", "gzip"}};
+    a.body = r.header("accept-encoding").find("gzip") != std::string::npos ? coded : original;
+    if (a.body == original) a.headers.clear();
+    return a;
+  }));
+  auto r = s.f.h2get({"--compressed", s.url("a.test", "/coded")});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == original);
+  auto raw = s.f.h2get({s.url("a.test", "/coded")});  // without it: no Accept-Encoding, the plain body
+  CHECK(raw.out == original);
+}
+
+#endif
+
+TEST_CASE("h2get: --retry goes again after 503, -w has curl's timings") {
+  std::atomic<int> calls{0};
+  two_hosts s(answering([&calls](const request_info& r) -> std::optional<custom_answer> {
+    if (r.path != "/flaky" && r.path != "/down") return std::nullopt;
+    if (calls.fetch_add(1) == 0 || r.path == "/down") {
+      custom_answer a;
+      a.status = 503;
+      a.headers = {{"retry-after", "0"}};
+      a.body = "busy";
+      return a;
+    }
+    return std::nullopt;  // the default answer
+  }));
+  auto r = s.f.h2get({"--retry", "2", "--retry-delay", "0.01", "-w", "\n%{http_code} %{num_retries} %{remote_ip}",
+                      s.url("a.test", "/flaky")});
+  CHECK(r.exit_code == 0);
+  CHECK(calls.load() == 2);
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] == "host=a.test path=/flaky");
+  CHECK(lines[1] == "200 1 127.0.0.1");
+  // One transfer on a new connection: every step took time, in curl's order. (The retry above went on
+  // the connection the 503 came on: its connect and TLS steps are 0, as curl reports a reused one.)
+  auto timed = s.f.h2get({"-o", "/dev/null", "-w", "%{time_namelookup} %{time_connect} %{time_appconnect} "
+                          "%{time_pretransfer} %{time_starttransfer} %{time_total} %{remote_port}",
+                          s.url("a.test", "/bytes/100")});
+  CHECK(timed.exit_code == 0);
+  std::istringstream facts(timed.out);
+  double lookup = -1, connect = -1, appconnect = -1, pretransfer = -1, start = -1, total = -1;
+  std::uint16_t remote_port = 0;
+  facts >> lookup >> connect >> appconnect >> pretransfer >> start >> total >> remote_port;
+  CHECK(connect > 0);
+  CHECK(connect >= lookup);
+  CHECK(appconnect >= connect);
+  CHECK(pretransfer >= appconnect);
+  CHECK(start >= pretransfer);
+  CHECK(total >= start);
+  CHECK(remote_port == s.port);
+  calls = 0;
+  auto gave_up = s.f.h2get({"--retry", "1", "--retry-delay", "0.01", "-w", "%{http_code}", s.url("a.test", "/down")});
+  CHECK(gave_up.exit_code == 0);
+  CHECK(gave_up.out == "busy503");
+  CHECK(calls.load() == 2);
 }

@@ -39,9 +39,22 @@ https://a.test:{{h2}}, https://b.test:{{h2}} {
 https://a.test:{{h1}} {
 	bind {{addr}}
 	tls {{cert}} {{key}}
+	# Content decoding (issue 15): zstd or gzip, whichever the client prefers, for /text/.
+	handle /text/* {
+		encode zstd gzip
+		root * {{dir}}
+		file_server
+	}
 	respond "caddy http/1.1 {host}"
 }
 )";
+
+// Text that compresses as a real page does.
+std::string caddy_text() {
+  std::string s;
+  for (std::size_t i = 0; s.size() < 100 * 1024; ++i) s += "<li>row " + std::to_string(i * 31 % 977) + " of the table</li>\n";
+  return s;
+}
 
 struct caddy_instance {
   std::uint16_t h2 = 0, h1 = 0;
@@ -50,6 +63,8 @@ struct caddy_instance {
 
 caddy_instance start_caddy(interop_fixture& f, const std::string& bin) {
   auto certs = f.write_cert("ab", f.ca.issue({"a.test", "b.test"}));
+  f.dir.make_dir("text");
+  f.dir.write("text/big.txt", caddy_text());
   return start_with_retry([&] {
     caddy_instance c;
     c.h2 = free_port({caddy_address});
@@ -165,4 +180,26 @@ TEST_CASE("caddy: an h2-only ALPN offer to an HTTP/1.1-only site fails with alpn
   INFO("error: " << r.ec.message());
   CHECK(r.ec == error::alpn_mismatch);
   CHECK(f.count("request.sent") == 0);
+}
+
+TEST_CASE("caddy: encode zstd gzip: each coding the client accepts is decoded") {
+  INTEROP_REQUIRE_PROGRAM(caddy, "caddy");
+  interop_fixture f;
+  auto c = start_caddy(f, caddy);
+  f.resolve("a.test", {caddy_address});
+  client cl(f.io.get_executor(), f.options_with(policies::origin()));
+  for (std::string accept : {"gzip, deflate, br, zstd", "gzip"}) {
+    INFO("Accept-Encoding: " << accept);
+    request req;
+    req.url = server_url("a.test", c.h1, "/text/big.txt");
+    req.decompress = true;
+    req.headers.add("accept-encoding", accept);  // the caller's own value is kept
+    req.timeout = std::chrono::seconds(20);
+    auto r = f.fetch(cl, req);
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.resp.status == 200);
+    CHECK(r.resp.headers.get("content-encoding") == (accept == "gzip" ? "gzip" : "zstd"));
+    CHECK(r.resp.decoded);
+    CHECK(r.resp.body == caddy_text());
+  }
 }

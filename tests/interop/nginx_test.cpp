@@ -40,6 +40,11 @@ http {
   server {
     listen {{addr}}:{{shared}} ssl http2;
     server_name a.test;
+    root {{dir}};
+    # Content decoding and Expect: 100-continue (issue 15): gzip for a text file, 413 before the body.
+    location /text/ { gzip on; gzip_types text/plain; gzip_min_length 1; }
+    location /limited { client_max_body_size 1k; return 200 "accepted\n"; }
+    location /uploads/ { dav_methods PUT; }
     location / { return 200 "nginx vhost a\n"; }
   }
   server {
@@ -63,6 +68,10 @@ http {
   server {
     listen {{addr}}:{{h1tls}} ssl;
     server_name a.test;
+    root {{dir}};
+    location /text/ { gzip on; gzip_types text/plain; gzip_min_length 1; }
+    location /limited { client_max_body_size 1k; return 200 "accepted\n"; }
+    location /uploads/ { dav_methods PUT; }
     location / { return 200 "nginx http/1.1 over tls\n"; }
   }
 
@@ -75,6 +84,15 @@ http {
 }
 )";
 
+// Text that compresses as a real page does (lines of JSON-like records).
+std::string text_body(std::size_t n) {
+  std::string s;
+  for (std::size_t i = 0; s.size() < n; ++i)
+    s += "{\"id\":" + std::to_string(i * 7919 % 100003) + ",\"name\":\"item-" + std::to_string(i) + "\"}\n";
+  s.resize(n);
+  return s;
+}
+
 struct nginx_instance {
   std::uint16_t shared = 0, goaway = 0, h1tls = 0, clear = 0;
   std::string access_log;
@@ -85,6 +103,9 @@ nginx_instance start_nginx(interop_fixture& f, const std::string& bin) {
   auto certs = f.write_cert("ab", f.ca.issue({"a.test", "b.test"}));
   f.dir.make_dir("tmp");
   f.dir.write("big.bin", pattern_body(512 * 1024));
+  f.dir.make_dir("text");
+  f.dir.write("text/big.txt", text_body(200 * 1024));
+  f.dir.make_dir("uploads");
   return start_with_retry([&] {
     nginx_instance n;
     n.shared = free_port({nginx_address});
@@ -313,4 +334,65 @@ TEST_CASE("nginx: TLS resumption: the connection after a GOAWAY resumes, nginx s
   REQUIRE(summaries.size() == 2);
   CHECK_FALSE(summaries[0].resumed);
   CHECK(summaries[1].resumed);
+}
+
+TEST_CASE("nginx: gzip on: a decompressing request gets the body decoded, on HTTP/2 and HTTP/1.1") {
+  INTEROP_REQUIRE_PROGRAM(nginx, "nginx");
+  interop_fixture f;
+  auto n = start_nginx(f, nginx);
+  f.resolve("a.test", {nginx_address});
+  client c(f.io.get_executor(), f.options_with(policies::origin()));
+  const std::string expected = text_body(200 * 1024);
+  for (auto [port, version] : {std::pair{n.shared, "2"}, std::pair{n.h1tls, "1.1"}}) {
+    INFO("HTTP/" << version);
+    request req;
+    req.url = server_url("a.test", port, "/text/big.txt");
+    req.decompress = true;
+    req.timeout = std::chrono::seconds(20);
+    auto r = f.fetch(c, req);
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.resp.http_version == version);
+    CHECK(r.resp.headers.get("content-encoding") == "gzip");
+    CHECK(r.resp.decoded);
+    CHECK(r.resp.body == expected);
+    CHECK(r.resp.bytes_received < expected.size() / 2);  // it came compressed
+    request plain = req;
+    plain.decompress = false;
+    auto p = f.fetch(c, plain);
+    REQUIRE_FALSE(p.ec);
+    CHECK_FALSE(p.resp.headers.contains("content-encoding"));  // no Accept-Encoding, no gzip
+    CHECK(p.resp.body == expected);
+  }
+}
+
+TEST_CASE("nginx: Expect: 100-continue: a 413 decided on the head means the body is never sent") {
+  INTEROP_REQUIRE_PROGRAM(nginx, "nginx");
+  interop_fixture f;
+  auto n = start_nginx(f, nginx);
+  f.resolve("a.test", {nginx_address});
+  auto opts = f.options_with(policies::origin());
+  opts.expect_continue_threshold = 1024;
+  client c(f.io.get_executor(), opts);
+  for (auto port : {n.shared, n.h1tls}) {
+    request req;
+    req.method = "POST";
+    req.url = server_url("a.test", port, "/limited");
+    req.body = std::string(256 * 1024, 'u');
+    req.timeout = std::chrono::seconds(20);
+    auto big = f.fetch(c, req);
+    REQUIRE_FALSE(big.ec);
+    CHECK(big.resp.status == 413);
+    CHECK(big.resp.bytes_sent == 0);
+    // A PUT that nginx's dav module stores: nginx reads the body (HTTP/1.1: after its 100 Continue;
+    // HTTP/2: once the client's wait ran out) and the file on disk is the body.
+    req.method = "PUT";
+    req.body = std::string(20000, 'u');
+    const std::string name = "put-" + std::to_string(port) + ".bin";
+    req.url = server_url("a.test", port, "/uploads/" + name);
+    auto stored = f.fetch(c, req);
+    REQUIRE_FALSE(stored.ec);
+    CHECK(stored.resp.status == 201);
+    CHECK(stored.resp.bytes_sent == req.body.size());
+    CHECK(read_file(f.dir.file("uploads/" + name)) == req.body);
+  }
 }

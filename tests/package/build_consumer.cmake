@@ -60,7 +60,7 @@ if(MODE STREQUAL "install")
   # What the prefix must hold (default layout: header-only, so share/).
   set(_pkgdir "${_prefix}/share/cmake/h2coal")
   foreach(_f h2coalConfig.cmake h2coalConfigVersion.cmake h2coalTargets.cmake h2coalDependencies.cmake
-             FindAsio.cmake FindLLHTTP.cmake FindCares.cmake)
+             FindAsio.cmake FindLLHTTP.cmake FindCares.cmake FindBrotli.cmake FindZstd.cmake)
     expect_file("${_pkgdir}/${_f}")
   endforeach()
   file(GLOB _src_headers RELATIVE "${H2COAL_SOURCE_DIR}/include" "${H2COAL_SOURCE_DIR}/include/h2coal/*.hpp"

@@ -5,8 +5,10 @@
 #   vcpkg.json               the developers' manifest: name h2coal, the four libraries
 #   ports/h2coal/vcpkg.json  the overlay port: the same, and the project's version
 #   conan/conanfile.py       a header-library recipe that requires the four libraries, and c-ares with
-#                            its option with_cares (default True)
-#   both vcpkg.json          a feature cares (a default feature) that depends on c-ares
+#                            its option with_cares (default True); zlib, brotli and zstd likewise
+#                            (with_zlib, with_brotli, with_zstd)
+#   both vcpkg.json          a feature cares (a default feature) that depends on c-ares, and features
+#                            zlib, brotli, zstd (default too) on the ports of the same names
 #   all three                license BSL-1.0 (LICENSE), and the port installs LICENSE as its copyright
 cmake_minimum_required(VERSION 3.21)
 
@@ -86,6 +88,24 @@ file(READ "${H2COAL_SOURCE_DIR}/ports/h2coal/portfile.cmake" _portfile)
 if(NOT _portfile MATCHES "cares[ \t]+H2COAL_WITH_CARES")
   message(FATAL_ERROR "ports/h2coal/portfile.cmake: the cares feature does not set H2COAL_WITH_CARES")
 endif()
+# The decoders' libraries: features named as their vcpkg ports, default, each setting its option.
+foreach(_codec zlib brotli zstd)
+  string(TOUPPER "${_codec}" _upper)
+  if(NOT _portfile MATCHES "${_codec}[ \t]+H2COAL_WITH_${_upper}")
+    message(FATAL_ERROR "ports/h2coal/portfile.cmake: the ${_codec} feature does not set H2COAL_WITH_${_upper}")
+  endif()
+  foreach(_manifest vcpkg.json ports/h2coal/vcpkg.json)
+    file(READ "${H2COAL_SOURCE_DIR}/${_manifest}" _json)
+    string(JSON _dep ERROR_VARIABLE _err GET "${_json}" features ${_codec} dependencies 0)
+    if(NOT _dep STREQUAL "${_codec}")
+      message(FATAL_ERROR "${_manifest}: no feature ${_codec} depending on ${_codec} (${_err})")
+    endif()
+    string(JSON _defaults GET "${_json}" default-features)
+    if(NOT _defaults MATCHES "\"${_codec}\"")
+      message(FATAL_ERROR "${_manifest}: ${_codec} is not among the default-features")
+    endif()
+  endforeach()
+endforeach()
 if(NOT _portfile MATCHES "LICENSE\"[^)]*RENAME copyright")
   message(FATAL_ERROR "ports/h2coal/portfile.cmake: LICENSE is not installed as the copyright file")
 endif()
@@ -104,7 +124,10 @@ endif()
 set(_recipe "${H2COAL_SOURCE_DIR}/conan/conanfile.py")
 file(READ "${_recipe}" _text)
 foreach(_want "package_type = \"header-library\"" "\"asio/[" "\"openssl/[" "\"libnghttp2/[" "\"llhttp/["
-              "\"c-ares/[" "{\"with_cares\": True}" "\"c-ares::cares\"" "H2COAL_HAS_CARES=1" "license = \"BSL-1.0\"")
+              "\"c-ares/[" "\"with_cares\": True" "\"c-ares::cares\"" "H2COAL_HAS_CARES=1" "license = \"BSL-1.0\""
+              "\"zlib/[" "\"with_zlib\": True" "\"zlib::zlib\"" "H2COAL_HAS_ZLIB=1"
+              "\"brotli/[" "\"with_brotli\": True" "\"brotli::brotlidec\"" "H2COAL_HAS_BROTLI=1"
+              "\"zstd/[" "\"with_zstd\": True" "\"zstd::zstdlib\"" "H2COAL_HAS_ZSTD=1")
   string(FIND "${_text}" "${_want}" _at)
   if(_at LESS 0)
     message(FATAL_ERROR "${_recipe}: no ${_want}")

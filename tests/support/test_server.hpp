@@ -30,7 +30,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace h2coal::test {
@@ -59,6 +62,30 @@ struct request_info {
   std::string path;
   std::string body;
   std::int32_t stream_id = 0;   // 0 for HTTP/1.1
+  std::vector<std::pair<std::string, std::string>> headers;  // regular fields, lowercase names, in order
+
+  // The first value of a field (`name` lowercase), or "" when absent.
+  std::string header(std::string_view name) const {
+    for (const auto& [n, v] : headers)
+      if (n == name) return v;
+    return {};
+  }
+  bool has_header(std::string_view name) const {
+    for (const auto& [n, v] : headers)
+      if (n == name) return true;
+    return false;
+  }
+};
+
+// An answer a test makes itself (server_options::answer): any status, fields, body (sent with a
+// Content-Length, or chunked on HTTP/1.1) and trailers (HTTP/2 trailing HEADERS; on HTTP/1.1 they make
+// the body chunked).
+struct custom_answer {
+  unsigned status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;  // lowercase names
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> trailers;  // lowercase names
+  bool chunked = false;
 };
 
 struct server_options {
@@ -75,6 +102,8 @@ struct server_options {
   // literal, or cleartext) every request that names a host is misdirected.
   bool misdirect_on_mismatch = false;
   std::function<bool(const request_info&)> answer_421;  // 421 when it returns true (server thread)
+  // Asked first for every complete request (server thread): an answer, or nullopt for the paths below.
+  std::function<std::optional<custom_answer>(const request_info&)> answer;
   // The path prefixes each routed host serves, like separate services behind one router: a request routed
   // to a host listed here whose path (query stripped) starts with none of its prefixes gets 404
   // "no route". Hosts not listed serve every path above. (The h2get demo server's sni-routing mode.)

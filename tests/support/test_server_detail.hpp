@@ -80,6 +80,7 @@ struct response {
   unsigned status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // lowercase names
   std::string body;
+  std::vector<std::pair<std::string, std::string>> trailers;  // HTTP/2 trailing HEADERS, HTTP/1.1 chunked trailers
   bool generated = false;           // the body is test_body_byte(0 .. generated_size - 1), made on the fly
   std::size_t generated_size = 0;
   h1_framing framing = h1_framing::content_length;

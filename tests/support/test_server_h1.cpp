@@ -185,6 +185,7 @@ class h1_connection final : public connection {
   std::string body_;
   bool generated_ = false;
   bool chunked_ = false;
+  std::vector<std::pair<std::string, std::string>> trailers_;
   bool last_chunk_sent_ = true;
   std::size_t chunk_size_ = 0;
   std::size_t offset_ = 0;
@@ -243,6 +244,7 @@ void h1_connection::handle(request_head head) {
   req.authority = std::move(head.req.authority);
   req.path = std::move(head.req.path);
   req.body = std::move(head.req.body);
+  req.headers = head.fields;
   core_.add_request(req);
   route_result r = route(opts_, req);
   switch (r.what) {
@@ -304,6 +306,7 @@ void h1_connection::start_response(response r) {
 
   remaining_ = with_body && !head ? r.body_size() : 0;
   body_ = std::move(r.body);
+  trailers_ = std::move(r.trailers);
   generated_ = r.generated;
   offset_ = 0;
   if (head) chunked_ = false;
@@ -334,7 +337,9 @@ void h1_connection::fill_output(std::string& out) {
     remaining_ -= n;
   }
   if (chunked_ && remaining_ == 0 && !last_chunk_sent_) {
-    out += "0\r\n\r\n";
+    out += "0\r\n";
+    for (const auto& [name, value] : trailers_) out += name + ": " + value + "\r\n";
+    out += "\r\n";
     last_chunk_sent_ = true;
   }
 }

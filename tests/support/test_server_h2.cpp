@@ -36,6 +36,7 @@ class h2_connection final : public connection {
     std::unique_ptr<asio::steady_timer> timer;  // /delay
     // Response body: read by read_body() while nghttp2 sends DATA frames.
     std::string body;
+    std::vector<std::pair<std::string, std::string>> trailers;  // sent as trailing HEADERS
     bool generated = false;
     std::size_t offset = 0;
     std::size_t remaining = 0;
@@ -221,17 +222,18 @@ void h2_connection::respond(stream& s, response r) {
   }
 
   s.body = std::move(r.body);
+  s.trailers = std::move(r.trailers);
   s.generated = r.generated;
   s.offset = 0;
   s.remaining = size;
   nghttp2_data_provider provider{};
   provider.source.ptr = &s;
   provider.read_callback = &read_body;
-  const bool send_data = with_body && !head && size > 0;
+  const bool send_data = with_body && !head && (size > 0 || !s.trailers.empty());
   nghttp2_submit_response(session_, s.req.stream_id, nv.data(), nv.size(), send_data ? &provider : nullptr);
 }
 
-ssize_t h2_connection::read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+ssize_t h2_connection::read_body(nghttp2_session* session, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
                                  std::uint32_t* data_flags, nghttp2_data_source* source, void*) {
   // Called from mem_send for as much as flow control allows, so a 50 MiB body is made a frame at a
   // time and never held whole.
@@ -244,7 +246,18 @@ ssize_t h2_connection::read_body(nghttp2_session*, std::int32_t, std::uint8_t* b
   }
   s.offset += n;
   s.remaining -= n;
-  if (s.remaining == 0) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (s.remaining == 0) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!s.trailers.empty()) {
+      // The stream ends with trailing HEADERS instead of END_STREAM on the last DATA (RFC 9113 8.1).
+      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      std::vector<nghttp2_nv> nv;
+      for (auto& [name, value] : s.trailers)
+        nv.push_back({reinterpret_cast<std::uint8_t*>(name.data()), reinterpret_cast<std::uint8_t*>(value.data()),
+                      name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+      nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());
+    }
+  }
   return static_cast<ssize_t>(n);
 }
 
@@ -343,6 +356,7 @@ int h2_connection::on_header(nghttp2_session* session, const nghttp2_frame* fram
   } else if (n == "host" && s->req.authority.empty()) {
     s->req.authority = v;
   }
+  if (!n.empty() && n.front() != ':') s->req.headers.emplace_back(std::string(n), v);
   return 0;
 }
 

@@ -80,6 +80,18 @@ route_result route(const server_options& opts, const request_info& req) {
     return out;
   }
 
+  if (opts.answer) {
+    if (auto a = opts.answer(req)) {
+      out.resp.status = a->status;
+      out.resp.headers = std::move(a->headers);
+      out.resp.body = std::move(a->body);
+      out.resp.trailers = std::move(a->trailers);
+      if (a->chunked || !out.resp.trailers.empty()) out.resp.framing = response::h1_framing::chunked;
+      if (!out.resp.status_allows_body()) out.resp.body.clear();
+      return out;
+    }
+  }
+
   const std::string_view path = std::string_view(req.path).substr(0, req.path.find('?'));
   if (auto served = opts.paths_by_host.find(routed);
       served != opts.paths_by_host.end() &&

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 
 namespace h2coal::detail {
 
@@ -21,7 +22,9 @@ namespace h2coal::detail {
 /// false stops the decoder (the sink paused, or will take no more); it keeps what it did not give.
 class decoded_sink {
  public:
+  // Constrained, or it would be preferred over the copy constructor for a non-const decoded_sink.
   template <class F>
+    requires(!std::is_same_v<std::remove_cv_t<F>, decoded_sink>)
   decoded_sink(F& f) noexcept  // NOLINT: a view of a callable that outlives the call it is passed to
       : obj_(&f), call_([](void* o, std::string_view piece) { return (*static_cast<F*>(o))(piece); }) {}
   bool operator()(std::string_view piece) const { return call_(obj_, piece); }

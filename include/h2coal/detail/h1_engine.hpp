@@ -29,6 +29,8 @@ class h1_listener {
   enum class data_result { more, pause, abort };
   virtual data_result on_h1_data(const char* data, std::size_t len) = 0;
   virtual void on_h1_complete() = 0;
+  /// An interim (1xx) response's head ended: `status` (100 Continue lets a held-back body go).
+  virtual void on_h1_interim(int /*status*/) {}
 };
 
 class h1_engine {
@@ -198,6 +200,7 @@ class h1_engine {
     }
     if (p->status_code >= 100 && p->status_code < 200) {
       e.head_bytes_ = 0;  // interim: no body, wait for the final one, whose head counts anew
+      e.listener_.on_h1_interim(p->status_code);
       return 1;
     }
     e.listener_.on_h1_headers_end(p->status_code);

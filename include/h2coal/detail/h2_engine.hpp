@@ -37,6 +37,8 @@ class h2_listener {
   virtual data_result on_h2_data(std::int32_t stream, const std::uint8_t* data, std::size_t len) = 0;
   /// The stream closed. `complete` when the whole response arrived (END_STREAM seen).
   virtual void on_h2_stream_close(std::int32_t stream, std::uint32_t error_code, bool complete) = 0;
+  /// The server ended its side of the stream (END_STREAM); ours may still be open.
+  virtual void on_h2_remote_end(std::int32_t /*stream*/) {}
   /// The server's SETTINGS arrived (the first one makes the connection usable).
   virtual void on_h2_settings() = 0;
   virtual void on_h2_goaway(std::int32_t last_stream_id, std::uint32_t error_code) = 0;
@@ -226,10 +228,16 @@ class h2_engine {
     switch (frame->hd.type) {
       case NGHTTP2_HEADERS:
         e.listener_.on_h2_headers_end(frame->hd.stream_id);
-        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) e.mark_complete(frame->hd.stream_id);
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+          e.mark_complete(frame->hd.stream_id);
+          e.listener_.on_h2_remote_end(frame->hd.stream_id);
+        }
         break;
       case NGHTTP2_DATA:
-        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) e.mark_complete(frame->hd.stream_id);
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+          e.mark_complete(frame->hd.stream_id);
+          e.listener_.on_h2_remote_end(frame->hd.stream_id);
+        }
         break;
       case NGHTTP2_SETTINGS:
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {

@@ -2,6 +2,7 @@
 // h2coal/detail/request_op.hpp: the state of one request while the pool and a connection carry it.
 #pragma once
 
+#include <h2coal/detail/decoder.hpp>
 #include <h2coal/detail/unique_function.hpp>
 #include <h2coal/request.hpp>
 #include <h2coal/resolver.hpp>
@@ -21,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace h2coal::detail {
 
@@ -86,6 +88,52 @@ struct request_op : std::enable_shared_from_this<request_op> {
   std::unique_ptr<asio::steady_timer> deadline;
   std::function<void()> clear_cancellation;  // disconnects the caller's cancellation slot
 
+  // The exchange (DESIGN section 12, detail/exchange.hpp): what the final response's head asked for, done
+  // once that response is over. Each hop and each retry goes to the pool again, with its own decision.
+  enum class follow { none, redirect, retry, fail };
+  bool (*plan_follow_up)(request_op&) = nullptr;  // set when redirects or a retry policy are on
+  const retry_policy* retry = nullptr;            // the request's, or the client's
+  follow next = follow::none;
+  std::string next_url;                           // redirect: the Location, resolved
+  std::error_code next_error;                     // fail: why the redirect is not followed
+  std::chrono::milliseconds next_delay{0};        // retry: how long to wait first
+  std::string retry_reason;                       // retry: "status-503", "connect-error"
+  unsigned redirects = 0;
+  unsigned policy_attempts = 1;                   // attempts counted by the retry policy, the first included
+  std::vector<std::string> visited;               // "METHOD url" of every hop, to see a loop
+  std::unique_ptr<asio::steady_timer> retry_timer;
+
+  // Content decoding (request::decompress): the decoder of this attempt's final response, and what
+  // arrived while it was stopped by a paused sink.
+  std::unique_ptr<content_decoder> decoder;
+  std::string decoder_backlog;
+
+  // Timings (response::timings), on the steady clock: the exchange's start and the current hop's, and
+  // what this attempt reached when. `opened_conn` is the connection a connect decision opened for it.
+  using clock = std::chrono::steady_clock;
+  clock::time_point t_start{}, t_hop{}, t_dns{}, t_connected{}, t_tls{}, t_sent{}, t_first{};
+  std::uint64_t opened_conn = 0;
+  std::size_t trailer_bytes = 0;
+
+  // Expect: 100-continue (client_options::expect_continue_threshold): the body waits for the server's
+  // 100 or the timer; a final status first means it is never sent.
+  bool expect_continue = false;
+  bool awaiting_continue = false;
+  bool continue_refused = false;
+  std::unique_ptr<asio::steady_timer> continue_timer;
+
+  /// The wait for 100 Continue ends: with the 100 or the timer (`go`), or with a final status.
+  void end_continue_wait(bool go) {
+    awaiting_continue = false;
+    if (!go) continue_refused = true;
+    if (continue_timer) continue_timer->cancel();
+  }
+
+  /// A response byte arrived (starttransfer).
+  void first_byte() noexcept {
+    if (t_first == clock::time_point{}) t_first = clock::now();
+  }
+
   bool is_head() const noexcept { return req.method == "HEAD"; }
   /// Nothing may reach the caller's sinks any more.
   bool over() const noexcept { return finished || cancel_requested.load(std::memory_order_relaxed); }
@@ -102,7 +150,55 @@ struct request_op : std::enable_shared_from_this<request_op> {
       discard_body = true;
       return;
     }
+    // A redirect that is followed, or a status that is retried: not the caller's answer either.
+    next = follow::none;
+    if (plan_follow_up && !sink_started && plan_follow_up(*this)) {
+      discard_body = true;
+      return;
+    }
+    if (req.decompress) start_decoding();
     notify_response();
+  }
+
+  /// request::decompress: a decoder for the codings of the response's Content-Encoding fields (all of
+  /// them, in order), when it has a body and this build undoes the last coding.
+  void start_decoding() {
+    if (is_head() || resp.status == 204 || resp.status == 304) return;
+    std::string codings;
+    for (const auto& [name, value] : resp.headers) {
+      if (!iequals(name, "content-encoding")) continue;
+      if (!codings.empty()) codings += ", ";
+      codings += value;
+    }
+    if (codings.empty()) return;
+    decoder = content_decoder::make(codings, resp.undecoded_encoding);
+    resp.decoded = decoder != nullptr;
+  }
+
+  /// Decoded output kept by a stopped decoder, or input that waits for it: a resume must deliver it even
+  /// when no new byte arrives.
+  bool decoder_pending() const noexcept { return decoder && (decoder->stopped() || !decoder_backlog.empty()); }
+
+  /// The body ended: what the decoder still holds goes out (a pause is not honoured here: the stream is
+  /// over, no window is held open by it), and a truncated stream fails (error::decoding_failed).
+  std::error_code finish_decoding(std::size_t limit) {
+    if (!decoder || discard_body) return {};
+    bool stop = false;
+    auto out = [&](std::string_view piece) {
+      if (deliver_plain(piece.data(), piece.size(), limit) != delivery::stop) return true;
+      stop = true;
+      return false;
+    };
+    std::error_code ec;
+    if (decoder->stopped()) ec = decoder->resume(out);
+    if (!ec && !stop && !decoder_backlog.empty()) {
+      std::string backlog = std::move(decoder_backlog);
+      decoder_backlog.clear();
+      ec = decoder->write(backlog, out);
+    }
+    if (!ec && !stop) ec = decoder->finish(out);
+    if (stop) return local_error ? local_error : std::error_code(error::cancelled);
+    return ec;
   }
   void notify_response() {
     if (sink_started || over()) return;
@@ -126,6 +222,13 @@ struct request_op : std::enable_shared_from_this<request_op> {
     head_notified = false;
     response_started = false;
     paused = false;
+    decoder.reset();
+    decoder_backlog.clear();
+    t_dns = t_connected = t_tls = t_sent = t_first = clock::time_point{};
+    opened_conn = 0;
+    trailer_bytes = 0;
+    awaiting_continue = continue_refused = false;
+    if (continue_timer) continue_timer->cancel();
     held.clear();
     unconsumed = 0;
     stream_closed = false;
@@ -172,6 +275,50 @@ struct request_op : std::enable_shared_from_this<request_op> {
       return delivery::stop;
     }
     if (discard_body) return delivery::more;  // a 421 that goes again: not the caller's answer
+    resp.bytes_received += len;
+    if (decoder) return decode(std::string_view(data, len), limit);
+    return deliver_plain(data, len, limit);
+  }
+
+  /// Through the decoder: its output in pieces, as far as the sink takes them; what the decoder could not
+  /// take while stopped waits in decoder_backlog (the caller's bytes are transient).
+  delivery decode(std::string_view in, std::size_t limit) {
+    delivery result = delivery::more;
+    auto out = [&](std::string_view piece) {
+      result = deliver_plain(piece.data(), piece.size(), limit);
+      return result == delivery::more;
+    };
+    std::error_code ec;
+    if (decoder->stopped()) {
+      ec = decoder->resume(out);
+      if (!ec && decoder->stopped()) {
+        decoder_backlog.append(in);
+        return result;
+      }
+    }
+    if (!ec && !decoder_backlog.empty()) {
+      std::string backlog = std::move(decoder_backlog);
+      decoder_backlog.clear();
+      ec = decoder->write(backlog, out);
+      if (!ec && decoder->stopped()) {
+        decoder_backlog.append(in);
+        return result;
+      }
+    }
+    if (!ec && !in.empty()) ec = decoder->write(in, out);
+    if (ec) {
+      local_error = ec;
+      return delivery::stop;
+    }
+    return result;
+  }
+
+  /// Delivers body bytes as the caller gets them (decoded) to the sink or the buffer.
+  delivery deliver_plain(const char* data, std::size_t len, std::size_t limit) {
+    if (over()) {
+      if (!local_error) local_error = finished ? error::client_shutdown : error::cancelled;
+      return delivery::stop;
+    }
     resp.body_bytes += len;
     if (req.on_body) {
       notify_response();

@@ -357,13 +357,18 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
       return state_ != state::closed;
     }
     std::size_t off = 0;
-    while (off < n && state_ != state::closed) {
+    // A parser paused on the last byte of its input (a sink paused on the end of a Content-Length body)
+    // goes on with no byte: llhttp then runs what follows, the end of the message.
+    bool resume_empty = n == 0 && h1_->paused();
+    while ((off < n || resume_empty) && state_ != state::closed) {
+      resume_empty = false;
       if (!current_) {
         // Bytes with no request outstanding: the server broke framing (or closes, which on_eof handles).
         close("unexpected data", error::protocol_error);
         return false;
       }
       current_->response_started = true;
+      current_->first_byte();
       std::size_t used = 0;
       auto e = h1_->feed(data + off, n - off, used);
       off += used;
@@ -590,6 +595,16 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     }
     op->stream = sid;
     op->sent = true;
+    if (op->expect_continue && has_body) {
+      // HEADERS now, DATA after 100 Continue or the timer (on_h2_body_read defers it until then).
+      op->awaiting_continue = true;
+      arm_continue_timer(*op, [self = shared_from_this(), sid](const std::shared_ptr<request_op>& o) {
+        if (self->state_ == state::closed || !self->h2_ || !self->streams_.count(sid)) return;
+        o->end_continue_wait(true);
+        self->h2_->resume_body(sid);
+        self->flush();
+      });
+    }
     op->resp.connection = id_;
     op->resp.http_version = "2";
     ++requests_;
@@ -649,6 +664,21 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   bool on_h2_header(std::int32_t sid, std::string_view name, std::string_view value) override {
     auto* op = stream_op(sid);
     if (!op) return true;
+    op->first_byte();
+    if (op->head_notified) {
+      // Trailing HEADERS (RFC 9113 section 8.1): kept apart from the head, under the same limit.
+      op->trailer_bytes += name.size() + value.size() + 32;
+      if (op->trailer_bytes > opts_.max_header_list_size) {
+        op->local_error = error::headers_too_large;
+        return false;
+      }
+      if (!name.empty() && name.front() == ':') {
+        op->local_error = error::protocol_error;  // RFC 9113 section 8.1: no pseudo-header in trailers
+        return false;
+      }
+      if (!op->discard_body) op->resp.trailers.add(std::string(name), std::string(value));
+      return true;
+    }
     op->header_bytes += name.size() + value.size() + 32;  // RFC 9113 section 6.5.2 accounting
     if (op->header_bytes > opts_.max_header_list_size) {
       op->local_error = error::headers_too_large;
@@ -664,6 +694,10 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
       if (status >= 200) {
         op->resp.status = status;
         op->final_headers = true;
+        if (op->awaiting_continue) op->end_continue_wait(false);  // the body is not wanted
+      } else if (status == 100 && op->awaiting_continue) {
+        op->end_continue_wait(true);
+        h2_->resume_body(sid);
       }
       return true;
     }
@@ -716,7 +750,8 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     constexpr std::size_t piece = 16 * 1024;
     std::size_t off = 0;
     bool stop = false;
-    while (off < op->held.size() && !op->paused) {
+    // A decoder stopped by the pause gives what it kept first, even when nothing was held.
+    while (!op->paused && (off < op->held.size() || op->decoder_pending())) {
       const std::size_t n = std::min(piece, op->held.size() - off);
       auto r = op->deliver(op->held.data() + off, n, opts_.max_body_size);
       off += n;
@@ -822,6 +857,10 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
       eof = true;
       return 0;
     }
+    if (op->awaiting_continue || op->continue_refused) {
+      eof = false;
+      return 0;  // deferred: resumed by the 100 or the timer, never after a final status
+    }
     long n = op->read_body(reinterpret_cast<char*>(buf), len, eof);
     if (n < 0) {
       // The source broke its length (DESIGN section 10): nghttp2 resets the stream, the request fails
@@ -884,7 +923,60 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     }
     op->sent = true;
     if (owner_) owner_->on_request_sent(*op, *this);
+    if (op->expect_continue && r.has_body()) return write_h1_head_then_wait(op, chunked);
     write_h1_body(op, chunked);
+  }
+
+  // Expect: 100-continue on HTTP/1.1: the head alone, then the body after 100 Continue or the timer. A
+  // final status first: the body is never sent, and the connection closes after the response (the
+  // server cannot tell where the unsent body would have ended).
+  void write_h1_head_then_wait(const std::shared_ptr<request_op>& op, bool chunked) {
+    op->awaiting_continue = true;
+    writing_ = true;
+    auto buf = std::make_shared<std::string>(std::move(h1_out_));
+    h1_out_.clear();
+    write_all(std::move(buf), 0, [self = shared_from_this(), op, chunked] {
+      self->writing_ = false;
+      if (self->state_ == state::closed || self->current_ != op || op->over()) return;
+      if (!op->awaiting_continue) {  // the 100 came while the head was being written
+        if (!op->continue_refused) self->write_h1_body(op, chunked);
+        return;
+      }
+      self->arm_continue_timer(*op, [self, chunked](const std::shared_ptr<request_op>& o) {
+        if (self->state_ == state::closed || self->current_ != o) return;
+        o->end_continue_wait(true);
+        if (!self->writing_) self->write_h1_body(o, chunked);
+      });
+    });
+  }
+
+  template <class Go>
+  void arm_continue_timer(request_op& op, Go go) {
+    if (!op.continue_timer) op.continue_timer = std::make_unique<asio::steady_timer>(ex_);
+    op.continue_timer->expires_after(opts_.expect_continue_timeout);
+    op.continue_timer->async_wait([w = op.weak_from_this(), go = std::move(go)](std::error_code ec) {
+      auto o = w.lock();
+      if (ec || !o || o->over() || !o->awaiting_continue) return;
+      go(o);
+    });
+  }
+
+  void on_h1_interim(int status) override {
+    auto op = current_;
+    if (status != 100 || !op || !op->awaiting_continue) return;
+    op->end_continue_wait(true);
+    if (writing_) return;  // the head's write completion sends the body
+    const bool chunked = op->req.source && !framed_length(op->req);
+    asio::post(ex_, [self = shared_from_this(), op, chunked] {
+      if (self->state_ != state::closed && self->current_ == op && !op->over() && !self->writing_) self->write_h1_body(op, chunked);
+    });
+  }
+
+  // The server ended the stream while the body waited for 100 Continue: the response is whole, the
+  // body is not wanted; our side ends with RST_STREAM (RFC 9113 section 8.1) and the request completes.
+  void on_h2_remote_end(std::int32_t sid) override {
+    auto* op = stream_op(sid);
+    if (op && op->continue_refused && !op->body_started) h2_->reset(sid, NGHTTP2_CANCEL);
   }
 
   // Writes what is in h1_out_ plus the next piece of the body; continues until the body ends. A writer
@@ -971,14 +1063,37 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   // until the sink resumes (DESIGN section 10).
   void resume_h1() {
     h1_paused_ = false;
+    if (auto op = current_; op && op->decoder_pending()) {
+      // A decoder stopped by the pause gives what it kept before the socket is read again.
+      switch (op->deliver(nullptr, 0, opts_.max_body_size)) {
+        case request_op::delivery::more: break;
+        case request_op::delivery::pause:
+          op->paused = true;
+          h1_paused_ = true;
+          return;
+        case request_op::delivery::stop: {
+          current_.reset();
+          const auto ec = op->local_error ? op->local_error : std::error_code(error::body_too_large);
+          finish_h1(op, ec, false);
+          return close("body error", ec);
+        }
+      }
+    }
     auto rest = std::move(h1_held_);
     h1_held_.clear();
-    if (!rest.empty() && !on_bytes(rest.data(), rest.size())) return;
+    if ((!rest.empty() || h1_->paused()) && !on_bytes(rest.data(), rest.size())) return;
     if (state_ != state::closed && !h1_paused_) read_loop();
   }
 
   bool on_h1_header(std::string_view name, std::string_view value) override {
     if (!current_) return true;
+    if (current_->head_notified) {
+      // Chunked trailers (RFC 9112 section 7.1.2): kept apart from the head, under the same limit.
+      current_->trailer_bytes += name.size() + value.size() + 32;
+      if (current_->trailer_bytes > opts_.max_header_list_size) return false;
+      if (!current_->discard_body) current_->resp.trailers.add(std::string(name), std::string(value));
+      return true;
+    }
     current_->header_bytes += name.size() + value.size() + 32;
     if (current_->header_bytes > opts_.max_header_list_size) return false;
     if (current_->resp.headers.empty()) current_->resp.headers.reserve(12);
@@ -989,6 +1104,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     auto op = current_;  // on_response may close the client, which lets go of current_
     if (!op) return;
     op->resp.status = status;
+    if (op->awaiting_continue) op->end_continue_wait(false);  // a final status first: no body
     if (!op->head_notified) {
       op->head_notified = true;
       op->headers_complete();
