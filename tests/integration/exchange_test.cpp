@@ -26,33 +26,8 @@ namespace {
 // The path without its query.
 std::string path_of(const request_info& r) { return r.path.substr(0, r.path.find('?')); }
 
-custom_answer redirect_to(unsigned status, std::string location) {
-  custom_answer a;
-  a.status = status;
-  a.headers = {{"location", std::move(location)}, {"content-type", "text/plain"}};
-  a.body = "moved";
-  return a;
-}
-
-custom_answer plain(std::string body, unsigned status = 200) {
-  custom_answer a;
-  a.status = status;
-  a.headers = {{"content-type", "text/plain"}};
-  a.body = std::move(body);
-  return a;
-}
-
-// A test server that answers the given paths (query stripped) as given, and the rest as the test
-// server's own paths do.
-server_options answering(std::map<std::string, custom_answer> by_path) {
-  server_options so;
-  so.answer = [by_path = std::move(by_path)](const request_info& r) -> std::optional<custom_answer> {
-    auto it = by_path.find(path_of(r));
-    if (it == by_path.end()) return std::nullopt;
-    return it->second;
-  };
-  return so;
-}
+custom_answer redirect_to(unsigned status, std::string location) { return redirect_answer(status, std::move(location)); }
+custom_answer plain(std::string body, unsigned status = 200) { return text_answer(std::move(body), status); }
 
 std::size_t count_events(const std::vector<trace::event>& events, std::string_view name) {
   return static_cast<std::size_t>(
