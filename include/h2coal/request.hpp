@@ -147,6 +147,12 @@ struct body_source {
   /// yields more or fewer bytes fails the request with error::body_length_mismatch (and its connection is
   /// closed: the bytes on the wire no longer frame one message).
   std::optional<std::size_t> length;
+  /// Trailer fields sent after the last piece (gRPC-style callers), asked for once `read` set eof: on
+  /// HTTP/2 as trailing HEADERS, on HTTP/1.1 in the last chunk of a chunked body (a source without
+  /// `length`); with a length on HTTP/1.1 there is nowhere to send them and they are left out. Names
+  /// must be tokens and values valid field values, and neither pseudo-headers nor framing fields
+  /// (error::invalid_header otherwise, RFC 9110 section 6.5.1).
+  std::function<fields()> trailers;
   /// Called when `read` returned 0 bytes without eof: keep `resume` and call it once there is more to read
   /// (from any thread). Without it the source is asked again after a short, growing delay (1 ms up to
   /// 64 ms), never in a busy loop.

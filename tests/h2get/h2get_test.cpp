@@ -927,25 +927,11 @@ TEST_CASE("h2get: a 421 retry's output is the final answer only") {
 
 // ---- Request features (issue 15): -L, --max-redirs, --compressed, --retry, and -w's timings ----------
 
-namespace {
-server_options answering(std::function<std::optional<custom_answer>(const request_info&)> answer) {
-  server_options so;
-  so.answer = std::move(answer);
-  return so;
-}
-custom_answer moved_to(unsigned status, std::string location) {
-  custom_answer a;
-  a.status = status;
-  a.headers = {{"location", std::move(location)}};
-  a.body = "moved";
-  return a;
-}
-}  // namespace
 
 TEST_CASE("h2get: -L follows redirects, --max-redirs bounds them (exit 47)") {
   two_hosts s(answering([](const request_info& r) -> std::optional<custom_answer> {
-    if (r.path == "/r2") return moved_to(302, "/r1");
-    if (r.path == "/r1") return moved_to(301, "/landed");
+    if (r.path == "/r2") return redirect_answer(302, "/r1");
+    if (r.path == "/r1") return redirect_answer(301, "/landed");
     return std::nullopt;
   }));
   auto plain = s.f.h2get({"-w", "%{http_code} %{num_redirects}", s.url("a.test", "/r2")});

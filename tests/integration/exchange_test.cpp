@@ -26,21 +26,8 @@ namespace {
 // The path without its query.
 std::string path_of(const request_info& r) { return r.path.substr(0, r.path.find('?')); }
 
-custom_answer redirect_to(unsigned status, std::string location) {
-  custom_answer a;
-  a.status = status;
-  a.headers = {{"location", std::move(location)}, {"content-type", "text/plain"}};
-  a.body = "moved";
-  return a;
-}
-
-custom_answer plain(std::string body, unsigned status = 200) {
-  custom_answer a;
-  a.status = status;
-  a.headers = {{"content-type", "text/plain"}};
-  a.body = std::move(body);
-  return a;
-}
+custom_answer redirect_to(unsigned status, std::string location) { return redirect_answer(status, std::move(location)); }
+custom_answer plain(std::string body, unsigned status = 200) { return text_answer(std::move(body), status); }
 
 std::size_t count_events(const std::vector<trace::event>& events, std::string_view name) {
   return static_cast<std::size_t>(
@@ -126,12 +113,7 @@ TEST_CASE("exchange: a chain of relative and absolute redirects is followed to t
 
 TEST_CASE("exchange: without follow_redirects the 3xx is the answer", "[exchange][redirect]") {
   client_fixture f;
-  server_options so;
-  so.answer = [](const request_info& r) -> std::optional<custom_answer> {
-    if (path_of(r) == "/start") return redirect_to(302, "/end");
-    return std::nullopt;
-  };
-  auto server = f.serve({"a.test"}, so);
+  auto server = f.serve({"a.test"}, answering({{"/start", redirect_to(302, "/end")}}));
   client c(f.io.get_executor(), f.options());
   auto r = f.get(c, test_url("a.test", server->port(), "/start"));
   REQUIRE_FALSE(r.ec);
@@ -186,12 +168,7 @@ TEST_CASE("exchange: 301 302 303 turn POST into GET without body, 307 308 keep b
 
 TEST_CASE("exchange: a 307 with a body that cannot be sent again is the answer", "[exchange][redirect]") {
   client_fixture f;
-  server_options so;
-  so.answer = [](const request_info& r) -> std::optional<custom_answer> {
-    if (path_of(r) == "/upload") return redirect_to(307, "/elsewhere");
-    return std::nullopt;
-  };
-  auto server = f.serve({"a.test"}, so);
+  auto server = f.serve({"a.test"}, answering({{"/upload", redirect_to(307, "/elsewhere")}}));
   client c(f.io.get_executor(), f.options());
   request req;
   req.method = "PUT";
@@ -322,13 +299,8 @@ TEST_CASE("exchange: a redirect loop and a chain over the limit are too_many_red
 
 TEST_CASE("exchange: a missing or unusable Location", "[exchange][redirect]") {
   client_fixture f;
-  server_options so;
-  so.answer = [](const request_info& r) -> std::optional<custom_answer> {
-    if (path_of(r) == "/none") return plain("no location", 302);
-    if (path_of(r) == "/ftp") return redirect_to(302, "ftp://a.test/file");
-    return std::nullopt;
-  };
-  auto server = f.serve({"a.test"}, so);
+  auto server = f.serve({"a.test"}, answering({{"/none", plain("no location", 302)},
+                                               {"/ftp", redirect_to(302, "ftp://a.test/file")}}));
   client c(f.io.get_executor(), f.options());
   request req;
   req.follow_redirects = true;
@@ -385,13 +357,7 @@ TEST_CASE("exchange: every hop is a new pool decision (the OkHttp case)", "[exch
 
 TEST_CASE("exchange: the sinks see only the final response", "[exchange][redirect]") {
   client_fixture f;
-  server_options so;
-  so.answer = [](const request_info& r) -> std::optional<custom_answer> {
-    if (path_of(r) == "/start") return redirect_to(303, "/final");
-    if (path_of(r) == "/final") return plain("final body");
-    return std::nullopt;
-  };
-  auto server = f.serve({"a.test"}, so);
+  auto server = f.serve({"a.test"}, answering({{"/start", redirect_to(303, "/final")}, {"/final", plain("final body")}}));
   client c(f.io.get_executor(), f.options());
   std::vector<int> statuses;
   std::string body;
@@ -789,12 +755,7 @@ TEST_CASE("exchange: timings in order, and zero for the steps a reused connectio
 
 TEST_CASE("exchange: time_redirect counts the hops before the final one", "[exchange][timings]") {
   client_fixture f;
-  server_options so;
-  so.answer = [](const request_info& r) -> std::optional<custom_answer> {
-    if (path_of(r) == "/slow-redirect") return redirect_to(302, "/delay/1");
-    return std::nullopt;
-  };
-  auto server = f.serve({"a.test"}, so);
+  auto server = f.serve({"a.test"}, answering({{"/slow-redirect", redirect_to(302, "/delay/1")}}));
   client c(f.io.get_executor(), f.options());
   request req;
   req.url = test_url("a.test", server->port(), "/slow-redirect");
@@ -928,6 +889,51 @@ TEST_CASE("exchange: without a 100 the body goes after the wait, and small bodie
       REQUIRE(seen.size() == 2);
       CHECK(seen[0].header("expect") == "100-continue");
       CHECK_FALSE(seen[1].has_header("expect"));
+    }
+  }
+}
+
+TEST_CASE("exchange: a streamed body's trailers go after it (HTTP/2 trailing HEADERS, HTTP/1.1 chunked)", "[exchange][trailers]") {
+  for (bool http1 : {false, true}) {
+    DYNAMIC_SECTION((http1 ? "HTTP/1.1" : "HTTP/2")) {
+      client_fixture f;
+      raw_server_options ro;
+      ro.protocol = http1 ? raw_protocol::http1 : raw_protocol::h2;
+      ro.on_request_complete = [http1](raw_connection& c, const raw_request& r) {
+        if (http1) c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        else c.write(h2::response(r.stream, "ok"));
+      };
+      auto server = f.raw({"raw.test"}, ro);
+      client c(f.io.get_executor(), http1 ? f.http1_options() : f.options());
+      auto make = [&](fields trailers) {
+        request up;
+        up.method = "POST";
+        up.url = test_url("raw.test", server->port(), "/stream");
+        auto left = std::make_shared<std::string>("streamed body");
+        body_source src;  // no length: chunked on HTTP/1.1
+        src.read = [left](std::span<char> buf, bool& eof) {
+          const std::size_t n = std::min(buf.size(), left->size());
+          std::copy_n(left->begin(), n, buf.begin());
+          left->erase(0, n);
+          eof = left->empty();
+          return n;
+        };
+        src.trailers = [trailers] { return trailers; };
+        up.source = std::move(src);
+        return up;
+      };
+      auto r = f.fetch(c, make({{"Grpc-Status", "0"}, {"x-checksum", "9f"}}));
+      REQUIRE_FALSE(r.ec);
+      CHECK(r.resp.status == 200);
+      auto seen = server->requests();
+      REQUIRE(seen.size() == 1);
+      CHECK(seen[0].body == "streamed body");
+      REQUIRE(seen[0].trailers.size() == 2);
+      CHECK(seen[0].trailers[0] == std::pair<std::string, std::string>("grpc-status", "0"));
+      CHECK(seen[0].trailers[1] == std::pair<std::string, std::string>("x-checksum", "9f"));
+
+      auto bad = f.fetch(c, make({{"content-length", "5"}}));  // a framing field is no trailer
+      CHECK(bad.ec == error::invalid_header);
     }
   }
 }

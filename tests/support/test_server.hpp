@@ -88,6 +88,24 @@ struct custom_answer {
   bool chunked = false;
 };
 
+// A 3xx with `location` in its Location field and the body "moved".
+inline custom_answer redirect_answer(unsigned status, std::string location) {
+  custom_answer a;
+  a.status = status;
+  a.headers = {{"location", std::move(location)}, {"content-type", "text/plain"}};
+  a.body = "moved";
+  return a;
+}
+
+// A text/plain answer.
+inline custom_answer text_answer(std::string body, unsigned status = 200) {
+  custom_answer a;
+  a.status = status;
+  a.headers = {{"content-type", "text/plain"}};
+  a.body = std::move(body);
+  return a;
+}
+
 struct server_options {
   // Listens on each address, all on one port: the first is bound to `port` (0: the OS picks), the others
   // to the port the first got.
@@ -149,6 +167,24 @@ struct connection_info {
 // Byte i of a /bytes/N, /chunked/N or /eof/N body.
 constexpr char test_body_byte(std::size_t i) {
   return static_cast<char>('a' + (i * 7 + i / 251) % 26);
+}
+
+// Options whose answer hook answers these paths (query stripped) as given; the rest as the paths above.
+inline server_options answering(std::map<std::string, custom_answer> by_path) {
+  server_options so;
+  so.answer = [by_path = std::move(by_path)](const request_info& r) -> std::optional<custom_answer> {
+    auto it = by_path.find(r.path.substr(0, r.path.find('?')));
+    if (it == by_path.end()) return std::nullopt;
+    return it->second;
+  };
+  return so;
+}
+
+// Options whose answer hook is `answer`.
+inline server_options answering(std::function<std::optional<custom_answer>(const request_info&)> answer) {
+  server_options so;
+  so.answer = std::move(answer);
+  return so;
 }
 
 class test_server {

@@ -125,7 +125,8 @@ class h1_engine {
 
   /// Appends one piece of a request body as it goes on the wire: as is, or (`chunked`) as a chunk of
   /// chunked transfer coding (RFC 9112 section 7.1), with the last chunk after the final piece.
-  static void append_body(std::string& out, std::string_view piece, bool chunked, bool last) {
+  static void append_body(std::string& out, std::string_view piece, bool chunked, bool last,
+                          const fields& trailers = {}) {
     if (!chunked) {
       out.append(piece);
       return;
@@ -135,7 +136,10 @@ class h1_engine {
       int hl = std::snprintf(hex, sizeof hex, "%zx\r\n", piece.size());
       out.append(hex, static_cast<std::size_t>(hl)).append(piece).append("\r\n");
     }
-    if (last) out.append("0\r\n\r\n");
+    if (!last) return;
+    out.append("0\r\n");
+    for (const auto& [n, v] : trailers) out.append(n).append(": ").append(v).append("\r\n");  // RFC 9112 7.1.2
+    out.append("\r\n");
   }
 
  private:

@@ -46,6 +46,8 @@ class h2_listener {
   virtual void on_h2_origin(std::int32_t stream, std::uint8_t flags, std::vector<std::string> entries) = 0;
   /// A request body source wants to be read: fill buffer, set eof; return bytes or -1 on error.
   virtual long on_h2_body_read(std::int32_t stream, std::uint8_t* buf, std::size_t len, bool& eof) = 0;
+  /// After the body's last byte: trailer fields to send as trailing HEADERS (lowercase names), or none.
+  virtual fields on_h2_body_trailers(std::int32_t /*stream*/) { return {}; }
 };
 
 struct h2_settings {
@@ -316,7 +318,23 @@ class h2_engine {
     bool eof = false;
     long n = e.listener_.on_h2_body_read(stream, buf, len, eof);
     if (n < 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    if (eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (eof) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      // Trailing HEADERS end the stream instead of this DATA frame (RFC 9113 section 8.1); nghttp2
+      // takes them from inside this callback once NO_END_STREAM is set.
+      fields t = e.listener_.on_h2_body_trailers(stream);
+      if (!t.empty()) {
+        std::vector<nghttp2_nv> nva;
+        nva.reserve(t.size());
+        for (const auto& [name, value] : t)
+          nva.push_back({const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(name.data())),
+                         const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(value.data())), name.size(),
+                         value.size(), NGHTTP2_NV_FLAG_NONE});
+        if (nghttp2_submit_trailer(e.session_, stream, nva.data(), nva.size()) != 0)
+          return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      }
+    }
     else if (n == 0) return NGHTTP2_ERR_DEFERRED;
     return static_cast<ssize_t>(n);
   }

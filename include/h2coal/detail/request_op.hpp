@@ -265,6 +265,23 @@ struct request_op : std::enable_shared_from_this<request_op> {
     return static_cast<long>(n);
   }
 
+  /// The source's trailer fields once its body ended (body_source::trailers), names lowercase; an invalid
+  /// one sets local_error (error::invalid_header) and none are sent.
+  fields take_trailers() {
+    fields out;
+    if (!req.source || !req.source->trailers) return out;
+    for (const auto& [name, value] : req.source->trailers()) {
+      if (!is_token(name) || !is_field_value(value) || is_connection_specific(name) || is_framing_field(name) ||
+          iequals(name, "trailer") || iequals(name, "authorization") || iequals(name, "content-encoding") ||
+          iequals(name, "content-type") || iequals(name, "content-range") || iequals(name, "expect")) {
+        local_error = error::invalid_header;
+        return {};
+      }
+      out.add(ascii_lowercase(name), value);
+    }
+    return out;
+  }
+
   enum class delivery { more, pause, stop };
 
   /// Delivers response body bytes (to the sink or the buffer). `stop`: over the limit (local_error says

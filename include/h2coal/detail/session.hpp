@@ -880,6 +880,18 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     }
     return n;
   }
+  fields on_h2_body_trailers(std::int32_t sid) override {
+    auto* op = stream_op(sid);
+    if (!op) return {};
+    auto t = op->take_trailers();
+    if (op->local_error) {
+      // An invalid trailer field: the stream is reset, the request fails with invalid_header.
+      h2_->reset(sid, NGHTTP2_CANCEL);
+      return {};
+    }
+    return t;
+  }
+
 
   // A body source with nothing to give now: its wait() is told how to resume, or it is asked again after
   // a growing delay (1 ms doubling to 64 ms): never a busy loop (DESIGN section 10).
@@ -988,7 +1000,13 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
       std::array<char, 64 * 1024> piece;
       long n = op->read_body(piece.data(), piece.size(), eof);
       if (n < 0) return fail_h1_body(op);
-      h1_engine::append_body(h1_out_, std::string_view(piece.data(), static_cast<std::size_t>(n)), chunked, eof);
+      fields trailers;
+      if (eof && chunked) {
+        trailers = op->take_trailers();
+        if (op->local_error) return fail_h1_body(op);
+      }
+      h1_engine::append_body(h1_out_, std::string_view(piece.data(), static_cast<std::size_t>(n)), chunked, eof,
+                             trailers);
       waiting = n == 0 && !eof;
     }
     auto next = [self = shared_from_this(), op, chunked] {
