@@ -171,6 +171,7 @@ inline failure describe_code(std::error_code ec, const failure_context& ctx) {
       if (ctx.status == 0) return {exit_code::empty_reply, "empty reply from server: " + what};
       return {exit_code::recv_error, what};
     case error::headers_too_large:
+    case error::connection_dead:
     case error::too_many_retries:
     case error::client_shutdown:
     case error::misdirected:

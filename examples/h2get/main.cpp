@@ -654,6 +654,9 @@ int run(int argc, char** argv) {
       return exit_code::usage;
     }
   opts.resolver = resolver;
+  // A connection that went silent (a NAT or balancer dropped it) is found by PING instead of holding the
+  // transfer until --max-time (DESIGN section 14).
+  opts.read_idle_timeout = std::chrono::seconds(15);
   opts.tls.insecure = cl.insecure;
   if (!cl.cacert.empty()) {
     if (!read_file(cl.cacert)) {

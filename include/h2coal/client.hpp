@@ -21,7 +21,9 @@
 #include <asio/post.hpp>
 #include <asio/prefer.hpp>
 
+#include <chrono>
 #include <memory>
+#include <string>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -43,6 +45,12 @@ H2COAL_DECL void pool_start(const std::shared_ptr<pool>& p, std::shared_ptr<requ
 /// Cancels a request from any thread (the work is posted to the pool's executor).
 H2COAL_DECL void pool_cancel(const std::weak_ptr<pool>& p, const std::weak_ptr<request_op>& op);
 H2COAL_DECL void pool_shutdown(pool& p);
+/// Graceful shutdown, preconnect and network change (DESIGN section 14), posted to the pool's executor.
+H2COAL_DECL void pool_graceful_shutdown(const std::shared_ptr<pool>& p, std::chrono::milliseconds grace,
+                                        unique_function<void()> done);
+H2COAL_DECL void pool_preconnect(const std::shared_ptr<pool>& p, std::string url, std::size_t n,
+                                 unique_function<void(std::error_code, preconnect_result)> done);
+H2COAL_DECL void pool_network_changed(const std::shared_ptr<pool>& p);
 H2COAL_DECL std::vector<connection_summary> pool_summaries(const pool& p);
 
 // A plain callable (a function, a function pointer, a lambda that is not generic, a functor with one
@@ -142,6 +150,55 @@ class basic_client {
 
   /// Closes every connection now (see the destructor).
   void close() { detail::pool_shutdown(*pool_); }
+
+  /// Shuts down gracefully (DESIGN section 14): new requests fail with error::client_shutdown at once;
+  /// those outstanding finish for at most `grace`, after which what is left fails with client_shutdown;
+  /// then every connection closes, HTTP/2 ones after GOAWAY(NO_ERROR). Completes once every connection
+  /// is gone, so that an io_context with nothing else to do returns from run().
+  ///
+  /// Completion signature: `void(std::error_code)`, always an empty code. Idle connections alone keep
+  /// the io_context running until their idle_timeout: use this (or close()) when a program is done.
+  template <class CompletionToken ASIO_DEFAULT_COMPLETION_TOKEN_TYPE(executor_type)>
+  auto async_shutdown(std::chrono::milliseconds grace,
+                      CompletionToken&& token ASIO_DEFAULT_COMPLETION_TOKEN(executor_type)) {
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [p = pool_](auto handler, std::chrono::milliseconds g) {
+          auto work = asio::prefer(asio::get_associated_executor(handler, detail::pool_executor(*p)),
+                                   asio::execution::outstanding_work.tracked);
+          detail::pool_graceful_shutdown(p, g, [h = std::move(handler), work]() mutable {
+            asio::post(work, [h = std::move(h)]() mutable { std::move(h)(std::error_code()); });
+          });
+        },
+        token, grace);
+  }
+
+  /// Opens (or finds) usable connections to the origin of `url` ahead of need: completes once there are
+  /// `n` of them, or with the error that opening one met. An HTTP/2 connection carries any number of
+  /// requests, so `n` counts for HTTP/1.1 origins (up to max_http1_connections_per_origin). Under a
+  /// coalescing policy the connection found may be one opened for another origin: the result says so.
+  ///
+  /// Completion signature: `void(std::error_code, h2coal::preconnect_result)`.
+  template <class CompletionToken ASIO_DEFAULT_COMPLETION_TOKEN_TYPE(executor_type)>
+  auto async_preconnect(std::string url, std::size_t n,
+                        CompletionToken&& token ASIO_DEFAULT_COMPLETION_TOKEN(executor_type)) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, preconnect_result)>(
+        [p = pool_](auto handler, std::string u, std::size_t count) {
+          auto work = asio::prefer(asio::get_associated_executor(handler, detail::pool_executor(*p)),
+                                   asio::execution::outstanding_work.tracked);
+          detail::pool_preconnect(p, std::move(u), count,
+                                  [h = std::move(handler), work](std::error_code ec, preconnect_result r) mutable {
+                                    asio::post(work, [h = std::move(h), ec, r = std::move(r)]() mutable {
+                                      std::move(h)(ec, std::move(r));
+                                    });
+                                  });
+        },
+        token, std::move(url), n);
+  }
+
+  /// The network changed (another interface, another address; DESIGN section 14): every connection
+  /// finishes what it carries and closes, new requests open new connections, and the DNS and TLS
+  /// session caches forget what they held. Trace event `client.network_change`.
+  void on_network_change() { detail::pool_network_changed(pool_); }
 
  private:
   template <class>

@@ -2,6 +2,7 @@
 // h2coal/connection_summary.hpp: one connection of a client, as reports such as h2get -v show it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,6 +26,16 @@ struct connection_summary {
   bool open = true;
   bool resumed = false;          ///< its TLS handshake resumed a session
   std::string proxy;             ///< scheme://host:port of the proxy it went through; empty when direct
+};
+
+/// What client::async_preconnect found or opened for an origin.
+struct preconnect_result {
+  /// The usable connections for the origin, by id (as `conn` in trace events): its own, or, under a
+  /// coalescing policy, one opened for another origin that the policy would send its requests to.
+  std::vector<std::uint64_t> connections;
+  std::size_t opened = 0;  ///< how many of them the preconnect opened
+  std::size_t found = 0;   ///< how many were there already (or being opened for a request)
+  bool coalesced = false;  ///< one of them was opened for another origin
 };
 
 }  // namespace h2coal

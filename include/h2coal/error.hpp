@@ -69,6 +69,7 @@ enum class error {
   decoding_failed,            ///< The response body is not valid in its Content-Encoding (corrupt or truncated).
   // Connections.
   connection_closed,          ///< The server closed the connection before the response was complete.
+  connection_dead,            ///< The connection stopped answering: no ACK to the health check's PING in time.
   protocol_error,             ///< The server broke HTTP/1.1 or HTTP/2 framing rules.
   stream_reset,               ///< The server reset the stream (RST_STREAM) with an unmapped error code.
   refused_stream,             ///< The server refused the stream twice (REFUSED_STREAM).
@@ -154,6 +155,8 @@ class error_category_impl final : public std::error_category {
       case error::refused_stream: return "the server refused the stream";
       case error::goaway: return "the server closed the connection (GOAWAY) and the request was not retried";
       case error::too_many_retries: return "the request was retried too often";
+      case error::connection_dead:
+        return "the connection stopped answering (no PING acknowledgement within ping_timeout)";
       case error::client_shutdown: return "the client was shut down";
       case error::h2_protocol_error: return "HTTP/2 protocol error (PROTOCOL_ERROR)";
       case error::h2_internal_error: return "HTTP/2 internal error at the peer (INTERNAL_ERROR)";

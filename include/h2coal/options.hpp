@@ -63,6 +63,20 @@ struct client_options {
   std::chrono::milliseconds request_timeout = 0s;     ///< whole request, zero for none
   std::chrono::milliseconds idle_timeout = 90s;       ///< close a connection idle this long
 
+  /// HTTP/2 health check (DESIGN section 14, Go's ReadIdleTimeout): when nothing was received on a
+  /// connection for this long, it sends a PING; zero: off (the default; h2get uses 15 s).
+  std::chrono::milliseconds read_idle_timeout = 0s;
+  /// How long that PING waits for its ACK. Without one the connection is closed as dead (trace reason
+  /// `ping-timeout`): requests that got no response byte and may be sent twice go on elsewhere, the others
+  /// fail with error::connection_dead.
+  std::chrono::milliseconds ping_timeout = 15s;
+  /// A connection this old takes no new requests: it finishes what it carries and closes (trace reason
+  /// `max-age`). Zero: no limit.
+  std::chrono::milliseconds max_connection_age = 0s;
+  /// A connection that carried this many requests takes no more: it finishes them and closes (trace
+  /// reason `max-requests`). Zero: no limit.
+  std::uint64_t max_requests_per_connection = 0;
+
   /// Send `Expect: 100-continue` with request bodies larger than this many bytes (and with streamed bodies
   /// of unknown length), and hold the body back until the server's 100 or expect_continue_timeout; a final
   /// status first ends the request without the body (DESIGN section 12). Zero: never (the default).
@@ -75,6 +89,9 @@ struct client_options {
   /// Keep-alive HTTP/1.1 connections per origin, each carrying one request at a time (as browsers: 6).
   std::size_t max_http1_connections_per_origin = 6;
   std::size_t max_connections = 0;                    ///< in total; zero for no limit
+  /// HTTP/2 connections opened per origin (its own, not those it is coalesced onto); at the limit a
+  /// request waits for a stream on one of them. Zero for no limit.
+  std::size_t max_connections_per_origin = 0;
   /// At the peer's MAX_CONCURRENT_STREAMS: open another connection to the origin instead of waiting.
   bool open_new_when_at_capacity = false;
   /// Coalesce onto connections that sent a client certificate (off: the certificate names one identity).

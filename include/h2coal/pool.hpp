@@ -123,7 +123,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   /// Takes a new request (on the executor). Validation errors complete it at once.
   void start(std::shared_ptr<request_op> op) {
     op->t_start = op->t_hop = request_op::clock::now();
-    if (closed_) return finish(op, error::client_shutdown);
+    if (closed_ || stopping_) return finish(op, error::client_shutdown);
     op->id = ++next_request_id_;
     std::error_code ec;
     op->target = url::parse(op->req.url, ec);
@@ -179,10 +179,65 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     finish(op, ec);
   }
 
+  // ---- Lifecycle (DESIGN section 14) ----
+
+  /// client::async_shutdown: takes no new request (error::client_shutdown), lets the outstanding ones
+  /// finish for at most `grace`, then fails what is left with client_shutdown and closes every connection
+  /// (GOAWAY(NO_ERROR) first). `done` runs once every connection is gone.
+  void graceful_shutdown(std::chrono::milliseconds grace, unique_function<void()> done) {
+    if (closed_) return asio::post(ex_, std::move(done));
+    shutdown_waiters_.push_back(std::move(done));
+    if (stopping_) return;  // a later call waits for the first one's deadline
+    stopping_ = true;
+    emit([&](trace::event& e) {
+      e.ev = "client.shutdown";
+      e.add("requests", static_cast<std::uint64_t>(live_.size())).add("connections", static_cast<std::uint64_t>(conns_.size()));
+      e.add("grace_ms", static_cast<std::int64_t>(grace.count()));
+    });
+    shutdown_timer_ = std::make_unique<asio::steady_timer>(ex_, grace);
+    shutdown_timer_->async_wait([self = weak_from_this()](std::error_code ec) {
+      if (auto p = self.lock(); p && !ec) p->shutdown_deadline();
+    });
+    check_stopped();
+  }
+
+  /// client::on_network_change: every connection drains and closes (GOAWAY), the DNS cache and the TLS
+  /// session cache forget what they learned on the old network.
+  void network_changed() {
+    if (closed_) return;
+    const std::size_t n = conns_.size();
+    dns_->clear();
+    dns_failures_.clear();
+    if (session_cache_) session_cache_->clear();
+    emit([&](trace::event& e) {
+      e.ev = "client.network_change";
+      e.add("connections", static_cast<std::uint64_t>(n));
+    });
+    auto conns = conns_;
+    for (auto& c : conns) c->retire("network-change");
+  }
+
+  /// client::async_preconnect: `n` usable connections for the origin of `url`, found (under the policy)
+  /// or opened. HTTP/2 serves any number of requests on one connection; n counts for HTTP/1.1.
+  void preconnect(const std::string& url_text, std::size_t n, unique_function<void(std::error_code, preconnect_result)> done) {
+    std::error_code ec;
+    auto target = url::parse(url_text, ec);
+    if (!ec && closed_) ec = error::client_shutdown;
+    if (!ec && stopping_) ec = error::client_shutdown;
+    if (!ec && target.origin.is_tls() && !tls_ctx_) ec = tls_error_ ? tls_error_ : error::invalid_option;
+    if (ec) return asio::post(ex_, [done = std::move(done), ec]() mutable { done(ec, {}); });
+    auto st = std::make_shared<preconnect_state>();
+    st->target = target;
+    st->wanted = std::max<std::size_t>(n, 1);
+    st->done = std::move(done);
+    preconnect_step(st, 1, false);
+  }
+
   /// Closes every connection and fails every outstanding request with client_shutdown.
   void shutdown() {
     if (closed_) return;
     closed_ = true;
+    if (shutdown_timer_) shutdown_timer_->cancel();
     // Hold every outstanding request first: the connections own them and are about to let go.
     std::vector<std::shared_ptr<request_op>> live;
     for (auto& [id, w] : live_)
@@ -207,6 +262,9 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
     for (auto& c : conns) c->close("client shutdown", error::client_shutdown);
     for (auto& op : live) finish(op, error::client_shutdown);
+    auto waiters = std::move(shutdown_waiters_);
+    shutdown_waiters_.clear();
+    for (auto& w : waiters) asio::post(ex_, std::move(w));
   }
 
   std::vector<connection_summary> summaries() const {
@@ -218,6 +276,124 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   std::size_t connection_count() const noexcept { return conns_.size(); }
 
  private:
+  // ---- Lifecycle helpers ----
+  struct preconnect_state {
+    url target;
+    std::size_t wanted = 1;
+    std::size_t outstanding = 0;
+    std::error_code error;
+    preconnect_result result;
+    unique_function<void(std::error_code, preconnect_result)> done;
+  };
+
+  // Sends `count` preconnect ops; `direct` opens connections of the origin's own (HTTP/1.1, where each
+  // connection carries one request), otherwise the op is routed as a request would be (and may find a
+  // connection to reuse or coalesce onto).
+  void preconnect_step(const std::shared_ptr<preconnect_state>& st, std::size_t count, bool direct) {
+    st->outstanding += count;
+    for (std::size_t i = 0; i < count; ++i) {
+      auto op = std::make_shared<request_op>();
+      op->preconnect = true;
+      op->req.url = st->target.to_string();
+      op->req.method = "GET";
+      op->target = st->target;
+      op->id = ++next_request_id_;
+      op->t_start = op->t_hop = request_op::clock::now();
+      op->max_retries = opts_.max_retries;
+      op->complete = [st, self = weak_from_this(), wop = std::weak_ptr<request_op>(op)](std::error_code ec, response r) {
+        auto p = self.lock();
+        if (p) p->preconnect_done(st, ec, r);
+      };
+      emit([&](trace::event& e) {
+        e.ev = "request.start";
+        e.add("req", op->id).add("method", op->req.method).add("url", op->req.url);
+        e.add("origin", op->target.origin.serialize()).add("preconnect", true);
+      });
+      live_.emplace(op->id, op);
+      if (direct) {
+        op->basis = "same-origin";
+        open_connection(op);
+      } else {
+        route(op);
+      }
+    }
+  }
+
+  void preconnect_done(const std::shared_ptr<preconnect_state>& st, std::error_code ec, const response& r) {
+    --st->outstanding;
+    auto& res = st->result;
+    if (ec) {
+      if (!st->error) st->error = ec;
+    } else if (r.connection && std::find(res.connections.begin(), res.connections.end(), r.connection) == res.connections.end()) {
+      res.connections.push_back(r.connection);
+      if (r.coalesced) res.coalesced = true;
+      if (opened_for_preconnect_.erase(r.connection)) ++res.opened;
+      else ++res.found;
+    }
+    if (st->outstanding) return;
+    const std::size_t have = res.connections.size();
+    const origin& o = st->target.origin;
+    if (!st->error && !closed_ && !stopping_ && uses_http1(o) && have < st->wanted) {
+      // HTTP/1.1 (known now, perhaps from the first connection's ALPN): one connection per request, so
+      // the others are opened as well, up to the per-origin limit.
+      std::size_t own = 0;
+      if (auto it = by_origin_.find(o); it != by_origin_.end())
+        for (auto& c : it->second)
+          if (!c->closed() && !c->draining()) ++own;
+      const std::size_t cap = std::max<std::size_t>(opts_.max_http1_connections_per_origin, 1);
+      const std::size_t target = std::min(st->wanted, cap);
+      if (own < target) return preconnect_step(st, target - own, true);
+    }
+    auto done = std::move(st->done);
+    if (!done) return;
+    if (st->error && res.connections.empty()) return done(st->error, {});
+    done({}, std::move(res));
+  }
+
+  // Graceful shutdown: once no request is outstanding, every connection retires; once none is left, done.
+  void check_stopped() {
+    if (!stopping_ || closed_ || stop_check_posted_) return;
+    stop_check_posted_ = true;
+    asio::post(ex_, [self = weak_from_this()] {
+      auto p = self.lock();
+      if (!p) return;
+      p->stop_check_posted_ = false;
+      if (!p->stopping_ || p->closed_) return;
+      std::erase_if(p->live_, [](const auto& kv) { return kv.second.expired(); });
+      if (!p->live_.empty()) return;
+      auto conns = p->conns_;
+      for (auto& c : conns) {
+        if (c->ready()) {
+          c->retire("client-shutdown");
+        } else if (!c->closed()) {
+          if (c->dial) c->dial->cancel();
+          c->dial.reset();
+          c->close("client-shutdown", error::client_shutdown);
+        }
+      }
+      if (p->conns_.empty()) p->shutdown();  // nothing left: completes the waiters
+    });
+  }
+
+  // The grace period is over: what is still outstanding fails with client_shutdown, and every connection
+  // closes now (GOAWAY first where the socket takes it).
+  void shutdown_deadline() {
+    if (closed_) return;
+    std::vector<std::shared_ptr<request_op>> live;
+    for (auto& [id, w] : live_)
+      if (auto op = w.lock()) live.push_back(std::move(op));
+    for (auto& op : live) abort(op, error::client_shutdown);
+    auto conns = conns_;
+    for (auto& c : conns) {
+      c->retire("client-shutdown");
+      if (!c->closed()) {
+        if (c->ready() && c->proto() == connection::protocol::h2) c->shutdown("client-shutdown");
+        if (!c->closed()) c->close("client-shutdown", error::client_shutdown);
+      }
+    }
+    shutdown();
+  }
+
   // ---- Trace ----
   template <class F>
   void emit(F&& build) {
@@ -263,6 +439,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       return resolve_for(op);
     }
     enforce(d, views, rv);
+    if (d.action == decision_action::connect) limit_per_origin(d, *op);
     connection* pending = d.action == decision_action::connect ? pending_to_wait_for(*op, d) : nullptr;
     emit([&](trace::event& e) { describe_decision(e, *op, policy.name(), d); });
     if (pending) {
@@ -286,6 +463,25 @@ class pool final : public session_owner, public dial_observer, public std::enabl
         op->basis = "same-origin";
         return open_connection(op);
     }
+  }
+
+  // max_connections_per_origin (DESIGN section 14): at the limit, a request that would open one more
+  // connection to its origin waits for a stream on the least loaded one it has.
+  void limit_per_origin(decision& d, const request_op& op) {
+    if (!opts_.max_connections_per_origin || op.fresh_connection) return;
+    auto it = by_origin_.find(op.target.origin);
+    if (it == by_origin_.end()) return;
+    std::size_t usable = 0;
+    connection* best = nullptr;
+    for (auto& c : it->second) {
+      if (c->closed() || c->draining() || c->proto() == connection::protocol::http1) continue;
+      ++usable;
+      if (!best || c->active() + c->queued() < best->active() + best->queued()) best = c.get();
+    }
+    if (!best || usable < opts_.max_connections_per_origin) return;
+    d.action = decision_action::wait;
+    d.conn = best->id();
+    d.basis = decision_basis::none;
   }
 
   // coalesce_pending (DESIGN section 11): instead of connecting, wait for a connection still handshaking
@@ -578,6 +774,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
     auto c = std::make_shared<connection>(ex_, *this, opts_, ++next_connection_id_, o);
     op->opened_conn = c->id();
+    if (op->preconnect) opened_for_preconnect_.insert(c->id());
     if (op->fresh_connection) c->set_dedicated();
     const proxy_server* px = proxy_for(o);
     c->set_proxy(px);
@@ -775,6 +972,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   }
 
   void forget(connection& c) {
+    if (stopping_) check_stopped();
+    opened_for_preconnect_.erase(c.id());
     if (c.dial) {
       c.dial->cancel();
       c.dial.reset();
@@ -1038,6 +1237,13 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     serve_capacity_waiters();
   }
 
+  void on_connection_ping(session& sc, std::chrono::microseconds rtt) override {
+    emit([&](trace::event& e) {
+      e.ev = "conn.ping";
+      e.add("conn", sc.id()).add("rtt_us", static_cast<std::int64_t>(rtt.count()));
+    });
+  }
+
   void on_connection_goaway(session& sc, std::int32_t last, std::uint32_t code) override {
     auto& c = static_cast<connection&>(sc);
     emit([&](trace::event& e) {
@@ -1218,11 +1424,14 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     // A kept-alive connection closed before any response byte: the server may have processed it. Only a
     // request that may be sent twice goes again (RFC 9110 section 9.2.2); the error says it may have been.
     if (reason == "stale-connection" && !op->req.retryable_after_close()) return finish(op, error::connection_closed);
-    bool counts = reason == "goaway" || reason == "refused-stream" || reason == "stale-connection";
+    if (reason == "ping-timeout" && !op->req.retryable_after_close()) return finish(op, error::connection_dead);
+    bool counts = reason == "goaway" || reason == "refused-stream" || reason == "stale-connection" ||
+                  reason == "ping-timeout";
     if (counts) {
       // REFUSED_STREAM is retried once (DESIGN section 4); GOAWAY retries are bounded by max_retries.
       if (reason == "refused-stream" && op->refused_retried) return finish(op, error::refused_stream);
-      if (op->retries >= opts_.max_retries) return finish(op, error::too_many_retries);
+      if (op->retries >= opts_.max_retries)
+        return finish(op, reason == "ping-timeout" ? error::connection_dead : error::too_many_retries);
       if (!op->reset_for_retry()) return finish(op, error::body_not_replayable);
       if (reason == "refused-stream") op->refused_retried = true;
       ++op->retries;
@@ -1247,6 +1456,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (op->retry_timer) op->retry_timer->cancel();
     if (op->continue_timer) op->continue_timer->cancel();
     live_.erase(op->id);
+    if (stopping_) check_stopped();
     if (op->deadline) op->deadline->cancel();
     if (op->clear_cancellation) op->clear_cancellation();
     op->resp.coalesced = op->coalesced;
@@ -1297,6 +1507,11 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   std::unordered_map<std::string, std::shared_ptr<asio::ssl::context>> proxy_ctxs_;  // by proxy identity
   std::chrono::steady_clock::time_point start_;
   bool closed_ = false;
+  bool stopping_ = false;           // graceful_shutdown: no new requests
+  bool stop_check_posted_ = false;
+  std::unique_ptr<asio::steady_timer> shutdown_timer_;
+  std::vector<unique_function<void()>> shutdown_waiters_;
+  std::unordered_set<std::uint64_t> opened_for_preconnect_;  // connections a preconnect opened, not yet reported
   std::uint64_t next_request_id_ = 0;
   std::uint64_t next_connection_id_ = 0;
   std::vector<std::shared_ptr<connection>> conns_;

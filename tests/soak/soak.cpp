@@ -5,7 +5,8 @@
 // at a time, to 50 origins h0.soak.test .. h49.soak.test on one test_server listening on 10 loopback
 // addresses (127.0.0.10 .. 127.0.0.19; every fifth host resolves to two of them). One request in five
 // asks for a fault: a 421, a GOAWAY, RST_STREAM INTERNAL_ERROR or REFUSED_STREAM, a stall the request's
-// timeout ends, or a dropped connection; and every 5,000 requests the server sends GOAWAY on every
+// timeout ends, a dropped connection, or a connection that goes silent (never writes again, never closes:
+// the client's PING health check must find it dead); and every 5,000 requests the server sends GOAWAY on every
 // connection. It checks that
 //   - every request completes exactly once, with an outcome its kind allows (a dropped connection may
 //     take the other requests in flight on it along, and GOAWAYs may refuse one request more often than
@@ -70,10 +71,10 @@ std::size_t allocated_bytes() {
 #endif
 }
 
-enum class kind { ok, bytes, misdirected, goaway, reset_internal, reset_refused, stall, close, count };
+enum class kind { ok, bytes, misdirected, goaway, reset_internal, reset_refused, stall, close, silent, count };
 
 constexpr std::array<const char*, static_cast<std::size_t>(kind::count)> kind_names{
-    "ok", "bytes", "421", "goaway", "reset-internal", "reset-refused", "stall", "close"};
+    "ok", "bytes", "421", "goaway", "reset-internal", "reset-refused", "stall", "close", "silent"};
 
 kind pick(std::mt19937& rng) {
   const auto r = static_cast<unsigned>(rng() % 1000);
@@ -83,7 +84,8 @@ kind pick(std::mt19937& rng) {
   if (r < 880) return kind::goaway;
   if (r < 910) return kind::reset_internal;
   if (r < 940) return kind::reset_refused;
-  if (r < 980) return kind::stall;
+  if (r < 977) return kind::stall;
+  if (r < 980) return kind::silent;
   return kind::close;
 }
 
@@ -157,6 +159,9 @@ int main() {
   auto opts = f.options();
   opts.trace = nullptr;  // 100,000 requests' events would be the memory this test watches
   opts.idle_timeout = std::chrono::seconds(5);
+  // The health check on (DESIGN section 14): /silence connections are found dead and their requests move on.
+  opts.read_idle_timeout = std::chrono::milliseconds(200);
+  opts.ping_timeout = std::chrono::milliseconds(300);
 
   std::vector<slot> slots(total);
   std::mt19937 rng(20261126);
@@ -174,6 +179,7 @@ int main() {
       case kind::reset_refused: s.path = "/reset/7" + n; break;
       case kind::stall: s.path = "/stall" + n; break;
       case kind::close: s.path = "/close" + n; break;
+      case kind::silent: s.path = "/silence" + n; break;
       case kind::count: break;
     }
   }
@@ -222,6 +228,9 @@ int main() {
             case kind::reset_refused: ok = ec == error::refused_stream; break;
             case kind::stall: ok = ec == error::request_timeout; break;
             case kind::close: ok = false; break;  // connection_closed is handled above
+            // Every connection it lands on goes silent: the health check finds each one dead, and the
+            // request goes on until max_retries (too_many_retries, above) or fails as connection_dead.
+            case kind::silent: ok = ec == error::connection_dead; break;
             case kind::count: break;
           }
         }

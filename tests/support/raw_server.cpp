@@ -397,6 +397,7 @@ class raw_server::impl {
     }
 
     void on_frame(const raw_frame& f) {
+      if (server_.opts_.on_frame) server_.opts_.on_frame(*this, f);
       if (f.type == h2::type_settings && !(f.flags & h2::flag_ack) && server_.opts_.send_settings)
         write(h2::frame(h2::type_settings, h2::flag_ack, 0, {}));
       if (block_stream_ != 0) {

@@ -101,6 +101,8 @@ struct raw_server_options {
   /// Once a request is whole (HTTP/2: END_STREAM, on HEADERS or DATA; HTTP/1.1: its body read), after
   /// on_request, with the body: where a test answers that must not race the upload.
   std::function<void(raw_connection&, const raw_request&)> on_request_complete;
+  /// HTTP/2: every frame the client sent, after it was recorded and before the server acts on it.
+  std::function<void(raw_connection&, const raw_frame&)> on_frame;
 };
 
 class raw_server {

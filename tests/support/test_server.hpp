@@ -18,6 +18,8 @@
 //   /reset/CODE  HTTP/2: RST_STREAM(CODE) at once; HTTP/1.1: the connection is dropped
 //   /goaway      HTTP/2: GOAWAY(NO_ERROR, last = this stream), then 200; HTTP/1.1: 200 + Connection: close
 //   /close       the TCP connection is dropped as soon as the request headers arrive
+//   /silence     HTTP/2: the connection never writes again (no answer, no PING ACK) and never closes;
+//                HTTP/1.1: held as /stall
 //   /chunked/N   HTTP/1.1: N bytes as above, Transfer-Encoding: chunked, several chunks
 //   /eof/N       HTTP/1.1: N bytes as above, no Content-Length, Connection: close, ends at close
 // The routed host is the :authority (or Host) host with the port stripped, or the SNI under route_by::sni.

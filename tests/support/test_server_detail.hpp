@@ -97,6 +97,8 @@ enum class action {
   reset,    // HTTP/2: RST_STREAM(value); HTTP/1.1: drop the connection
   goaway,   // HTTP/2: GOAWAY(NO_ERROR, this stream), then `resp`; HTTP/1.1: `resp` with Connection: close
   close,    // drop the connection, no response
+  silence,  // HTTP/2: never write on this connection again (no answer, no PING ACK), never close it;
+            // HTTP/1.1: hold the request as stall does (a dead peer behind a NAT, DESIGN section 14)
 };
 
 struct route_result {

@@ -259,6 +259,7 @@ void h1_connection::handle(request_head head) {
       });
       break;
     case action::stall:
+    case action::silence:
       stalled_ = std::move(req);
       break;
     case action::reset:  // no RST_STREAM in HTTP/1.1: drop the connection

@@ -76,6 +76,7 @@ class h2_connection final : public connection {
 
   nghttp2_session* session_ = nullptr;
   std::string preface_;  // SETTINGS and ORIGIN frames, written first
+  bool silent_ = false;  // /silence: nothing more is written
   std::map<std::int32_t, std::unique_ptr<stream>> streams_;
   // Collected by the callbacks during mem_recv, acted on by after_recv().
   std::vector<std::int32_t> ready_;
@@ -202,6 +203,9 @@ void h2_connection::dispatch(stream& s) {
     case action::close:
       close();
       break;
+    case action::silence:
+      silent_ = true;
+      break;
   }
 }
 
@@ -290,6 +294,7 @@ void h2_connection::release_stalled() {
 }
 
 void h2_connection::fill_output(std::string& out) {
+  if (silent_) return;  // /silence: whatever nghttp2 has (answers, PING ACKs) stays unsent
   out += std::exchange(preface_, {});
   while (out.size() < max_write_size) {
     const std::uint8_t* data = nullptr;

@@ -139,6 +139,8 @@ route_result route(const server_options& opts, const request_info& req) {
     out.resp.close_after = true;
   } else if (path == "/close") {
     out.what = action::close;
+  } else if (path == "/silence") {
+    out.what = action::silence;
   } else {
     out.resp = default_answer();
   }

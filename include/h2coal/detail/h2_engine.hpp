@@ -48,6 +48,8 @@ class h2_listener {
   virtual long on_h2_body_read(std::int32_t stream, std::uint8_t* buf, std::size_t len, bool& eof) = 0;
   /// After the body's last byte: trailer fields to send as trailing HEADERS (lowercase names), or none.
   virtual fields on_h2_body_trailers(std::int32_t /*stream*/) { return {}; }
+  /// The peer acknowledged a PING of ours (RFC 9113 section 6.7) with these 8 opaque bytes.
+  virtual void on_h2_ping_ack(std::uint64_t /*opaque*/) {}
 };
 
 struct h2_settings {
@@ -185,6 +187,17 @@ class h2_engine {
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream, code);
   }
 
+  /// Sends a PING (RFC 9113 section 6.7) carrying `opaque`; its ACK comes to on_h2_ping_ack.
+  void ping(std::uint64_t opaque) {
+    std::uint8_t bytes[8];
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<std::uint8_t>(opaque >> (56 - 8 * i));
+    nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, bytes);
+  }
+
+  /// GOAWAY(NO_ERROR) that lets the streams in flight finish (last stream id 0: a client serves no
+  /// pushed streams). No new stream opens after it; nghttp2 refuses them.
+  void goaway_graceful() { nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0); }
+
   /// Graceful close from our side: GOAWAY(NO_ERROR).
   void terminate(std::uint32_t code = NGHTTP2_NO_ERROR) { nghttp2_session_terminate_session(session_, code); }
 
@@ -245,6 +258,13 @@ class h2_engine {
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
           ++e.settings_seen_;
           e.listener_.on_h2_settings();
+        }
+        break;
+      case NGHTTP2_PING:
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
+          std::uint64_t opaque = 0;
+          for (int i = 0; i < 8; ++i) opaque = (opaque << 8) | frame->ping.opaque_data[i];
+          e.listener_.on_h2_ping_ack(opaque);
         }
         break;
       case NGHTTP2_GOAWAY:

@@ -38,6 +38,7 @@ struct request_op : std::enable_shared_from_this<request_op> {
   // Routing state.
   std::optional<address_list> addresses;  // the target host's addresses, once resolved for this attempt
   bool fresh_connection = false;          // a 421 retry: only a new connection dedicated to the origin
+  bool preconnect = false;                // client::async_preconnect: completes once a connection takes it
   bool waited_pending = false;            // coalesce_pending: it waited for a handshake once already
   bool retried_421 = false;
   bool refused_retried = false;

@@ -20,6 +20,7 @@
 #include <array>
 #include <atomic>
 #include <deque>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,8 @@ class session_owner {
   virtual void on_request_done(std::shared_ptr<request_op> op, std::error_code ec) = 0;
   /// The server did not process it (GOAWAY, REFUSED_STREAM, a stale keep-alive connection): try again.
   virtual void on_request_unprocessed(std::shared_ptr<request_op> op, std::string_view reason) = 0;
+  /// The server acknowledged the health check's PING after `rtt` (DESIGN section 14).
+  virtual void on_connection_ping(session& /*c*/, std::chrono::microseconds /*rtt*/) {}
 };
 
 namespace testing {
@@ -78,7 +81,12 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   protocol proto() const noexcept { return proto_; }
   bool ready() const noexcept { return state_ == state::ready; }
   bool closed() const noexcept { return state_ == state::closed; }
-  bool draining() const noexcept { return draining_ || state_ == state::closed; }
+  /// Takes no new request: GOAWAY either way, retired (max age or requests, shutdown), or closed; or the
+  /// requests it has are all it may still carry (max_requests_per_connection).
+  bool draining() const noexcept {
+    return draining_ || state_ == state::closed ||
+           (opts_.max_requests_per_connection && requests_ + queue_.size() >= opts_.max_requests_per_connection);
+  }
   bool tls() const noexcept { return origin_.is_tls(); }
   const tls_result& tls_info() const noexcept { return tls_; }
   std::size_t active() const noexcept { return proto_ == protocol::h2 ? streams_.size() : (current_ ? 1 : 0); }
@@ -150,6 +158,31 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     if (state_ == state::ready) pump_queue();
   }
 
+  /// Preconnects (client::async_preconnect) ask for a usable connection, not a stream: once this one is
+  /// ready they complete, and they never occupy it.
+  void complete_preconnects() {
+    if (state_ != state::ready || draining_) return;
+    bool done = false;
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (!(*it)->preconnect) {
+        ++it;
+        continue;
+      }
+      auto op = std::move(*it);
+      it = queue_.erase(it);
+      op->conn.reset();
+      op->resp.connection = id_;
+      op->resp.http_version = proto_ == protocol::h2 ? "2" : "1.1";
+      if (owner_) owner_->on_request_done(op, {});
+      if (state_ != state::ready) return;
+      done = true;
+    }
+    if (done && idle()) {
+      arm_timer(opts_.idle_timeout, error::connection_closed);
+      if (owner_) owner_->on_connection_available(*this);
+    }
+  }
+
   /// Removes `op` from this connection: reset its stream (HTTP/2) or close (HTTP/1.1 mid-response).
   void abandon(request_op& op) {
     for (auto it = queue_.begin(); it != queue_.end(); ++it)
@@ -175,12 +208,38 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     bool was_ready = state_ == state::ready;
     state_ = state::closed;
     timer_.cancel();
+    if (health_timer_) health_timer_->cancel();
+    if (age_timer_) age_timer_->cancel();
     if (transport_) transport_->close();
     fail_all(ec, was_ready);
     if (owner_) {
       if (was_ready) owner_->on_connection_closed(*this, reason);
       else owner_->on_connection_failed(*this, ec);
     }
+  }
+
+  /// Takes no new request, finishes those it carries, then closes (DESIGN section 14): HTTP/2 sends
+  /// GOAWAY(NO_ERROR) now and closes once its streams are over; HTTP/1.1 closes after its response.
+  /// Requests still queued here go back to the owner. `reason` is the close's reason in the trace.
+  void retire(std::string_view reason) {
+    if (state_ != state::ready || retired_) return;  // still establishing: new, nothing to retire
+    retired_ = true;
+    if (!draining_ || close_reason_.empty()) close_reason_ = std::string(reason);
+    draining_ = true;
+    if (proto_ == protocol::h2) {
+      // May run inside nghttp2's callbacks (a request submitted there): the GOAWAY is only queued, and
+      // after_io hands the queued requests back, writes, and closes once nghttp2 has no stream left.
+      if (!goaway_seen_) h2_->goaway_graceful();
+      schedule_after_io();
+      return;
+    }
+    auto rest = std::move(queue_);
+    queue_.clear();
+    for (auto& o : rest) {
+      o->conn.reset();
+      if (owner_) owner_->on_request_unprocessed(o, close_reason_);
+    }
+    if (state_ == state::ready && !current_) close(close_reason_);
   }
 
   /// Graceful close: GOAWAY (HTTP/2) then close once written.
@@ -239,8 +298,61 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     state_ = state::ready;
     timer_.cancel();
     ++timer_gen_;
+    start_lifecycle_timers();
     if (owner_) owner_->on_connection_ready(*this);
     if (state_ == state::ready) pump_queue();
+  }
+
+  // ---- Lifecycle (DESIGN section 14) ----
+  void start_lifecycle_timers() {
+    if (opts_.max_connection_age.count() > 0) {
+      age_timer_ = std::make_unique<asio::steady_timer>(ex_, opts_.max_connection_age);
+      age_timer_->async_wait([w = weak_from_this()](std::error_code ec) {
+        if (auto self = w.lock(); self && !ec) self->retire("max-age");
+      });
+    }
+    if (proto_ == protocol::h2 && opts_.read_idle_timeout.count() > 0) {
+      health_timer_ = std::make_unique<asio::steady_timer>(ex_);
+      last_received_ = tick();
+      arm_health(opts_.read_idle_timeout);
+    }
+  }
+
+  template <class Duration>
+  void arm_health(Duration d) {
+    health_timer_->expires_after(d);
+    health_timer_->async_wait([w = weak_from_this(), gen = ++health_gen_](std::error_code ec) {
+      auto self = w.lock();
+      if (!self || ec || gen != self->health_gen_ || self->state_ != state::ready) return;
+      self->check_health();
+    });
+  }
+
+  // Go's ReadIdleTimeout: nothing received for read_idle_timeout sends a PING; no ACK within ping_timeout
+  // and the connection is dead. One PING in flight at most, whatever the server does.
+  void check_health() {
+    const auto now = std::chrono::steady_clock::now();
+    if (ping_opaque_ != 0) {
+      // Waited ping_timeout for the ACK: what was not answered here moves on (fail_all).
+      return close("ping-timeout", error::connection_dead);
+    }
+    const auto received = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(
+        static_cast<std::chrono::steady_clock::rep>(last_received_)));
+    if (now - received < opts_.read_idle_timeout) return arm_health(opts_.read_idle_timeout - (now - received));
+    ping_opaque_ = (static_cast<std::uint64_t>(id_) << 32) | (++health_gen_ & 0xffffffffu) | 1u;
+    ping_sent_ = now;
+    h2_->ping(ping_opaque_);
+    flush();
+    if (state_ == state::ready) arm_health(std::max(opts_.ping_timeout, std::chrono::milliseconds(1)));
+  }
+
+  void on_h2_ping_ack(std::uint64_t opaque) override {
+    if (ping_opaque_ == 0 || opaque != ping_opaque_) return;  // not ours, or late: ignored
+    ping_opaque_ = 0;
+    const auto now = std::chrono::steady_clock::now();
+    const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - ping_sent_);
+    arm_health(opts_.read_idle_timeout);  // this read was the last one
+    if (owner_) owner_->on_connection_ping(*this, rtt);
   }
 
   void fail_setup(std::error_code ec) {
@@ -266,6 +378,12 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     }
     for (auto& op : active) {
       op->conn.reset();
+      if (ec == error::connection_dead && !op->response_started && op->req.retryable_after_close()) {
+        // The health check found the connection dead (DESIGN section 14): no byte of the response came,
+        // and the request may be sent twice, so it goes on elsewhere.
+        owner_->on_request_unprocessed(op, "ping-timeout");
+        continue;
+      }
       if (h1_ && !op->response_started && (!op->sent || requests_ > 1) && ec == error::connection_closed) {
         // A write to a kept-alive connection the server had closed: as a close before the response
         // (on_eof), the pool decides whether it may go again.
@@ -347,6 +465,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   // Hands `n` bytes to the engine; false once the connection closed.
   bool on_bytes(const char* data, std::size_t n) {
     last_used_ = tick();
+    last_received_ = last_used_;
     if (proto_ == protocol::h2) {
       if (auto e = h2_->feed(reinterpret_cast<const std::uint8_t*>(data), n)) {
         flush();
@@ -526,6 +645,8 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
 
   void pump_queue() {
     if (state_ != state::ready) return;
+    complete_preconnects();
+    if (state_ != state::ready) return;
     if (proto_ == protocol::h2) {
       bool any = false;
       while (!queue_.empty() && !draining_ && streams_.size() < h2_->peer_max_concurrent_streams()) {
@@ -542,9 +663,11 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
       if (draining_ && !queue_.empty() && owner_) {
         auto queue = std::move(queue_);
         queue_.clear();
+        // Never sent: after the server's GOAWAY they count as its retries, after our own retiring not.
+        const std::string_view why = goaway_seen_ || close_reason_.empty() ? std::string_view("goaway") : close_reason_;
         for (auto& op : queue) {
           op->conn.reset();
-          owner_->on_request_unprocessed(op, "goaway");
+          owner_->on_request_unprocessed(op, why);
         }
       }
       if (any) schedule_flush();
@@ -611,6 +734,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     last_used_ = tick();
     streams_.emplace(sid, op);
     if (owner_) owner_->on_request_sent(*op, *this);
+    if (opts_.max_requests_per_connection && requests_ >= opts_.max_requests_per_connection) retire("max-requests");
   }
 
   // `go(op)` for later, only while the request lives and is not over (completed, cancelled, timed out).
@@ -665,6 +789,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     auto* op = stream_op(sid);
     if (!op) return true;
     op->first_byte();
+    op->response_started = true;
     if (op->head_notified) {
       // Trailing HEADERS (RFC 9113 section 8.1): kept apart from the head, under the same limit.
       op->trailer_bytes += name.size() + value.size() + 32;
@@ -1071,6 +1196,10 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     op->conn.reset();
     if (!ec && op->local_error) ec = op->local_error;
     if (owner_) owner_->on_request_done(op, ec);
+    if (keep_alive && state_ == state::ready && retired_) return close(close_reason_);
+    if (keep_alive && state_ == state::ready && opts_.max_requests_per_connection &&
+        requests_ >= opts_.max_requests_per_connection)
+      return close("max-requests");
     if (keep_alive && state_ == state::ready) {
       arm_timer(opts_.idle_timeout, error::connection_closed);
       if (owner_) owner_->on_connection_available(*this);
@@ -1160,6 +1289,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   state state_ = state::pending;
   protocol proto_ = protocol::unknown;
   bool draining_ = false;
+  bool retired_ = false;  // retire(): our own drain (max age or requests, shutdown, network change)
   bool dedicated_ = false;
   bool starve_armed_ = false;  // the timer runs for requests the server allows no stream for
   bool goaway_seen_ = false;
@@ -1185,6 +1315,13 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   std::size_t write_off_ = 0;  // how much of write_buf_ the socket took
   std::uint64_t requests_ = 0;
   std::uint64_t last_used_ = 0;
+  std::uint64_t last_received_ = 0;  // steady clock ticks of the last read (the health check's clock)
+  // The health check (HTTP/2 PING) and the age limit: made only when their option is on.
+  std::unique_ptr<asio::steady_timer> health_timer_;
+  std::unique_ptr<asio::steady_timer> age_timer_;
+  std::uint64_t health_gen_ = 0;
+  std::uint64_t ping_opaque_ = 0;  // of the PING in flight; 0 when none
+  std::chrono::steady_clock::time_point ping_sent_{};
   std::vector<h2coal::origin> misdirected_;
   std::optional<std::vector<h2coal::origin>> origin_set_;
   bool absolute_form_ = false;      // to a forward proxy

@@ -33,6 +33,22 @@ H2COAL_DECL void pool_cancel(const std::weak_ptr<pool>& wp, const std::weak_ptr<
 
 H2COAL_DECL void pool_shutdown(pool& p) { p.shutdown(); }
 
+H2COAL_DECL void pool_graceful_shutdown(const std::shared_ptr<pool>& p, std::chrono::milliseconds grace,
+                                        unique_function<void()> done) {
+  asio::post(p->executor(), [p, grace, done = std::move(done)]() mutable { p->graceful_shutdown(grace, std::move(done)); });
+}
+
+H2COAL_DECL void pool_preconnect(const std::shared_ptr<pool>& p, std::string url, std::size_t n,
+                                 unique_function<void(std::error_code, preconnect_result)> done) {
+  asio::post(p->executor(), [p, url = std::move(url), n, done = std::move(done)]() mutable {
+    p->preconnect(url, n, std::move(done));
+  });
+}
+
+H2COAL_DECL void pool_network_changed(const std::shared_ptr<pool>& p) {
+  asio::post(p->executor(), [p] { p->network_changed(); });
+}
+
 H2COAL_DECL std::vector<connection_summary> pool_summaries(const pool& p) { return p.summaries(); }
 
 }  // namespace h2coal::detail
