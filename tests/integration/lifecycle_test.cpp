@@ -74,6 +74,23 @@ raw_server_options silent_after_first() {
   return ro;
 }
 
+struct preconnected {
+  std::error_code ec;
+  preconnect_result result;
+};
+
+// async_preconnect, run until it completes.
+preconnected preconnect(client_fixture& f, client& c, const std::string& url, std::size_t n) {
+  preconnected out;
+  bool got = false;
+  c.async_preconnect(url, n, [&](std::error_code ec, preconnect_result r) {
+    out = {ec, std::move(r)};
+    got = true;
+  });
+  f.run_until([&] { return got; });
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("lifecycle: a silent connection is found dead by PING and its request goes on elsewhere", "[lifecycle][ping]") {
@@ -356,17 +373,11 @@ TEST_CASE("lifecycle: preconnect, then a burst of 100 requests makes no connecti
   auto server = f.serve({"a.test"}, server_options{});
   client c(f.io.get_executor(), f.options());
   const auto url = test_url("a.test", server->port());
-  bool got = false;
-  preconnect_result pr;
-  c.async_preconnect(url, 1, [&](std::error_code ec, preconnect_result r) {
-    CHECK_FALSE(ec);
-    pr = std::move(r);
-    got = true;
-  });
-  f.run_until([&] { return got; });
-  CHECK(pr.opened == 1);
-  CHECK(pr.found == 0);
-  REQUIRE(pr.connections.size() == 1);
+  auto pr = preconnect(f, c, url, 1);
+  CHECK_FALSE(pr.ec);
+  CHECK(pr.result.opened == 1);
+  CHECK(pr.result.found == 0);
+  REQUIRE(pr.result.connections.size() == 1);
   CHECK(server->connection_count() == 1);
   const auto before = events_named(f, "conn.connect").size();
   std::vector<request> reqs(100);
@@ -374,20 +385,15 @@ TEST_CASE("lifecycle: preconnect, then a burst of 100 requests makes no connecti
   auto results = f.fetch_all(c, reqs);
   for (const auto& r : results) {
     REQUIRE_FALSE(r.ec);
-    CHECK(r.resp.connection == pr.connections.front());
+    CHECK(r.resp.connection == pr.result.connections.front());
   }
   CHECK(events_named(f, "conn.connect").size() == before);
   CHECK(server->connection_count() == 1);
   // A second preconnect finds it.
-  got = false;
-  c.async_preconnect(url, 1, [&](std::error_code ec, preconnect_result r) {
-    CHECK_FALSE(ec);
-    pr = std::move(r);
-    got = true;
-  });
-  f.run_until([&] { return got; });
-  CHECK(pr.opened == 0);
-  CHECK(pr.found == 1);
+  pr = preconnect(f, c, url, 1);
+  CHECK_FALSE(pr.ec);
+  CHECK(pr.result.opened == 0);
+  CHECK(pr.result.found == 1);
 }
 
 TEST_CASE("lifecycle: preconnect opens n HTTP/1.1 connections, and finds a coalesced one under HTTP/2", "[lifecycle][preconnect]") {
@@ -398,16 +404,10 @@ TEST_CASE("lifecycle: preconnect opens n HTTP/1.1 connections, and finds a coale
     auto server = f.serve({"a.test"}, so);
     client c(f.io.get_executor(), f.http1_options());
     const auto url = test_url("a.test", server->port());
-    bool got = false;
-    preconnect_result pr;
-    c.async_preconnect(url, 3, [&](std::error_code ec, preconnect_result r) {
-      CHECK_FALSE(ec);
-      pr = std::move(r);
-      got = true;
-    });
-    f.run_until([&] { return got; });
-    CHECK(pr.opened == 3);
-    CHECK(pr.connections.size() == 3);
+    auto pr = preconnect(f, c, url, 3);
+    CHECK_FALSE(pr.ec);
+    CHECK(pr.result.opened == 3);
+    CHECK(pr.result.connections.size() == 3);
     CHECK(server->connection_count() == 3);
     std::vector<request> reqs(3);
     for (auto& r : reqs) r.url = url;
@@ -418,38 +418,19 @@ TEST_CASE("lifecycle: preconnect opens n HTTP/1.1 connections, and finds a coale
     client_fixture f;
     auto server = f.serve({"a.test", "b.test"}, server_options{});
     client c(f.io.get_executor(), f.with_policy(policies::browser()));
-    bool got = false;
-    preconnect_result pr;
     REQUIRE_FALSE(f.get(c, test_url("a.test", server->port())).ec);
-    c.async_preconnect(test_url("b.test", server->port()), 1, [&](std::error_code ec, preconnect_result r) {
-      CHECK_FALSE(ec);
-      pr = std::move(r);
-      got = true;
-    });
-    f.run_until([&] { return got; });
-    CHECK(pr.opened == 0);
-    CHECK(pr.found == 1);
-    CHECK(pr.coalesced);
+    auto pr = preconnect(f, c, test_url("b.test", server->port()), 1);
+    CHECK_FALSE(pr.ec);
+    CHECK(pr.result.opened == 0);
+    CHECK(pr.result.found == 1);
+    CHECK(pr.result.coalesced);
     CHECK(server->connection_count() == 1);
   }
   SECTION("errors") {
     client_fixture f;
     client c(f.io.get_executor(), f.options());
-    bool got = false;
-    std::error_code err;
-    c.async_preconnect("not a url", 1, [&](std::error_code ec, preconnect_result) {
-      err = ec;
-      got = true;
-    });
-    f.run_until([&] { return got; });
-    CHECK(err == error::invalid_url);
-    got = false;
-    c.async_preconnect("https://nowhere.test/", 1, [&](std::error_code ec, preconnect_result) {
-      err = ec;
-      got = true;
-    });
-    f.run_until([&] { return got; });
-    CHECK(err == error::host_not_found);
+    CHECK(preconnect(f, c, "not a url", 1).ec == error::invalid_url);
+    CHECK(preconnect(f, c, "https://nowhere.test/", 1).ec == error::host_not_found);
   }
 }
 
