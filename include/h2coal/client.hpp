@@ -176,6 +176,8 @@ class basic_client {
   /// `n` of them, or with the error that opening one met. An HTTP/2 connection carries any number of
   /// requests, so `n` counts for HTTP/1.1 origins (up to max_http1_connections_per_origin). Under a
   /// coalescing policy the connection found may be one opened for another origin: the result says so.
+  /// When some opened and another failed (fewer than asked for), the error comes with the result, which
+  /// lists the connections that do exist.
   ///
   /// Completion signature: `void(std::error_code, h2coal::preconnect_result)`.
   template <class CompletionToken ASIO_DEFAULT_COMPLETION_TOKEN_TYPE(executor_type)>

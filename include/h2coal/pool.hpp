@@ -214,7 +214,24 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       e.add("connections", static_cast<std::uint64_t>(n));
     });
     auto conns = conns_;
-    for (auto& c : conns) c->retire("network-change");
+    std::vector<std::shared_ptr<request_op>> waiting;
+    for (auto& c : conns) {
+      if (c->closed()) continue;
+      if (c->ready()) {
+        c->retire("network-change");
+        continue;
+      }
+      // Still resolving, dialing or shaking hands on the old network: stopped, and the requests waiting
+      // for it are routed again, with the new network's answers.
+      // Closed first, so that the cancelled dial's completion finds nobody waiting.
+      for (auto& op : c->abort_setup("network-change")) waiting.push_back(std::move(op));
+      if (c->dial) c->dial->cancel();
+      c->dial.reset();
+    }
+    for (auto& op : waiting) {
+      op->addresses.reset();  // the old network's answer: resolved again
+      on_request_unprocessed(std::move(op), "network-change");
+    }
   }
 
   /// client::async_preconnect: `n` usable connections for the origin of `url`, found (under the policy)
@@ -346,7 +363,10 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
     auto done = std::move(st->done);
     if (!done) return;
-    if (st->error && res.connections.empty()) return done(st->error, {});
+    // Fewer usable connections than asked for (none; or, on HTTP/1.1, fewer than n) because one failed:
+    // the error, with what does exist.
+    if (st->error && (res.connections.empty() || (uses_http1(o) && have < st->wanted)))
+      return done(st->error, std::move(res));
     done({}, std::move(res));
   }
 
@@ -475,6 +495,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     connection* best = nullptr;
     for (auto& c : it->second) {
       if (c->closed() || c->draining() || c->proto() == connection::protocol::http1) continue;
+      // One that answered this origin 421 serves it no more (RFC 9110 section 15.5.20): not a place to wait.
+      if (std::find(c->misdirected().begin(), c->misdirected().end(), op.target.origin) != c->misdirected().end()) continue;
       ++usable;
       if (!best || c->active() + c->queued() < best->active() + best->queued()) best = c.get();
     }

@@ -6,6 +6,7 @@
 // Waiting is part of some scenarios (a server that goes quiet, a connection that ages): those waits are
 // asio timers on the client's io_context, and every assertion is about what happened, never how long.
 #include "catch.hpp"
+#include "support/black_hole.hpp"
 #include "support/client_fixture.hpp"
 #include "support/raw_server.hpp"
 #include "support/trace_fields.hpp"
@@ -220,6 +221,24 @@ TEST_CASE("lifecycle: a PING flood from the server is answered and never multipl
   CHECK(frames_of(*server, 0, h2::type_ping, false) == 1);
 }
 
+TEST_CASE("lifecycle: with the health check on, an idle connection still closes at idle_timeout", "[lifecycle][ping]") {
+  client_fixture f;
+  auto server = f.serve({"a.test"}, server_options{});
+  auto o = f.options();
+  o.read_idle_timeout = 100ms;
+  o.ping_timeout = 5s;
+  o.idle_timeout = 700ms;
+  client c(f.io.get_executor(), o);
+  auto r = f.get(c, test_url("a.test", server->port()));
+  REQUIRE_FALSE(r.ec);
+  // The PING ACKs are reads on an idle connection: they must not start its idle time over. Were they to,
+  // it would never close and run_until would fail.
+  f.run_until([&] { return closes_with(f, "idle") == 1; }, 20s);
+  CHECK(events_named(f, "conn.ping").size() >= 1);
+  CHECK(closes_with(f, "ping-timeout") == 0);
+  CHECK(server->connection_count() == 1);
+}
+
 TEST_CASE("lifecycle: graceful shutdown lets 50 requests in flight finish, says GOAWAY, and the io_context returns", "[lifecycle][shutdown]") {
   client_fixture f;
   std::promise<void> gate;
@@ -351,6 +370,32 @@ TEST_CASE("lifecycle: max_requests_per_connection moves on to new connections wi
   CHECK(s2->connection_count() == 3);
 }
 
+TEST_CASE("lifecycle: the GOAWAY of max_requests_per_connection follows the HEADERS of the last request", "[lifecycle][limits]") {
+  // nghttp2 writes control frames before new streams' HEADERS; a server that answers a GOAWAY with its
+  // own (Go's does) would refuse a request whose HEADERS came after ours, and the client would retry it.
+  client_fixture f;
+  raw_server_options ro;
+  ro.on_request = [](raw_connection& c, const raw_request& r) { c.write(h2::response(r.stream, "ok")); };
+  auto server = f.raw({"a.test"}, ro);
+  auto o = f.options();
+  o.max_requests_per_connection = 1;
+  client c(f.io.get_executor(), o);
+  auto r = f.get(c, test_url("a.test", server->port()));
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.resp.attempts == 1);
+  f.run_until([&] { return frames_of(*server, 0, h2::type_goaway, false) == 1; });
+  const auto frames = server->frames(0);
+  std::size_t headers = frames.size(), goaway = frames.size();
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    if (frames[i].type == h2::type_headers && headers == frames.size()) headers = i;
+    if (frames[i].type == h2::type_goaway && goaway == frames.size()) goaway = i;
+  }
+  REQUIRE(headers < frames.size());
+  REQUIRE(goaway < frames.size());
+  CHECK(headers < goaway);
+  f.run_until([&] { return closes_with(f, "max-requests") == 1; });
+}
+
 TEST_CASE("lifecycle: max_connection_age retires a connection, after the stream it carries", "[lifecycle][limits]") {
   client_fixture f;
   auto server = f.serve({"a.test"}, server_options{});
@@ -456,6 +501,41 @@ TEST_CASE("lifecycle: on_network_change drains every connection and forgets the 
   REQUIRE(cached);
   REQUIRE(std::holds_alternative<bool>(*cached));
   CHECK_FALSE(std::get<bool>(*cached));
+}
+
+TEST_CASE("lifecycle: on_network_change stops a connection still dialing and routes its request again", "[lifecycle][network]") {
+  client_fixture f;
+  server_options so;
+  so.addresses = {"127.0.0.3"};
+  auto server = f.serve({"a.test"}, so);
+  black_hole hole("127.0.0.2", server->port());
+  f.resolve("a.test", {"127.0.0.2"});  // the old network: a connect there never completes
+  auto o = f.options();
+  o.connect_timeout = 45s;  // longer than run_until's limit: only the network change can end the wait
+  client c(f.io.get_executor(), o);
+  request req;
+  req.url = test_url("a.test", server->port());
+  bool done = false;
+  std::error_code ec;
+  response resp;
+  c.async_request(req, [&](std::error_code e, response r) {
+    ec = e;
+    resp = std::move(r);
+    done = true;
+  });
+  f.run_until([&] { return !events_named(f, "conn.attempt").empty(); });
+  f.resolve("a.test", {"127.0.0.3"});  // the new network
+  c.on_network_change();
+  f.run_until([&] { return done; });
+  REQUIRE_FALSE(ec);
+  CHECK(resp.status == 200);
+  CHECK(server->connection_count() == 1);
+  const auto attempts = events_named(f, "conn.attempt");
+  REQUIRE(attempts.size() == 2);
+  const std::string port = ":" + std::to_string(server->port());
+  CHECK(str(*attempts[0], "remote") == "127.0.0.2" + port);
+  CHECK(str(*attempts[1], "remote") == "127.0.0.3" + port);
+  CHECK(events_named(f, "conn.failed").size() == 1);  // the one on the old network, stopped
 }
 
 TEST_CASE("lifecycle: max_connections_per_origin holds HTTP/2 requests on the connections it allows", "[lifecycle][limits]") {

@@ -9,8 +9,9 @@
 // the client's PING health check must find it dead); and every 5,000 requests the server sends GOAWAY on every
 // connection. It checks that
 //   - every request completes exactly once, with an outcome its kind allows (a dropped connection may
-//     take the other requests in flight on it along, and GOAWAYs may refuse one request more often than
-//     max_retries: connection_closed and too_many_retries are allowed for every kind);
+//     take the other requests in flight on it along, a silent one too once the health check finds it
+//     dead, and GOAWAYs may refuse one request more often than max_retries: connection_closed,
+//     connection_dead and too_many_retries are allowed for every kind);
 //   - every 200 answer carries its own host and path (nothing misrouted) and the right body;
 //   - memory (bytes allocated, as malloc or ASan counts them) after the client is gone is back within
 //     H2COAL_SOAK_MARGIN_KB (default 512) of where it was before the client was made. The server runs in
@@ -209,9 +210,11 @@ int main() {
         ++completed;
         const std::string host = "h" + std::to_string(s.host) + ".soak.test";
         bool ok = false;
-        if (ec == error::connection_closed || ec == error::too_many_retries) {
-          // A /close on the same connection (or a GOAWAY's close) took it along; or it was refused by
-          // GOAWAY after GOAWAY more often than max_retries allows.
+        if (ec == error::connection_closed || ec == error::too_many_retries || ec == error::connection_dead) {
+          // A /close on the same connection (or a GOAWAY's close) took it along, or a /silence did (the
+          // health check found that connection dead after the first response bytes, or on every connection
+          // the request went on to, max_retries times); or it was refused by GOAWAY after GOAWAY more
+          // often than max_retries allows.
           ok = true;
         } else {
           switch (s.k) {
@@ -229,8 +232,8 @@ int main() {
             case kind::stall: ok = ec == error::request_timeout; break;
             case kind::close: ok = false; break;  // connection_closed is handled above
             // Every connection it lands on goes silent: the health check finds each one dead, and the
-            // request goes on until max_retries (too_many_retries, above) or fails as connection_dead.
-            case kind::silent: ok = ec == error::connection_dead; break;
+            // request goes on until max_retries, then fails as connection_dead (above); nothing else.
+            case kind::silent: ok = false; break;
             case kind::count: break;
           }
         }

@@ -195,7 +195,8 @@ class h2_engine {
   }
 
   /// GOAWAY(NO_ERROR) that lets the streams in flight finish (last stream id 0: a client serves no
-  /// pushed streams). No new stream opens after it; nghttp2 refuses them.
+  /// pushed streams). nghttp2 would still open new streams after it (only a GOAWAY received or a
+  /// terminating one stops them): the session stops submitting (draining) before it sends this.
   void goaway_graceful() { nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0); }
 
   /// Graceful close from our side: GOAWAY(NO_ERROR).

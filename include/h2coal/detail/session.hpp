@@ -143,6 +143,17 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     fail_setup(ec);
   }
 
+  /// Stops a connection still being set up (a network change: its dial or handshake runs on the old
+  /// network). It closes with `reason`; what waited for it is handed back, to be routed again.
+  std::deque<std::shared_ptr<request_op>> abort_setup(std::string_view reason) {
+    std::deque<std::shared_ptr<request_op>> waiting;
+    if (state_ == state::ready || state_ == state::closed) return waiting;
+    waiting.swap(queue_);
+    for (auto& op : waiting) op->conn.reset();
+    close(reason, error::connection_closed);
+    return waiting;
+  }
+
   /// HTTP/1.1 requests go to a forward proxy, in absolute form (RFC 9112 section 3.2.2), with its
   /// credentials when it has any (DESIGN section 13).
   void use_absolute_form(std::string proxy_authorization) {
@@ -162,23 +173,28 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   /// ready they complete, and they never occupy it.
   void complete_preconnects() {
     if (state_ != state::ready || draining_) return;
-    bool done = false;
+    // Taken out of the queue first: a completion may queue more here (or close this connection).
+    std::vector<std::shared_ptr<request_op>> done;
     for (auto it = queue_.begin(); it != queue_.end();) {
-      if (!(*it)->preconnect) {
+      if ((*it)->preconnect) {
+        done.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
         ++it;
-        continue;
       }
-      auto op = std::move(*it);
-      it = queue_.erase(it);
+    }
+    if (done.empty()) return;
+    for (auto& op : done) {
       op->conn.reset();
       op->resp.connection = id_;
       op->resp.http_version = proto_ == protocol::h2 ? "2" : "1.1";
-      if (owner_) owner_->on_request_done(op, {});
-      if (state_ != state::ready) return;
-      done = true;
     }
-    if (done && idle()) {
-      arm_timer(opts_.idle_timeout, error::connection_closed);
+    for (auto& op : done) {
+      if (owner_) owner_->on_request_done(op, {});
+      else break;
+    }
+    if (state_ == state::ready && idle()) {
+      arm_idle();
       if (owner_) owner_->on_connection_available(*this);
     }
   }
@@ -227,9 +243,12 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     if (!draining_ || close_reason_.empty()) close_reason_ = std::string(reason);
     draining_ = true;
     if (proto_ == protocol::h2) {
-      // May run inside nghttp2's callbacks (a request submitted there): the GOAWAY is only queued, and
-      // after_io hands the queued requests back, writes, and closes once nghttp2 has no stream left.
-      if (!goaway_seen_) h2_->goaway_graceful();
+      // May run inside nghttp2's callbacks (a request submitted there). nghttp2 would send a GOAWAY
+      // before the HEADERS of streams submitted just now (it writes control frames first), and a server
+      // that answers a GOAWAY with its own, as Go's does, would then refuse them. So the GOAWAY goes on
+      // the next flush, behind what is queued; after_io hands the queued requests back, writes, and
+      // closes once nghttp2 has no stream left.
+      if (!goaway_seen_) goaway_due_ = true;
       schedule_after_io();
       return;
     }
@@ -255,7 +274,13 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   void detach() { owner_ = nullptr; }
 
  private:
+  void arm_idle() {
+    arm_timer(opts_.idle_timeout, error::connection_closed);
+    idle_armed_ = true;
+  }
+
   void arm_timer(std::chrono::milliseconds d, error e) {
+    idle_armed_ = false;
     if (d.count() <= 0) {
       timer_.cancel();
       return;
@@ -298,6 +323,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     state_ = state::ready;
     timer_.cancel();
     ++timer_gen_;
+    idle_armed_ = false;
     start_lifecycle_timers();
     if (owner_) owner_->on_connection_ready(*this);
     if (state_ == state::ready) pump_queue();
@@ -347,7 +373,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   }
 
   void on_h2_ping_ack(std::uint64_t opaque) override {
-    if (ping_opaque_ == 0 || opaque != ping_opaque_) return;  // not ours, or late: ignored
+    if (ping_opaque_ == 0 || opaque != ping_opaque_ || state_ != state::ready) return;  // not ours, or late: ignored
     ping_opaque_ = 0;
     const auto now = std::chrono::steady_clock::now();
     const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(now - ping_sent_);
@@ -562,6 +588,11 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
         write_buf_.clear();
         write_off_ = 0;
         if (h2_->take_output(write_buf_)) return close("protocol error", error::protocol_error);
+        if (goaway_due_) {  // retire(): behind every HEADERS already taken
+          goaway_due_ = false;
+          h2_->goaway_graceful();
+          if (h2_->take_output(write_buf_)) return close("protocol error", error::protocol_error);
+        }
         if (write_buf_.empty()) {
           if (!h2_->want_read() && !h2_->want_write())
             close(h2_->sent_goaway_error() ? "protocol error" : close_reason_.empty() ? "goaway" : close_reason_,
@@ -614,8 +645,10 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     if (state_ == state::ready && idle()) {
       if (draining_) {
         if (!writing_) close(close_reason_.empty() ? "goaway" : close_reason_);
-      } else {
-        arm_timer(opts_.idle_timeout, error::connection_closed);
+      } else if (!idle_armed_) {
+        // Armed when the connection turns idle, not again on every read: PING ACKs and SETTINGS
+        // arrive on an idle connection too (the health check's own), and must not keep it forever.
+        arm_idle();
       }
     }
   }
@@ -692,6 +725,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   void submit_h2(std::shared_ptr<request_op> op) {
     timer_.cancel();
     ++timer_gen_;
+    idle_armed_ = false;
     const auto& u = op->target;
     bool has_body = op->req.has_body();
     if (authority_.empty()) authority_ = origin_.authority();
@@ -1038,6 +1072,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   void start_h1(std::shared_ptr<request_op> op) {
     timer_.cancel();
     ++timer_gen_;
+    idle_armed_ = false;
     current_ = op;
     h1_paused_ = false;
     op->resp.connection = id_;
@@ -1201,7 +1236,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
         requests_ >= opts_.max_requests_per_connection)
       return close("max-requests");
     if (keep_alive && state_ == state::ready) {
-      arm_timer(opts_.idle_timeout, error::connection_closed);
+      arm_idle();
       if (owner_) owner_->on_connection_available(*this);
     }
   }
@@ -1292,6 +1327,8 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   bool retired_ = false;  // retire(): our own drain (max age or requests, shutdown, network change)
   bool dedicated_ = false;
   bool starve_armed_ = false;  // the timer runs for requests the server allows no stream for
+  bool idle_armed_ = false;    // the timer runs for idle_timeout, since the connection turned idle
+  bool goaway_due_ = false;    // retire(): our GOAWAY goes on the next flush
   bool goaway_seen_ = false;
   std::uint32_t goaway_code_ = 0;  // the error code of the server's GOAWAY
   bool writing_ = false;
