@@ -6,12 +6,16 @@
 #pragma once
 
 #include "exit_codes.hpp"
+#include "glob.hpp"
 #include "write_out.hpp"
 
 #include <h2coal/config.hpp>
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -33,8 +37,11 @@ struct command_line {
   struct output_spec {
     bool remote_name = false;  // -O: the last segment of the URL's path
     std::string file;          // -o
+    bool none = false;         // no -o or -O for this URL: stdout (or --remote-name-all)
   };
-  std::vector<output_spec> outputs;
+  std::vector<output_spec> outputs;  // after parsing: one per URL, globs expanded
+  std::size_t output_options = 0;    // how many -o and -O were given
+  bool globoff = false;              // -g
   bool remote_name_all = false;      // --remote-name-all: -O for every URL without an output
   bool remote_header_name = false;   // -J: -O takes the name Content-Disposition gives
   std::string output_dir;            // --output-dir
@@ -44,6 +51,7 @@ struct command_line {
   std::string upload_file;           // -T FILE ("-": stdin)
   std::optional<std::string> range;  // -r RANGE: "Range: bytes=RANGE"
   std::optional<std::string> continue_at;  // -C OFFSET or -C - (the output file's size)
+  std::uint64_t limit_rate = 0;      // --limit-rate, bytes per second (0: none)
   std::optional<std::string> dns_servers;  // --dns-servers ADDR[:PORT][,...] (c-ares)
   std::string pinned_public_key;           // --pinnedpubkey sha256//BASE64[;sha256//BASE64...]
   enum class ip { any, v4, v6 } ip_family = ip::any;  // -4 / -6, the later one wins
@@ -87,6 +95,8 @@ which connection carried each request and why. Options are spelled as curl spell
                             server that ignores the range: exit 33; the whole file there: done)
  -b, --cookie <data|file>   Send cookies: "name=value; ..." as given, else read a cookie file
                             (Netscape format, as curl -c writes) and send the ones that match
+ -K, --config <file>        Read options from <file> (curl's syntax: "option = value" lines, '#'
+                            comments, quoted values); "-" reads stdin
  -d, --data <data>          HTTP POST data; @FILE reads a file (CR and LF removed), @- stdin;
                             repeatable, joined with '&' (with the other --data options, in order)
      --data-binary <data>   As -d, but @FILE is sent byte for byte
@@ -103,6 +113,7 @@ which connection carried each request and why. Options are spelled as curl spell
  -f, --fail                 Fail with no output on HTTP errors (status >= 400, exit 22)
      --fail-with-body       Exit 22 on HTTP errors, but write the body
      --create-dirs          Create the folders a -o, -O or --output-dir file needs
+ -g, --globoff              No URL globbing: "{a,b}" and "[1-3]" are sent as they are
  -G, --get                  Put the data options in the URL's query and send a GET (HEAD with -I)
      --graph <file>         Write which origins went over which connection as Graphviz DOT;
                             rendered as SVG when the name ends in .svg and `dot` is installed
@@ -122,6 +133,8 @@ which connection carried each request and why. Options are spelled as curl spell
  -L, --location             Follow redirects (301, 302, 303, 307, 308); credentials are not sent to
                             another origin; https to http is refused (exit 1)
  -m, --max-time <seconds>   Maximum time for each transfer (redirects and retries included)
+     --limit-rate <speed>   Receive at most <speed> bytes per second (k, m, g: KiB, MiB, GiB); the
+                            server is held back by flow control, nothing piles up
      --max-filesize <bytes>  Fail (exit 63) when the body would be larger than this; told by
                             Content-Length before anything is written, else when the limit is passed
      --max-redirs <num>     At most this many redirects with -L (default 50; -1: no limit; exit 47)
@@ -192,6 +205,104 @@ With several URLs the last one's result is the exit code, as in curl.
 )";
 }
 
+/// One line of a -K file split as curl does: "option value", "option = value", "option: value", with or
+/// without the leading dashes of a long option; a value in double quotes may hold spaces and the escapes
+/// \\ \" \t \n \r \v. Returns the words (none for a blank line or a comment); false on a bad line.
+inline bool config_line_words(std::string line, std::vector<std::string>& words, std::string& problem) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  std::size_t p = 0;
+  while (p < line.size() && is_space(line[p])) ++p;
+  if (p == line.size() || line[p] == '#') return true;
+  std::size_t start = p;
+  while (p < line.size() && !is_space(line[p]) && line[p] != '=' && line[p] != ':') ++p;
+  std::string option = line.substr(start, p - start);
+  if (option.empty()) {
+    problem = "no option name";
+    return false;
+  }
+  if (option[0] != '-') option = "--" + option;
+  words.push_back(option);
+  while (p < line.size() && is_space(line[p])) ++p;
+  if (p < line.size() && (line[p] == '=' || line[p] == ':')) ++p;
+  while (p < line.size() && is_space(line[p])) ++p;
+  if (p == line.size()) return true;  // an option without a value (a flag)
+  std::string value;
+  if (line[p] == '"') {
+    for (++p; p < line.size() && line[p] != '"'; ++p) {
+      if (line[p] == '\\' && p + 1 < line.size()) {
+        const char e = line[++p];
+        value += e == 't' ? '\t' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 'v' ? '\v' : e;
+      } else {
+        value += line[p];
+      }
+    }
+    if (p == line.size()) {
+      problem = "unterminated quote";
+      return false;
+    }
+  } else {
+    start = p;
+    while (p < line.size() && !is_space(line[p])) ++p;
+    value = line.substr(start, p - start);
+  }
+  words.push_back(value);
+  return true;
+}
+
+/// The command line with every -K/--config FILE replaced, where it stands, by the options in that file
+/// ("-" is stdin; files may name files, ten deep at most). Empty optional and `problem` set on failure.
+inline std::optional<std::vector<std::string>> expand_config(std::vector<std::string> args, std::string& problem,
+                                                              int depth = 0) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::optional<std::string> file;
+    if (a == "-K" || a == "--config") {
+      if (i + 1 >= args.size()) {
+        problem = a + ": needs a file";
+        return std::nullopt;
+      }
+      file = args[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      file = a.substr(9);
+    } else if (a.size() > 2 && a.rfind("-K", 0) == 0) {
+      file = a.substr(2);
+    }
+    if (!file) {
+      out.push_back(a);
+      continue;
+    }
+    if (depth >= 10) {
+      problem = "-K: config files nested too deep";
+      return std::nullopt;
+    }
+    std::ifstream in_file;
+    std::istream* in = &std::cin;
+    if (*file != "-") {
+      in_file.open(*file, std::ios::binary);
+      if (!in_file) {
+        problem = "-K: cannot read the config file '" + *file + "'";
+        return std::nullopt;
+      }
+      in = &in_file;
+    }
+    std::vector<std::string> words;
+    std::size_t number = 0;
+    for (std::string line; std::getline(*in, line);) {
+      ++number;
+      std::string why;
+      if (!config_line_words(line, words, why)) {
+        problem = "-K: " + *file + ":" + std::to_string(number) + ": " + why;
+        return std::nullopt;
+      }
+    }
+    auto nested = expand_config(std::move(words), problem, depth + 1);
+    if (!nested) return std::nullopt;
+    out.insert(out.end(), nested->begin(), nested->end());
+  }
+  return out;
+}
+
 /// Parses argv into `cl`. Returns an exit code when h2get must stop now (help, version, bad usage).
 inline std::optional<int> parse_command_line(int argc, char** argv, command_line& cl) {
   CLI::App app{"h2get", "h2get"};
@@ -245,6 +356,7 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   auto* oo = app.add_option("-o,--output", o_files)->allow_extra_args(false);
   auto* oO = app.add_flag("-O,--remote-name", remote_names);
   flag("--remote-name-all", cl.remote_name_all);
+  flag("-g,--globoff", cl.globoff);
   flag("-J,--remote-header-name", cl.remote_header_name);
   app.add_option("--output-dir", cl.output_dir)->multi_option_policy(last);
   flag("--create-dirs", cl.create_dirs);
@@ -262,6 +374,8 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   app.add_option("-T,--upload-file", cl.upload_file)->multi_option_policy(last);
   app.add_option("-r,--range", cl.range)->multi_option_policy(last);
   app.add_option("-C,--continue-at", cl.continue_at)->multi_option_policy(last);
+  std::string limit_rate;
+  app.add_option("--limit-rate", limit_rate)->multi_option_policy(last);
   auto* ourl = app.add_option("--url", url_options)->allow_extra_args(false);
   app.add_option("--trace", cl.trace_file)->multi_option_policy(last);
   app.add_option("--graph", cl.graph_file)->multi_option_policy(last);
@@ -280,7 +394,14 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   auto* opos = app.add_option("url", positional);
 
   try {
-    app.parse(argc, argv);
+    std::string problem;
+    auto expanded = expand_config(std::vector<std::string>(argv + 1, argv + argc), problem);
+    if (!expanded) {
+      std::cerr << "h2get: (" << exit_code::usage << ") " << problem << "\n";
+      return exit_code::usage;
+    }
+    std::reverse(expanded->begin(), expanded->end());  // CLI11 takes the arguments last first
+    app.parse(*expanded);
   } catch (const CLI::ParseError& e) {
     std::cerr << "h2get: (" << exit_code::usage << ") " << e.what() << "\n"
               << "h2get: try 'h2get --help' for more information\n";
@@ -323,6 +444,37 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
     while (ipos < positional.size()) cl.urls.push_back(positional[ipos++]);
     while (iurl < url_options.size()) cl.urls.push_back(url_options[iurl++]);
   }
+  // Globbing (unless -g): each URL argument becomes the URLs it stands for, and its -o name ("#N") one
+  // per URL; then there is one output entry per URL.
+  cl.output_options = cl.outputs.size();
+  {
+    std::vector<std::string> urls;
+    std::vector<command_line::output_spec> outputs;
+    for (std::size_t i = 0; i < cl.urls.size(); ++i) {
+      command_line::output_spec spec;
+      if (i < cl.outputs.size()) spec = cl.outputs[i];
+      else spec.none = true;
+      if (cl.globoff) {
+        urls.push_back(cl.urls[i]);
+        outputs.push_back(spec);
+        continue;
+      }
+      std::string problem;
+      auto expanded = expand_glob(cl.urls[i], problem);
+      if (!expanded) {
+        std::cerr << "h2get: (" << exit_code::bad_url << ") " << problem << " of '" << cl.urls[i] << "'\n";
+        return exit_code::bad_url;
+      }
+      for (auto& g : *expanded) {
+        urls.push_back(std::move(g.url));
+        auto one = spec;
+        if (!one.remote_name && !one.none) one.file = glob_output_name(spec.file, g.values);
+        outputs.push_back(std::move(one));
+      }
+    }
+    cl.urls = std::move(urls);
+    cl.outputs = std::move(outputs);
+  }
   if (ipv4 || ipv6) {  // as with the protocol flags, the later one wins
     cl.ip_family = ipv4 ? command_line::ip::v4 : command_line::ip::v6;
     if (ipv4 && ipv6)
@@ -358,6 +510,23 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
                 << "h2get: try 'h2get --help' for more information\n";
       return exit_code::usage;
     }
+  if (!limit_rate.empty()) {
+    // curl's units: a number, optionally k, m or g (powers of 1024), either case.
+    std::uint64_t unit = 1;
+    std::string digits = limit_rate;
+    switch (digits.back()) {
+      case 'k': case 'K': unit = 1024; digits.pop_back(); break;
+      case 'm': case 'M': unit = 1024 * 1024; digits.pop_back(); break;
+      case 'g': case 'G': unit = 1024 * 1024 * 1024; digits.pop_back(); break;
+      default: break;
+    }
+    if (digits.empty() || digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string::npos) {
+      std::cerr << "h2get: (" << exit_code::usage << ") --limit-rate: '" << limit_rate << "' is not a rate (N, Nk, Nm or Ng)\n"
+                << "h2get: try 'h2get --help' for more information\n";
+      return exit_code::usage;
+    }
+    cl.limit_rate = std::stoull(digits) * unit;
+  }
   if (cl.continue_at && *cl.continue_at != "-" &&
       (cl.continue_at->empty() || cl.continue_at->find_first_not_of("0123456789") != std::string::npos ||
        cl.continue_at->size() > 18)) {

@@ -26,6 +26,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -265,6 +266,8 @@ struct transfer {
   std::int64_t conn = 0;       // the connection it was sent on (request.sent), for -i's HTTP version
   bool remote_named = false;   // -O (or --remote-name-all) named its file: -J may rename it
   std::uint64_t resume_from = 0;  // -C: the byte the body starts at
+  std::unique_ptr<asio::steady_timer> pace;  // --limit-rate: resumes the paused body
+  std::chrono::steady_clock::time_point first_byte{};
   std::error_code ec;
   h2coal::response resp;
   bool started = false;        // async_request called
@@ -386,7 +389,7 @@ class session {
   // Empty: stdout.
   std::string output_for(std::size_t i, const std::string& url) {
     std::string name;
-    if (i < cl_.outputs.size()) {
+    if (i < cl_.outputs.size() && !cl_.outputs[i].none) {
       const auto& spec = cl_.outputs[i];
       if (!spec.remote_name) {
         if (spec.file == "-") return {};
@@ -557,7 +560,26 @@ class session {
       return complete(i, h2coal::error::cancelled, {});
     }
     req.on_response = [this, i](int status, const h2coal::fields& headers) { on_head(i, status, headers); };
-    req.on_body = [this, i](std::string_view bytes) { on_piece(i, bytes); };
+    if (!cl_.limit_rate) {
+      req.on_body = [this, i](std::string_view bytes) { on_piece(i, bytes); };
+    } else {
+      // --limit-rate: after each piece, a body ahead of the rate pauses until the rate catches up (the
+      // library keeps the stream's window shut meanwhile: the server waits, nothing is buffered here).
+      req.on_body = [this, i](std::string_view bytes, const h2coal::resume_handle& resume) {
+        auto& tr = transfers_[i];
+        const auto now = std::chrono::steady_clock::now();
+        if (tr.received == 0) tr.first_byte = now;
+        on_piece(i, bytes);
+        const auto due = tr.first_byte + std::chrono::microseconds(tr.received * 1000000 / cl_.limit_rate);
+        if (due <= now || tr.local.code) return h2coal::body_action::proceed;
+        if (!tr.pace) tr.pace = std::make_unique<asio::steady_timer>(io_);
+        tr.pace->expires_at(due);
+        tr.pace->async_wait([resume](std::error_code ec) {
+          if (!ec) resume();
+        });
+        return h2coal::body_action::pause;
+      };
+    }
     if (cl_.verbose) {
       std::string lines = "> " + req.method + " " + req.url + "\n";
       for (const auto& [n, v] : req.headers) lines += "> " + n + ": " + v + "\n";
@@ -1066,13 +1088,14 @@ int run(int argc, char** argv) {
   }
   opts.trace = h2coal::trace::fan_out(std::move(sinks));
 
-  if (cl.outputs.size() > cl.urls.size()) rep.warning("got more -o options than URLs");
+  if (cl.output_options > cl.urls.size()) rep.warning("got more output options than URLs");
   if (cl.verbose && cl.insecure && cl.policy != "strict")
     rep.warning("-k turns coalescing off: unverified connections are never shared");
 
   // The meter only where a person watches stderr, and never over a body printed to the same terminal.
-  bool stdout_gets_body = (cl.outputs.size() < cl.urls.size() && !cl.remote_name_all) ||
-                          std::any_of(cl.outputs.begin(), cl.outputs.end(), [](const auto& o) { return !o.remote_name && o.file == "-"; });
+  bool stdout_gets_body = std::any_of(cl.outputs.begin(), cl.outputs.end(), [&cl](const auto& o) {
+    return o.none ? !cl.remote_name_all : !o.remote_name && o.file == "-";
+  });
   bool meter_on = !cl.silent && !cl.no_progress_meter && !cl.verbose && isatty(STDERR_FILENO) &&
                   !(stdout_gets_body && isatty(STDOUT_FILENO));
   progress_meter meter(meter_on, cl.urls.size());

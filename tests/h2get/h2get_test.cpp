@@ -1156,6 +1156,13 @@ TEST_CASE("h2get: curl's flags do what curl does (curl itself is the oracle)") {
         << "a.test\tFALSE\t/\tFALSE\t1\told\texpired\n"
         << "#HttpOnly_a.test\tFALSE\t/app/deep\tFALSE\t0\tdeep\tcookie\n";
     std::ofstream(in + "/format", std::ios::binary) << "code %{http_code}\\n";
+    std::ofstream(in + "/config", std::ios::binary)
+        << "# options as curl reads them\n"
+        << "header = \"X-From-Config: one two\"\n"
+        << "  --data-raw \"k=v w\"\n"
+        << "user-agent: \"config \\\"agent\\\"\"\n"
+        << "\n"
+        << "url https://a.test:" << port << "/config\n";
   }
   struct oracle_case {
     oracle_case(std::vector<std::string> a, std::string in = {}, bool ua = false, std::map<std::string, std::string> p = {})
@@ -1205,6 +1212,14 @@ TEST_CASE("h2get: curl's flags do what curl does (curl itself is the oracle)") {
       {{"--http2", "URL/h2"}},
       {{"-I", "-o", "{out}/head", "URL/fixed"}},
       {{"-i", "URL/fixed"}},
+      {{"-K", "{in}/config"}, {}, true},
+      {{"-K", "{in}/config", "-A", "later wins", "URL/second"}, {}, true},
+      {{"--limit-rate", "300k", "URL/bytes/200000"}},
+      {{"URL/g/{one,two}/[1-2]"}},
+      {{"-o", "{out}/file_#1_#2", "URL/h/{x,y}/[08-10]", "URL/after"}},
+      {{"URL/s/[1-6:2]", "URL/l/[a-c]"}},
+      {{"-g", "URL/lit/{a}/[1]"}},
+      {{"URL/bad/[3-1]"}},
       {{"-r", "0-9", "URL/ranged"}},
       {{"-r", "990-", "-o", "{out}/tail", "URL/ranged"}},
       {{"-C", "-", "-o", "{out}/partial", "URL/ranged"}, {}, false, {{"partial", std::string(100, 'x')}}},
