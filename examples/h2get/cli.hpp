@@ -42,6 +42,7 @@ struct command_line {
   std::vector<output_spec> outputs;  // after parsing: one per URL, globs expanded
   std::size_t output_options = 0;    // how many -o and -O were given
   bool globoff = false;              // -g
+  bool progress_bar = false;         // -#
   bool remote_name_all = false;      // --remote-name-all: -O for every URL without an output
   bool remote_header_name = false;   // -J: -O takes the name Content-Disposition gives
   std::string output_dir;            // --output-dir
@@ -113,6 +114,7 @@ which connection carried each request and why. Options are spelled as curl spell
  -f, --fail                 Fail with no output on HTTP errors (status >= 400, exit 22)
      --fail-with-body       Exit 22 on HTTP errors, but write the body
      --create-dirs          Create the folders a -o, -O or --output-dir file needs
+ -#, --progress-bar         A bar of '#' instead of curl's columns as the progress meter
  -g, --globoff              No URL globbing: "{a,b}" and "[1-3]" are sent as they are
  -G, --get                  Put the data options in the URL's query and send a GET (HEAD with -I)
      --graph <file>         Write which origins went over which connection as Graphviz DOT;
@@ -357,6 +359,7 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   auto* oO = app.add_flag("-O,--remote-name", remote_names);
   flag("--remote-name-all", cl.remote_name_all);
   flag("-g,--globoff", cl.globoff);
+  flag("--progress-bar", cl.progress_bar);
   flag("-J,--remote-header-name", cl.remote_header_name);
   app.add_option("--output-dir", cl.output_dir)->multi_option_policy(last);
   flag("--create-dirs", cl.create_dirs);
@@ -400,6 +403,8 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
       std::cerr << "h2get: (" << exit_code::usage << ") " << problem << "\n";
       return exit_code::usage;
     }
+    for (auto& a : *expanded)
+      if (a == "-#") a = "--progress-bar";  // a short name CLI11 would not take
     std::reverse(expanded->begin(), expanded->end());  // CLI11 takes the arguments last first
     app.parse(*expanded);
   } catch (const CLI::ParseError& e) {

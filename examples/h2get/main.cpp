@@ -481,6 +481,11 @@ class session {
         }
       }
     }
+    std::uint64_t expected = 0;
+    if (auto length = headers.get("content-length"); length && !length->empty() && length->size() < 19 &&
+                                                      length->find_first_not_of("0123456789") == std::string_view::npos)
+      expected = std::stoull(std::string(*length));
+    meter_.begin(cl_.head ? 0 : expected);
     if (!t.out->open()) return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
     if (cl_.include || cl_.head) {
       std::string block = "HTTP/" + http_version_of(t) + " " + std::to_string(status) + "\r\n";
@@ -1098,7 +1103,11 @@ int run(int argc, char** argv) {
   });
   bool meter_on = !cl.silent && !cl.no_progress_meter && !cl.verbose && isatty(STDERR_FILENO) &&
                   !(stdout_gets_body && isatty(STDOUT_FILENO));
-  progress_meter meter(meter_on, cl.urls.size());
+  progress_meter meter(!meter_on           ? progress_meter::style::off
+                       : cl.parallel      ? progress_meter::style::parallel
+                       : cl.progress_bar  ? progress_meter::style::bar
+                                          : progress_meter::style::columns,
+                       cl.urls.size());
   rep.meter = &meter;
 
   session s(io, cl, std::move(rt), std::move(opts), rep, meter);

@@ -616,11 +616,27 @@ TEST_CASE("h2get: the progress meter shows only when stderr is a terminal, and n
   };
   auto shown = h2get_test::run_process({"/usr/bin/script", "-qec", command(""), "/dev/null"});
   CHECK(shown.exit_code == 0);
-  CHECK(contains(shown.out, "1/1 transfers"));
+  // curl's columns: its header, then a line that ends at 100% of the 100,000 bytes (97k in curl's units).
+  CHECK(contains(shown.out, "  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current"));
+  CHECK(contains(shown.out, "100   97k  100   97k    0     0"));
   CHECK(slurp(s.f.file("body")) == expected_bytes(100000));
   auto silent = h2get_test::run_process({"/usr/bin/script", "-qec", command("-s"), "/dev/null"});
   CHECK(silent.exit_code == 0);
-  CHECK_FALSE(contains(silent.out, "transfers"));
+  CHECK_FALSE(contains(silent.out, "% Total"));
+  auto quiet = h2get_test::run_process({"/usr/bin/script", "-qec", command("--no-progress-meter"), "/dev/null"});
+  CHECK(quiet.exit_code == 0);
+  CHECK_FALSE(contains(quiet.out, "% Total"));
+  auto bar = h2get_test::run_process({"/usr/bin/script", "-qec", command("-#"), "/dev/null"});
+  CHECK(bar.exit_code == 0);
+  CHECK(contains(bar.out, "###"));
+  CHECK(contains(bar.out, "100.0%"));
+  // curl under the same terminal prints the same header and the same first columns.
+  std::string curl = "/usr/bin/curl --cacert " + s.f.ca.ca_file();
+  for (const auto& r : s.f.resolves) curl += " " + r;
+  curl += " -o " + s.f.file("curl-body") + " " + s.url("a.test", "/bytes/100000");
+  auto theirs = h2get_test::run_process({"/usr/bin/script", "-qec", curl, "/dev/null"});
+  CHECK(contains(theirs.out, "  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current"));
+  CHECK(contains(theirs.out, "100   97k  100   97k    0     0"));
 }
 
 // ---- Exit codes, one per error class ----
