@@ -1322,3 +1322,36 @@ TEST_CASE("h2get: 1 GiB streams to a file and to a slowly read pipe in flat memo
   INFO("peak RSS " << r.max_rss_kib << " KiB");
   CHECK(r.max_rss_kib < 32 * 1024);
 }
+
+TEST_CASE("h2get: --limit-rate holds the download to the rate; --max-filesize stops a body that runs over") {
+  two_hosts s;
+  auto r = s.f.h2get({"--limit-rate", "200k", "-o", s.f.file("slow"), "-w", "%{speed_download}", s.url("a.test", "/bytes/300000")});
+  CHECK(r.exit_code == 0);
+  CHECK(slurp(s.f.file("slow")) == expected_bytes(300000));
+  // A slower machine only makes it slower: the bound holds whatever the load.
+  CHECK(std::stoull(r.out) <= 200 * 1024 * 3 / 2);
+
+  // No Content-Length (chunked HTTP/1.1): the limit is found while the body arrives. The file made when the
+  // response started stays, unless --remove-on-error.
+  server_options so;
+  so.protocol = server_protocol::http1;
+  two_hosts h1(so);
+  auto kept = h1.f.h2get({"--max-filesize", "1000", "-o", h1.f.file("kept"), h1.url("a.test", "/chunked/100000")});
+  CHECK(kept.exit_code == 63);
+  CHECK(std::filesystem::exists(h1.f.file("kept")));
+  auto gone = h1.f.h2get({"--max-filesize", "1000", "--remove-on-error", "-o", h1.f.file("gone"), h1.url("a.test", "/chunked/100000")});
+  CHECK(gone.exit_code == 63);
+  CHECK_FALSE(std::filesystem::exists(h1.f.file("gone")));
+}
+
+TEST_CASE("h2get: -o files are made only once a response starts, and a file that cannot be made is exit 23") {
+  two_hosts s;
+  auto refused = s.f.h2get({"-o", s.f.file("never"), "https://127.0.0.1:" + std::to_string(closed_port()) + "/"});
+  CHECK(refused.exit_code == 7);
+  CHECK_FALSE(std::filesystem::exists(s.f.file("never")));
+  auto nowhere = s.f.h2get({"-o", s.f.file("no/such/folder/x"), s.url("a.test", "/bytes/10")});
+  CHECK(nowhere.exit_code == 23);
+  auto made = s.f.h2get({"--create-dirs", "-o", s.f.file("no/such/folder/x"), s.url("a.test", "/bytes/10")});
+  CHECK(made.exit_code == 0);
+  CHECK(slurp(s.f.file("no/such/folder/x")) == expected_bytes(10));
+}
