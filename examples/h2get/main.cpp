@@ -1014,6 +1014,10 @@ int run(int argc, char** argv) {
   // transfer until --max-time (DESIGN section 14).
   opts.read_idle_timeout = std::chrono::seconds(15);
   opts.tls.insecure = cl.insecure;
+  // curl's environment: CURL_CA_BUNDLE stands for --cacert when none is given (SSL_CERT_FILE and
+  // SSL_CERT_DIR reach OpenSSL's default store, the system trust, by themselves).
+  if (cl.cacert.empty())
+    if (const char* bundle = std::getenv("CURL_CA_BUNDLE"); bundle && *bundle) cl.cacert = bundle;
   if (!cl.cacert.empty()) {
     if (!read_file(cl.cacert)) {
       rep.error({exit_code::ca_file, "cannot read the CA file '" + cl.cacert + "' (--cacert)"});

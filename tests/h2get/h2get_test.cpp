@@ -1355,3 +1355,15 @@ TEST_CASE("h2get: -o files are made only once a response starts, and a file that
   CHECK(made.exit_code == 0);
   CHECK(slurp(s.f.file("no/such/folder/x")) == expected_bytes(10));
 }
+
+TEST_CASE("h2get: CURL_CA_BUNDLE trusts a CA as --cacert does") {
+  two_hosts s;
+  std::vector<std::string> argv = {H2GET_PATH};
+  argv.insert(argv.end(), s.f.resolves.begin(), s.f.resolves.end());
+  argv.push_back(s.url("a.test", "/bytes/10"));
+  auto untrusted = h2get_test::run_process(argv);
+  CHECK(untrusted.exit_code == 60);
+  auto trusted = h2get_test::run_process(argv, {}, {"CURL_CA_BUNDLE=" + s.f.ca.ca_file()});
+  CHECK(trusted.exit_code == 0);
+  CHECK(trusted.out == expected_bytes(10));
+}
