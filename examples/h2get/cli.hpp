@@ -6,12 +6,16 @@
 #pragma once
 
 #include "exit_codes.hpp"
+#include "glob.hpp"
 #include "write_out.hpp"
 
 #include <h2coal/config.hpp>
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -23,8 +27,32 @@ struct command_line {
   std::vector<std::string> urls;
   std::vector<std::string> resolve;  // --resolve HOST:PORT:ADDR[,ADDR...]
   std::vector<std::string> headers;  // -H "Name: value"
-  std::vector<std::string> data;     // -d DATA|@FILE, joined with '&'
-  std::vector<std::string> outputs;  // -o FILE, in URL order
+  // -d, --data-binary, --data-raw, --data-urlencode, in command-line order, joined with '&'.
+  struct data_part {
+    enum class kind { ascii, binary, raw, urlencode } how = kind::ascii;
+    std::string value;
+  };
+  std::vector<data_part> data;
+  // -o FILE and -O, in command-line order: each names the output of the next URL (curl's rule).
+  struct output_spec {
+    bool remote_name = false;  // -O: the last segment of the URL's path
+    std::string file;          // -o
+    bool none = false;         // no -o or -O for this URL: stdout (or --remote-name-all)
+  };
+  std::vector<output_spec> outputs;  // after parsing: one per URL, globs expanded
+  std::size_t output_options = 0;    // how many -o and -O were given
+  bool globoff = false;              // -g
+  bool progress_bar = false;         // -#
+  bool remote_name_all = false;      // --remote-name-all: -O for every URL without an output
+  bool remote_header_name = false;   // -J: -O takes the name Content-Disposition gives
+  std::string output_dir;            // --output-dir
+  bool create_dirs = false, remove_on_error = false, fail_with_body = false, get = false, no_progress_meter = false;
+  std::optional<long long> max_filesize;  // --max-filesize bytes (exit 63)
+  std::optional<std::string> user_agent, referer, user, cookie;  // -A, -e, -u, -b
+  std::string upload_file;           // -T FILE ("-": stdin)
+  std::optional<std::string> range;  // -r RANGE: "Range: bytes=RANGE"
+  std::optional<std::string> continue_at;  // -C OFFSET or -C - (the output file's size)
+  std::uint64_t limit_rate = 0;      // --limit-rate, bytes per second (0: none)
   std::optional<std::string> dns_servers;  // --dns-servers ADDR[:PORT][,...] (c-ares)
   std::string pinned_public_key;           // --pinnedpubkey sha256//BASE64[;sha256//BASE64...]
   enum class ip { any, v4, v6 } ip_family = ip::any;  // -4 / -6, the later one wins
@@ -63,8 +91,20 @@ which connection carried each request and why. Options are spelled as curl spell
 
  -4, --ipv4                 Connect over IPv4 only (the later of -4 and -6 wins)
  -6, --ipv6                 Connect over IPv6 only
+ -A, --user-agent <name>    Send this User-Agent ("" sends none)
+ -C, --continue-at <offset>  Resume at <offset> bytes, or "-": where the output file ends (a
+                            server that ignores the range: exit 33; the whole file there: done)
+ -b, --cookie <data|file>   Send cookies: "name=value; ..." as given, else read a cookie file
+                            (Netscape format, as curl -c writes) and send the ones that match
+ -K, --config <file>        Read options from <file> (curl's syntax: "option = value" lines, '#'
+                            comments, quoted values); "-" reads stdin
  -d, --data <data>          HTTP POST data; @FILE reads a file (CR and LF removed), @- stdin;
-                            repeatable, joined with '&'
+                            repeatable, joined with '&' (with the other --data options, in order)
+     --data-binary <data>   As -d, but @FILE is sent byte for byte
+     --data-raw <data>      As -d, but '@' is not special
+     --data-urlencode <data>  Percent-encoded data: content, =content, name=content, @file,
+                            name@file
+ -e, --referer <URL>        Send this Referer (";auto" is accepted and ignored)
      --cacert <file>        Trust only the CA certificates in <file> (PEM), not the system's store,
                             as curl does (the library's tls_options::ca_file alone adds to it)
  -E, --cert <file>          Client certificate file (PEM)
@@ -72,6 +112,11 @@ which connection carried each request and why. Options are spelled as curl spell
      --dns-servers <addresses>  DNS servers to ask instead of the system's: ip[:port],... (IPv6 in
                             brackets before a port); needs h2get built with c-ares (else exit 4)
  -f, --fail                 Fail with no output on HTTP errors (status >= 400, exit 22)
+     --fail-with-body       Exit 22 on HTTP errors, but write the body
+     --create-dirs          Create the folders a -o, -O or --output-dir file needs
+ -#, --progress-bar         A bar of '#' instead of curl's columns as the progress meter
+ -g, --globoff              No URL globbing: "{a,b}" and "[1-3]" are sent as they are
+ -G, --get                  Put the data options in the URL's query and send a GET (HEAD with -I)
      --graph <file>         Write which origins went over which connection as Graphviz DOT;
                             rendered as SVG when the name ends in .svg and `dot` is installed
      --compressed           Ask for a compressed body (gzip, deflate, br, zstd) and decode it
@@ -79,6 +124,7 @@ which connection carried each request and why. Options are spelled as curl spell
  -H, --header <header>      Extra header "Name: value" (repeatable); "Name:" removes a default one
  -h, --help                 This help text
      --http1.1              Use HTTP/1.1 only
+     --http2                HTTP/2 where the server offers it by ALPN, else HTTP/1.1 (the default)
      --http2-prior-knowledge  HTTP/2 without upgrade for http:// (h2c); only h2 in ALPN for https://
  -I, --head                 Show the response headers only (HEAD request)
  -i, --include              Include the response headers in the output
@@ -89,12 +135,23 @@ which connection carried each request and why. Options are spelled as curl spell
  -L, --location             Follow redirects (301, 302, 303, 307, 308); credentials are not sent to
                             another origin; https to http is refused (exit 1)
  -m, --max-time <seconds>   Maximum time for each transfer (redirects and retries included)
+     --limit-rate <speed>   Receive at most <speed> bytes per second (k, m, g: KiB, MiB, GiB); the
+                            server is held back by flow control, nothing piles up
+     --max-filesize <bytes>  Fail (exit 63) when the body would be larger than this; told by
+                            Content-Length before anything is written, else when the limit is passed
      --max-redirs <num>     At most this many redirects with -L (default 50; -1: no limit; exit 47)
+     --no-progress-meter    No progress meter, but error messages as usual
      --no-sessionid         Do not resume TLS sessions (every handshake is a full one)
      --noproxy <no-proxy-list>  Hosts that go direct: comma list of names (domain suffixes),
                             IP addresses, CIDR ranges, host:port, or "*"; replaces no_proxy
  -o, --output <file>        Write the body to <file> instead of stdout (repeatable, in URL order;
-                            "-" is stdout)
+                            "-" is stdout); made once the response starts, as the bytes arrive
+ -O, --remote-name          Write the body to a file named as the URL's last path segment
+ -J, --remote-header-name   With -O: the name Content-Disposition gives (its last segment only,
+                            never a path elsewhere); an existing file is not overwritten (exit 23)
+     --output-dir <dir>     Put the -o and -O files in <dir>
+     --remote-name-all      -O for every URL that has no -o or -O of its own
+     --remove-on-error      Remove the output file when the transfer fails
  -Z, --parallel             Run the transfers concurrently (output still in URL order)
      --pinnedpubkey <hashes>  sha256//BASE64[;sha256//BASE64...]: every server's public key must
                             match one of these SHA-256 hashes of its SubjectPublicKeyInfo (exit 90)
@@ -118,7 +175,12 @@ which connection carried each request and why. Options are spelled as curl spell
                             honoured); waits 1 s, doubling up to 10 minutes
      --retry-delay <seconds>  Wait this long between retries instead
      --retry-max-time <seconds>  Start no retry later than this after the transfer began
+ -r, --range <range>        Ask for these bytes only: "Range: bytes=<range>"
  -S, --show-error           Show error messages even with -s
+ -T, --upload-file <file>   PUT <file>, streamed (the URL gets its name when it has no file part);
+                            "-" reads stdin
+ -u, --user <user:password>  Basic authentication (a user without ':' gets an empty password)
+     --url <url>            A URL, as an argument would be
  -s, --silent               Silent mode: no progress meter, no error messages
      --socks5 <host[:port]> SOCKS5 proxy; h2get resolves the names (= -x socks5://host:port)
      --socks5-hostname <host[:port]>  SOCKS5 proxy that resolves the names (= -x socks5h://...)
@@ -134,7 +196,8 @@ inline const char* exit_codes_help() {
 Exit codes (curl's meanings): 0 success, 1 unsupported protocol, 2 bad option, 3 bad URL,
 4 feature not built in, 5 could not resolve the proxy (or a proxy URL's syntax is bad), 6 could not
 resolve host, 7 could not connect (to the host or the proxy; also an unsupported proxy scheme),
-16 HTTP/2 error, 22 HTTP error with --fail, 23 write error, 26 read error, 28 timeout (resolving
+16 HTTP/2 error, 22 HTTP error with --fail, 23 write error, 26 read error, 33 -C and a server
+that ignores the range, 63 --max-filesize exceeded, 28 timeout (resolving
 included), 35 TLS handshake error (with the host or an https:// proxy), 52 empty reply, 56 receive
 error (also a proxy's CONNECT answered non-2xx, 407 included), 58 client certificate problem,
 60 server certificate not valid, 77 bad --cacert or --proxy-cacert file, 90 public key does not
@@ -142,6 +205,104 @@ match --pinnedpubkey, 92 HTTP/2 stream error, 97 SOCKS5 proxy error; h2get's own
 a misrouted response; 47 too many redirects, 61 a body not valid in its Content-Encoding.
 With several URLs the last one's result is the exit code, as in curl.
 )";
+}
+
+/// One line of a -K file split as curl does: "option value", "option = value", "option: value", with or
+/// without the leading dashes of a long option; a value in double quotes may hold spaces and the escapes
+/// \\ \" \t \n \r \v. Returns the words (none for a blank line or a comment); false on a bad line.
+inline bool config_line_words(std::string line, std::vector<std::string>& words, std::string& problem) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  std::size_t p = 0;
+  while (p < line.size() && is_space(line[p])) ++p;
+  if (p == line.size() || line[p] == '#') return true;
+  std::size_t start = p;
+  while (p < line.size() && !is_space(line[p]) && line[p] != '=' && line[p] != ':') ++p;
+  std::string option = line.substr(start, p - start);
+  if (option.empty()) {
+    problem = "no option name";
+    return false;
+  }
+  if (option[0] != '-') option = "--" + option;
+  words.push_back(option);
+  while (p < line.size() && is_space(line[p])) ++p;
+  if (p < line.size() && (line[p] == '=' || line[p] == ':')) ++p;
+  while (p < line.size() && is_space(line[p])) ++p;
+  if (p == line.size()) return true;  // an option without a value (a flag)
+  std::string value;
+  if (line[p] == '"') {
+    for (++p; p < line.size() && line[p] != '"'; ++p) {
+      if (line[p] == '\\' && p + 1 < line.size()) {
+        const char e = line[++p];
+        value += e == 't' ? '\t' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 'v' ? '\v' : e;
+      } else {
+        value += line[p];
+      }
+    }
+    if (p == line.size()) {
+      problem = "unterminated quote";
+      return false;
+    }
+  } else {
+    start = p;
+    while (p < line.size() && !is_space(line[p])) ++p;
+    value = line.substr(start, p - start);
+  }
+  words.push_back(value);
+  return true;
+}
+
+/// The command line with every -K/--config FILE replaced, where it stands, by the options in that file
+/// ("-" is stdin; files may name files, ten deep at most). Empty optional and `problem` set on failure.
+inline std::optional<std::vector<std::string>> expand_config(std::vector<std::string> args, std::string& problem,
+                                                              int depth = 0) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::optional<std::string> file;
+    if (a == "-K" || a == "--config") {
+      if (i + 1 >= args.size()) {
+        problem = a + ": needs a file";
+        return std::nullopt;
+      }
+      file = args[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      file = a.substr(9);
+    } else if (a.size() > 2 && a.rfind("-K", 0) == 0) {
+      file = a.substr(2);
+    }
+    if (!file) {
+      out.push_back(a);
+      continue;
+    }
+    if (depth >= 10) {
+      problem = "-K: config files nested too deep";
+      return std::nullopt;
+    }
+    std::ifstream in_file;
+    std::istream* in = &std::cin;
+    if (*file != "-") {
+      in_file.open(*file, std::ios::binary);
+      if (!in_file) {
+        problem = "-K: cannot read the config file '" + *file + "'";
+        return std::nullopt;
+      }
+      in = &in_file;
+    }
+    std::vector<std::string> words;
+    std::size_t number = 0;
+    for (std::string line; std::getline(*in, line);) {
+      ++number;
+      std::string why;
+      if (!config_line_words(line, words, why)) {
+        problem = "-K: " + *file + ":" + std::to_string(number) + ": " + why;
+        return std::nullopt;
+      }
+    }
+    auto nested = expand_config(std::move(words), problem, depth + 1);
+    if (!nested) return std::nullopt;
+    out.insert(out.end(), nested->begin(), nested->end());
+  }
+  return out;
 }
 
 /// Parses argv into `cl`. Returns an exit code when h2get must stop now (help, version, bad usage).
@@ -188,8 +349,37 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   app.add_option("--key", cl.key)->multi_option_policy(last);
   app.add_option("-X,--request", cl.method)->multi_option_policy(last);
   app.add_option("-H,--header", cl.headers)->allow_extra_args(false);
-  app.add_option("-d,--data", cl.data)->allow_extra_args(false);
-  app.add_option("-o,--output", cl.outputs)->allow_extra_args(false);
+  std::vector<std::string> d_ascii, d_binary, d_raw, d_urlencode, o_files, url_options;
+  std::size_t remote_names = 0;
+  auto* od = app.add_option("-d,--data", d_ascii)->allow_extra_args(false);
+  auto* odb = app.add_option("--data-binary", d_binary)->allow_extra_args(false);
+  auto* odr = app.add_option("--data-raw", d_raw)->allow_extra_args(false);
+  auto* odu = app.add_option("--data-urlencode", d_urlencode)->allow_extra_args(false);
+  auto* oo = app.add_option("-o,--output", o_files)->allow_extra_args(false);
+  auto* oO = app.add_flag("-O,--remote-name", remote_names);
+  flag("--remote-name-all", cl.remote_name_all);
+  flag("-g,--globoff", cl.globoff);
+  flag("--progress-bar", cl.progress_bar);
+  flag("-J,--remote-header-name", cl.remote_header_name);
+  app.add_option("--output-dir", cl.output_dir)->multi_option_policy(last);
+  flag("--create-dirs", cl.create_dirs);
+  flag("--remove-on-error", cl.remove_on_error);
+  flag("--fail-with-body", cl.fail_with_body);
+  flag("-G,--get", cl.get);
+  flag("--no-progress-meter", cl.no_progress_meter);
+  bool http2 = false;
+  auto* oh2 = app.add_flag("--http2", http2)->multi_option_policy(last);
+  app.add_option("--max-filesize", cl.max_filesize)->check(CLI::Range(0LL, 1LL << 62))->multi_option_policy(last);
+  app.add_option("-A,--user-agent", cl.user_agent)->multi_option_policy(last);
+  app.add_option("-e,--referer", cl.referer)->multi_option_policy(last);
+  app.add_option("-u,--user", cl.user)->multi_option_policy(last);
+  app.add_option("-b,--cookie", cl.cookie)->multi_option_policy(last);
+  app.add_option("-T,--upload-file", cl.upload_file)->multi_option_policy(last);
+  app.add_option("-r,--range", cl.range)->multi_option_policy(last);
+  app.add_option("-C,--continue-at", cl.continue_at)->multi_option_policy(last);
+  std::string limit_rate;
+  app.add_option("--limit-rate", limit_rate)->multi_option_policy(last);
+  auto* ourl = app.add_option("--url", url_options)->allow_extra_args(false);
   app.add_option("--trace", cl.trace_file)->multi_option_policy(last);
   app.add_option("--graph", cl.graph_file)->multi_option_policy(last);
   app.add_option("-w,--write-out", cl.write_out)->multi_option_policy(last);
@@ -203,10 +393,20 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   app.add_option("-U,--proxy-user", cl.proxy_user)->multi_option_policy(last);
   app.add_option("--proxy-cacert", cl.proxy_cacert)->multi_option_policy(last);
   flag("--proxy-insecure", cl.proxy_insecure);
-  app.add_option("url", cl.urls);
+  std::vector<std::string> positional;
+  auto* opos = app.add_option("url", positional);
 
   try {
-    app.parse(argc, argv);
+    std::string problem;
+    auto expanded = expand_config(std::vector<std::string>(argv + 1, argv + argc), problem);
+    if (!expanded) {
+      std::cerr << "h2get: (" << exit_code::usage << ") " << problem << "\n";
+      return exit_code::usage;
+    }
+    for (auto& a : *expanded)
+      if (a == "-#") a = "--progress-bar";  // a short name CLI11 would not take
+    std::reverse(expanded->begin(), expanded->end());  // CLI11 takes the arguments last first
+    app.parse(*expanded);
   } catch (const CLI::ParseError& e) {
     std::cerr << "h2get: (" << exit_code::usage << ") " << e.what() << "\n"
               << "h2get: try 'h2get --help' for more information\n";
@@ -225,15 +425,60 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
               << "\n";
     return exit_code::ok;
   }
-  // As in curl, the later of --http1.1 and --http2-prior-knowledge wins.
-  if (http11 || h2pk) {
-    cl.version = http11 ? command_line::http::http1_1 : command_line::http::h2_prior_knowledge;
-    if (http11 && h2pk) {
-      for (auto* o : app.parse_order()) {
-        if (o == o11) cl.version = command_line::http::http1_1;
-        if (o == opk) cl.version = command_line::http::h2_prior_knowledge;
+  // As in curl, the last of --http1.1, --http2 and --http2-prior-knowledge wins (--http2: h2 by ALPN,
+  // HTTP/1.1 where the server has no h2, which is h2coal's way anyway).
+  for (auto* o : app.parse_order()) {
+    if (o == o11) cl.version = command_line::http::http1_1;
+    if (o == opk) cl.version = command_line::http::h2_prior_knowledge;
+    if (o == oh2) cl.version = command_line::http::automatic;
+  }
+  // The options that repeat keep their command-line order: data parts, outputs, and URLs (--url or not).
+  {
+    std::size_t ia = 0, ib = 0, ir = 0, iu = 0, io = 0, iurl = 0, ipos = 0;
+    using dk = command_line::data_part::kind;
+    for (auto* o : app.parse_order()) {
+      if (o == od && ia < d_ascii.size()) cl.data.push_back({dk::ascii, d_ascii[ia++]});
+      else if (o == odb && ib < d_binary.size()) cl.data.push_back({dk::binary, d_binary[ib++]});
+      else if (o == odr && ir < d_raw.size()) cl.data.push_back({dk::raw, d_raw[ir++]});
+      else if (o == odu && iu < d_urlencode.size()) cl.data.push_back({dk::urlencode, d_urlencode[iu++]});
+      else if (o == oo && io < o_files.size()) cl.outputs.push_back({false, o_files[io++]});
+      else if (o == oO) cl.outputs.push_back({true, {}});
+      else if (o == ourl && iurl < url_options.size()) cl.urls.push_back(url_options[iurl++]);
+      else if (o == opos && ipos < positional.size()) cl.urls.push_back(positional[ipos++]);
+    }
+    while (ipos < positional.size()) cl.urls.push_back(positional[ipos++]);
+    while (iurl < url_options.size()) cl.urls.push_back(url_options[iurl++]);
+  }
+  // Globbing (unless -g): each URL argument becomes the URLs it stands for, and its -o name ("#N") one
+  // per URL; then there is one output entry per URL.
+  cl.output_options = cl.outputs.size();
+  {
+    std::vector<std::string> urls;
+    std::vector<command_line::output_spec> outputs;
+    for (std::size_t i = 0; i < cl.urls.size(); ++i) {
+      command_line::output_spec spec;
+      if (i < cl.outputs.size()) spec = cl.outputs[i];
+      else spec.none = true;
+      if (cl.globoff) {
+        urls.push_back(cl.urls[i]);
+        outputs.push_back(spec);
+        continue;
+      }
+      std::string problem;
+      auto expanded = expand_glob(cl.urls[i], problem);
+      if (!expanded) {
+        std::cerr << "h2get: (" << exit_code::bad_url << ") " << problem << " of '" << cl.urls[i] << "'\n";
+        return exit_code::bad_url;
+      }
+      for (auto& g : *expanded) {
+        urls.push_back(std::move(g.url));
+        auto one = spec;
+        if (!one.remote_name && !one.none) one.file = glob_output_name(spec.file, g.values);
+        outputs.push_back(std::move(one));
       }
     }
+    cl.urls = std::move(urls);
+    cl.outputs = std::move(outputs);
   }
   if (ipv4 || ipv6) {  // as with the protocol flags, the later one wins
     cl.ip_family = ipv4 ? command_line::ip::v4 : command_line::ip::v6;
@@ -270,6 +515,30 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
                 << "h2get: try 'h2get --help' for more information\n";
       return exit_code::usage;
     }
+  if (!limit_rate.empty()) {
+    // curl's units: a number, optionally k, m or g (powers of 1024), either case.
+    std::uint64_t unit = 1;
+    std::string digits = limit_rate;
+    switch (digits.back()) {
+      case 'k': case 'K': unit = 1024; digits.pop_back(); break;
+      case 'm': case 'M': unit = 1024 * 1024; digits.pop_back(); break;
+      case 'g': case 'G': unit = 1024 * 1024 * 1024; digits.pop_back(); break;
+      default: break;
+    }
+    if (digits.empty() || digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string::npos) {
+      std::cerr << "h2get: (" << exit_code::usage << ") --limit-rate: '" << limit_rate << "' is not a rate (N, Nk, Nm or Ng)\n"
+                << "h2get: try 'h2get --help' for more information\n";
+      return exit_code::usage;
+    }
+    cl.limit_rate = std::stoull(digits) * unit;
+  }
+  if (cl.continue_at && *cl.continue_at != "-" &&
+      (cl.continue_at->empty() || cl.continue_at->find_first_not_of("0123456789") != std::string::npos ||
+       cl.continue_at->size() > 18)) {
+    std::cerr << "h2get: (" << exit_code::usage << ") -C: '" << *cl.continue_at << "' is not an offset or '-'\n"
+              << "h2get: try 'h2get --help' for more information\n";
+    return exit_code::usage;
+  }
   if (cl.urls.empty()) {
     std::cerr << "h2get: (" << exit_code::usage << ") no URL specified\n"
               << "h2get: try 'h2get --help' for more information\n";

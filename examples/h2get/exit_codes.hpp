@@ -30,6 +30,7 @@ inline constexpr int http_error = 22;           // CURLE_HTTP_RETURNED_ERROR (--
 inline constexpr int write_error = 23;          // CURLE_WRITE_ERROR
 inline constexpr int read_error = 26;           // CURLE_READ_ERROR (-d @FILE)
 inline constexpr int timeout = 28;              // CURLE_OPERATION_TIMEDOUT
+inline constexpr int range_error = 33;          // CURLE_RANGE_ERROR (-C and a server without ranges)
 inline constexpr int tls = 35;                  // CURLE_SSL_CONNECT_ERROR
 inline constexpr int aborted = 42;              // CURLE_ABORTED_BY_CALLBACK
 inline constexpr int empty_reply = 52;          // CURLE_GOT_NOTHING

@@ -10,7 +10,9 @@
 #include "cli.hpp"
 #include "digest.hpp"
 #include "exit_codes.hpp"
+#include "form.hpp"
 #include "graph.hpp"
+#include "output.hpp"
 #include "progress.hpp"
 #include "proxy_options.hpp"
 #include "write_out.hpp"
@@ -20,7 +22,11 @@
 #include <h2coal/cares_resolver.hpp>
 #endif
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <spawn.h>
 #include <sys/wait.h>
@@ -30,13 +36,17 @@
 #include <cerrno>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -107,34 +117,95 @@ struct request_template {
   h2coal::fields headers;
   std::optional<std::string> authority;  // -H 'Host: x'
   std::string body;
+  std::string query;                     // -G: the data, for every URL's query
+  std::string upload;                    // -T FILE ("-": stdin), streamed
+  std::vector<stored_cookie> cookies;    // -b FILE: matched per URL
 };
 
-std::optional<failure> build_request_template(const command_line& cl, request_template& rt) {
-  // Body: curl's -d reads @FILE (or @- for stdin) without CR and LF, and joins several with '&'.
-  bool has_data = !cl.data.empty();
-  for (std::size_t i = 0; i < cl.data.size(); ++i) {
-    std::string piece = cl.data[i];
-    if (!piece.empty() && piece.front() == '@') {
-      const std::string path = piece.substr(1);
-      std::optional<std::string> content;
-      if (path == "-") content = std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-      else content = read_file(path);
-      if (!content) return failure{exit_code::read_error, "could not read data from file '" + path + "'"};
-      std::erase_if(*content, [](char c) { return c == '\r' || c == '\n'; });
-      piece = std::move(*content);
-    }
-    if (i) rt.body += '&';
-    rt.body += piece;
+std::optional<std::string> read_stdin() {
+  std::string all(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  if (std::cin.bad()) return std::nullopt;
+  return all;
+}
+
+// One -d, --data-binary, --data-raw or --data-urlencode argument, as curl reads it.
+std::optional<failure> data_piece(const command_line::data_part& part, std::string& out) {
+  using kind = command_line::data_part::kind;
+  auto load = [](const std::string& path, std::string& content) -> std::optional<failure> {
+    auto c = path == "-" ? read_stdin() : read_file(path);
+    if (!c) return failure{exit_code::read_error, "could not read data from file '" + path + "'"};
+    content = std::move(*c);
+    return std::nullopt;
+  };
+  const std::string& v = part.value;
+  if (part.how == kind::raw || ((part.how == kind::ascii || part.how == kind::binary) && (v.empty() || v.front() != '@'))) {
+    out = v;
+    return std::nullopt;
   }
-  if (cl.head && has_data) return failure{exit_code::usage, "you can only select one HTTP request method (-I or -d)"};
-  rt.method = !cl.method.empty() ? cl.method : cl.head ? "HEAD" : has_data ? "POST" : "GET";
+  if (part.how == kind::ascii || part.how == kind::binary) {
+    if (auto f = load(v.substr(1), out)) return f;
+    if (part.how == kind::ascii) std::erase_if(out, [](char c) { return c == '\r' || c == '\n'; });
+    return std::nullopt;
+  }
+  // --data-urlencode: "content", "=content", "name=content", "@file", "name@file" (curl's manual).
+  const auto eq = v.find('='), at = v.find('@');
+  std::string name, content;
+  if (eq != std::string::npos && (at == std::string::npos || eq < at)) {
+    name = v.substr(0, eq);
+    content = v.substr(eq + 1);
+  } else if (at != std::string::npos) {
+    name = v.substr(0, at);
+    if (auto f = load(v.substr(at + 1), content)) return f;
+  } else {
+    content = v;
+  }
+  out = name.empty() ? url_encode(content) : name + "=" + url_encode(content);
+  return std::nullopt;
+}
+
+std::optional<failure> build_request_template(const command_line& cl, request_template& rt) {
+  // Body: the data options, in order, joined with '&' (curl's -d reads @FILE without CR and LF).
+  const bool has_data = !cl.data.empty();
+  std::string data;
+  for (std::size_t i = 0; i < cl.data.size(); ++i) {
+    std::string piece;
+    if (auto f = data_piece(cl.data[i], piece)) return f;
+    if (i) data += '&';
+    data += piece;
+  }
+  if (cl.get) rt.query = std::move(data);
+  else rt.body = std::move(data);
+  const bool posts = has_data && !cl.get;
+  rt.upload = cl.upload_file;
+  if (cl.head && posts) return failure{exit_code::usage, "you can only select one HTTP request method (-I or -d)"};
+  if (!rt.upload.empty() && (posts || cl.head))
+    return failure{exit_code::usage, "you can only select one HTTP request method (-T or " + std::string(cl.head ? "-I" : "-d") + ")"};
+  rt.method = !cl.method.empty() ? cl.method : cl.head ? "HEAD" : !rt.upload.empty() ? "PUT" : posts ? "POST" : "GET";
   if (!h2coal::detail::is_token(rt.method))
     return failure{exit_code::usage, "-X: '" + cl.method + "' is not a valid HTTP method"};
 
   // Headers: defaults first, like curl's User-Agent and Accept; -H "Name:" removes one, "Name;" sends it empty.
-  std::vector<std::pair<std::string, std::string>> list = {{"user-agent", "h2get/" H2COAL_VERSION_STRING},
-                                                           {"accept", "*/*"}};
-  if (has_data) list.emplace_back("content-type", "application/x-www-form-urlencoded");
+  std::vector<std::pair<std::string, std::string>> list;
+  if (!cl.user_agent) list.emplace_back("user-agent", "h2get/" H2COAL_VERSION_STRING);
+  else if (!cl.user_agent->empty()) list.emplace_back("user-agent", *cl.user_agent);  // -A "": none, as curl
+  list.emplace_back("accept", "*/*");
+  if (cl.referer) {
+    std::string r = *cl.referer;
+    if (auto semi = r.rfind(";auto"); semi != std::string::npos && semi + 5 == r.size()) r.resize(semi);
+    if (!r.empty()) list.emplace_back("referer", r);
+  }
+  if (cl.user) {
+    // -u user:password (Basic, RFC 7617); without a colon curl would prompt: the password is empty here.
+    const std::string pair = cl.user->find(':') == std::string::npos ? *cl.user + ":" : *cl.user;
+    list.emplace_back("authorization", "Basic " + base64(pair));
+  }
+  if (cl.cookie) {
+    // -b: "name=value[; ...]" is sent as it is; anything else is a cookie file (one that is missing sends none).
+    if (cl.cookie->find('=') != std::string::npos) list.emplace_back("cookie", *cl.cookie);
+    else rt.cookies = read_cookie_file(*cl.cookie);
+  }
+  if (posts) list.emplace_back("content-type", "application/x-www-form-urlencoded");
+  if (cl.range && !cl.continue_at) list.emplace_back("range", "bytes=" + *cl.range);
   for (const auto& h : cl.headers) {
     auto colon = h.find(':');
     bool remove = false, empty_value = false;
@@ -169,7 +240,10 @@ std::optional<failure> build_request_template(const command_line& cl, request_te
       return failure{exit_code::usage, "-H: '" + name + "' is a connection-specific header h2coal manages itself"};
     if (!h2coal::detail::is_field_value(value)) return failure{exit_code::usage, "-H: the value of '" + name + "' has a forbidden character"};
     // A user header replaces a default of the same name (curl's rule), and later -H add to earlier ones.
-    std::erase_if(list, [&](const auto& f) { return f.first == key && (f.first == "user-agent" || f.first == "accept" || f.first == "content-type"); });
+    std::erase_if(list, [&](const auto& f) {
+      return f.first == key && (f.first == "user-agent" || f.first == "accept" || f.first == "content-type" ||
+                                f.first == "referer" || f.first == "authorization" || f.first == "cookie");
+    });
     if (remove) continue;
     list.emplace_back(name, empty_value ? std::string() : value);
   }
@@ -183,7 +257,18 @@ struct transfer {
   std::size_t index = 0;
   std::string url;             // as sent (a scheme-less URL gets http://, as curl does)
   std::string output;          // a file, or "" for stdout
-  std::string body;            // received so far, this attempt
+  std::unique_ptr<body_output> out;  // where the body goes as it arrives (made when the response starts)
+  std::unique_ptr<sha256_stream> digest;  // --probe: the body's SHA-256, as it streamed past
+  std::string body_digest;     // ... once complete
+  std::unique_ptr<asio::cancellation_signal> cancel;  // a write that failed ends the transfer
+  failure local;               // h2get's own reason to have ended it (write error, --max-filesize)
+  bool discard = false;        // -f and an HTTP error: nothing is written
+  std::uint64_t received = 0;  // body bytes
+  std::int64_t conn = 0;       // the connection it was sent on (request.sent), for -i's HTTP version
+  bool remote_named = false;   // -O (or --remote-name-all) named its file: -J may rename it
+  std::uint64_t resume_from = 0;  // -C: the byte the body starts at
+  std::unique_ptr<asio::steady_timer> pace;  // --limit-rate: resumes the paused body
+  std::chrono::steady_clock::time_point first_byte{};
   std::error_code ec;
   h2coal::response resp;
   bool started = false;        // async_request called
@@ -192,6 +277,47 @@ struct transfer {
   failure result;
   std::size_t connections_at_end = 0;
 };
+
+// -O: the file name is the last segment of the URL's path (no query, no fragment), as curl 7.88 takes it.
+std::string remote_file_name(const std::string& url) {
+  std::string rest = url;
+  if (auto p = rest.find("://"); p != std::string::npos) rest = rest.substr(p + 3);
+  rest = rest.substr(0, rest.find_first_of("?#"));
+  const auto slash = rest.find('/');
+  if (slash == std::string::npos) return {};
+  const std::string path = rest.substr(slash);
+  return path.substr(path.rfind('/') + 1);
+}
+
+// -J: the file name of a Content-Disposition field (RFC 6266 `filename`, quoted or a token), its last
+// segment only: a name with a path in it never leaves the output folder. Empty when there is none.
+std::string disposition_file_name(std::string_view value) {
+  std::size_t pos = 0;
+  while ((pos = value.find("filename", pos)) != std::string_view::npos) {
+    const bool starts_param = pos == 0 || value[pos - 1] == ';' || value[pos - 1] == ' ' || value[pos - 1] == '\t';
+    std::size_t p = pos + 8;
+    pos = p;
+    if (!starts_param) continue;
+    while (p < value.size() && (value[p] == ' ' || value[p] == '\t')) ++p;
+    if (p >= value.size() || value[p] != '=') continue;  // filename*= (RFC 5987) is not taken, as curl
+    ++p;
+    while (p < value.size() && (value[p] == ' ' || value[p] == '\t')) ++p;
+    std::string name;
+    if (p < value.size() && value[p] == '"') {
+      for (++p; p < value.size() && value[p] != '"'; ++p) {
+        if (value[p] == '\\' && p + 1 < value.size()) ++p;
+        name += value[p];
+      }
+    } else {
+      while (p < value.size() && value[p] != ';' && value[p] != ' ' && value[p] != '\t') name += value[p++];
+    }
+    const auto cut = name.find_last_of("/\\");
+    if (cut != std::string::npos) name.erase(0, cut + 1);
+    if (name == "." || name == "..") name.clear();
+    return name;
+  }
+  return {};
+}
 
 struct probe_result {
   std::size_t index = 0;
@@ -210,9 +336,23 @@ class session {
       transfer t;
       t.index = i;
       t.url = cl_.urls[i].find("://") == std::string::npos ? "http://" + cl_.urls[i] : cl_.urls[i];
-      if (i < cl_.outputs.size() && cl_.outputs[i] != "-") t.output = cl_.outputs[i];
+      if (!rt_.query.empty()) t.url = add_query(t.url, rt_.query);
+      if (!rt_.upload.empty() && rt_.upload != "-" && remote_file_name(t.url).empty()) {
+        // -T FILE to a URL without a file part: the local file's name is appended, as curl does.
+        const auto base = std::filesystem::path(rt_.upload).filename().string();
+        const auto cut = t.url.find_first_of("?#", t.url.find("://") + 3);
+        std::string head = t.url.substr(0, cut), tail = cut == std::string::npos ? "" : t.url.substr(cut);
+        if (head.find('/', head.find("://") + 3) == std::string::npos) head += '/';
+        t.url = head + base + tail;
+      }
+      t.output = output_for(i, t.url);
+      t.remote_named = remote_named_.count(i) > 0;
+      t.out = std::make_unique<body_output>(t.output, cl_.create_dirs);
+      t.cancel = std::make_unique<asio::cancellation_signal>();
+      if (cl_.probe) t.digest = std::make_unique<sha256_stream>();
       transfers_.push_back(std::move(t));
     }
+    if (!transfers_.empty()) transfers_.front().out->go_direct();  // the first one's turn on stdout
     auto user_hook = opts_.trace;
     opts_.trace = [this, user_hook](const h2coal::trace::event& e) {
       track(e);
@@ -246,6 +386,143 @@ class session {
     if (cl_.retry > 0) req.idempotent = true;  // curl's --retry goes again whatever the method
   }
 
+  // The output of URL i: -o FILE or -O (in order; --remote-name-all for the rest), under --output-dir.
+  // Empty: stdout.
+  std::string output_for(std::size_t i, const std::string& url) {
+    std::string name;
+    if (i < cl_.outputs.size() && !cl_.outputs[i].none) {
+      const auto& spec = cl_.outputs[i];
+      if (!spec.remote_name) {
+        if (spec.file == "-") return {};
+        name = spec.file;
+      } else {
+        name = remote_file_name(url);
+        remote_named_.insert(i);
+        if (name.empty()) name_problem_[i] = "remote file name has no length";
+      }
+    } else if (cl_.remote_name_all) {
+      name = remote_file_name(url);
+      remote_named_.insert(i);
+      if (name.empty()) name_problem_[i] = "remote file name has no length";
+    } else {
+      return {};
+    }
+    if (name.empty()) return {};
+    if (!cl_.output_dir.empty() && name.front() != '/') name = cl_.output_dir + "/" + name;
+    return name;
+  }
+
+  // An upload (-T): the file streamed as the connection takes it, again from its start for a retry;
+  // stdin once, with no length (chunked on HTTP/1.1).
+  bool attach_upload(h2coal::request& req) {
+    if (rt_.upload.empty()) return true;
+    if (rt_.upload == "-") {
+      req.source = h2coal::body_source{};
+      req.source->read = [](std::span<char> buf, bool& eof) {
+        const auto n = std::fread(buf.data(), 1, buf.size(), stdin);
+        if (n < buf.size()) eof = true;
+        return n;
+      };
+      return true;
+    }
+    std::shared_ptr<std::FILE> f(std::fopen(rt_.upload.c_str(), "rb"), [](std::FILE* p) {
+      if (p) std::fclose(p);
+    });
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(rt_.upload, ec);
+    if (!f || ec) return false;
+    req.source = h2coal::body_source{};
+    req.source->length = static_cast<std::size_t>(size);
+    req.source->read = [f](std::span<char> buf, bool& eof) {
+      const auto n = std::fread(buf.data(), 1, buf.size(), f.get());
+      if (n < buf.size()) eof = true;
+      return n;
+    };
+    req.source->rewind = [f] { return std::fseek(f.get(), 0, SEEK_SET) == 0; };
+    return true;
+  }
+
+  // The response started: its output is made now (curl creates -o files only then), the header block
+  // written first with -i or -I.
+  void on_head(std::size_t i, int status, const h2coal::fields& headers) {
+    auto& t = transfers_[i];
+    if (cl_.fail && !cl_.fail_with_body && status >= 400) {
+      t.discard = true;  // curl -f: nothing of an HTTP error is written
+      return;
+    }
+    if (t.resume_from > 0) {
+      // -C: 416 says the file is whole already (curl takes it as done); anything but a 206 that starts
+      // where the file ends cannot be added to it.
+      if (status == 416) {
+        t.discard = true;
+        return;
+      }
+      if (status >= 200 && status < 300) {
+        const auto range = headers.get("content-range");
+        const std::string want = "bytes " + std::to_string(t.resume_from) + "-";
+        if (status != 206 || !range || range->substr(0, want.size()) != want)
+          return abort(i, {exit_code::range_error, "HTTP server doesn't seem to support byte ranges. Cannot resume."});
+      }
+    }
+    if (cl_.max_filesize) {
+      const auto length = headers.get("content-length");
+      if (length && !length->empty() && std::all_of(length->begin(), length->end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+          length->size() < 19 && std::stoll(std::string(*length)) > *cl_.max_filesize)
+        return abort(i, {exit_code::too_large, "maximum file size exceeded"});
+    }
+    if (cl_.remote_header_name && t.remote_named) {
+      if (auto cd = headers.get("content-disposition")) {
+        if (auto name = disposition_file_name(*cd); !name.empty()) {
+          if (!cl_.output_dir.empty()) name = cl_.output_dir + "/" + name;
+          std::error_code fec;
+          if (std::filesystem::exists(name, fec))
+            return abort(i, {exit_code::write_error, "refusing to overwrite " + name + ": file exists (-J)"});
+          t.output = name;
+          t.out->rename(name);
+        }
+      }
+    }
+    std::uint64_t expected = 0;
+    if (auto length = headers.get("content-length"); length && !length->empty() && length->size() < 19 &&
+                                                      length->find_first_not_of("0123456789") == std::string_view::npos)
+      expected = std::stoull(std::string(*length));
+    meter_.begin(cl_.head ? 0 : expected);
+    if (!t.out->open()) return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
+    if (cl_.include || cl_.head) {
+      std::string block = "HTTP/" + http_version_of(t) + " " + std::to_string(status) + "\r\n";
+      for (const auto& [n, v] : headers) block += n + ": " + v + "\r\n";
+      block += "\r\n";
+      if (!t.out->write(block)) return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
+    }
+  }
+
+  // A piece of the body: written at once (or held until stdout's turn comes), never kept.
+  void on_piece(std::size_t i, std::string_view bytes) {
+    auto& t = transfers_[i];
+    if (t.local.code) return;
+    t.received += bytes.size();
+    meter_.received(bytes.size());
+    if (t.digest) t.digest->update(bytes);
+    if (cl_.max_filesize && t.received > static_cast<std::uint64_t>(*cl_.max_filesize))
+      return abort(i, {exit_code::too_large, "maximum file size exceeded"});
+    if (t.discard || cl_.head) return;
+    if (!t.out->write(bytes)) abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
+  }
+
+  // Ends transfer i for h2get's own reason (the library completes it with error::cancelled).
+  void abort(std::size_t i, failure why) {
+    auto& t = transfers_[i];
+    if (t.local.code) return;
+    t.local = std::move(why);
+    t.cancel->emit(asio::cancellation_type::terminal);
+  }
+
+  std::string http_version_of(const transfer& t) const {
+    auto it = alpn_.find(t.conn);
+    if (it == alpn_.end()) return "2";
+    return it->second == "http/1.1" ? "1.1" : "2";
+  }
+
   void start(std::size_t i) {
     auto& t = transfers_[i];
     h2coal::request req;
@@ -254,11 +531,61 @@ class session {
     req.headers = rt_.headers;
     req.authority = rt_.authority;
     req.body = rt_.body;
+    if (cl_.continue_at) {
+      // -C -: where the output file ends; -C N: N. A Range only when there is something to skip.
+      t.resume_from = 0;
+      if (*cl_.continue_at == "-") {
+        std::error_code fec;
+        if (!t.output.empty()) {
+          const auto size = std::filesystem::file_size(t.output, fec);
+          if (!fec) t.resume_from = size;
+        }
+      } else {
+        t.resume_from = std::stoull(*cl_.continue_at);
+      }
+      if (t.resume_from > 0) {
+        req.headers.add("range", "bytes=" + std::to_string(t.resume_from) + "-");
+        t.out->append();
+      }
+    }
+    if (!rt_.cookies.empty()) {
+      std::error_code uec;
+      auto u = h2coal::url::parse(t.url, uec);
+      if (!uec) {
+        const auto c = cookie_header(rt_.cookies, u.origin.host, u.target.substr(0, u.target.find('?')), u.origin.is_tls());
+        if (!c.empty()) req.headers.add("cookie", c);
+      }
+    }
     apply_request_features(req);
-    req.on_body = [this, i](std::string_view bytes) {
-      transfers_[i].body.append(bytes);
-      meter_.received(bytes.size());
-    };
+    if (auto it = name_problem_.find(i); it != name_problem_.end()) {
+      t.local = {exit_code::write_error, it->second};
+      return complete(i, h2coal::error::cancelled, {});
+    }
+    if (!attach_upload(req)) {
+      t.local = {exit_code::read_error, "cannot read the file to upload '" + rt_.upload + "' (-T)"};
+      return complete(i, h2coal::error::cancelled, {});
+    }
+    req.on_response = [this, i](int status, const h2coal::fields& headers) { on_head(i, status, headers); };
+    if (!cl_.limit_rate) {
+      req.on_body = [this, i](std::string_view bytes) { on_piece(i, bytes); };
+    } else {
+      // --limit-rate: after each piece, a body ahead of the rate pauses until the rate catches up (the
+      // library keeps the stream's window shut meanwhile: the server waits, nothing is buffered here).
+      req.on_body = [this, i](std::string_view bytes, const h2coal::resume_handle& resume) {
+        auto& tr = transfers_[i];
+        const auto now = std::chrono::steady_clock::now();
+        if (tr.received == 0) tr.first_byte = now;
+        on_piece(i, bytes);
+        const auto due = tr.first_byte + std::chrono::microseconds(tr.received * 1000000 / cl_.limit_rate);
+        if (due <= now || tr.local.code) return h2coal::body_action::proceed;
+        if (!tr.pace) tr.pace = std::make_unique<asio::steady_timer>(io_);
+        tr.pace->expires_at(due);
+        tr.pace->async_wait([resume](std::error_code ec) {
+          if (!ec) resume();
+        });
+        return h2coal::body_action::pause;
+      };
+    }
     if (cl_.verbose) {
       std::string lines = "> " + req.method + " " + req.url + "\n";
       for (const auto& [n, v] : req.headers) lines += "> " + n + ": " + v + "\n";
@@ -266,17 +593,26 @@ class session {
       std::cerr << lines;
     }
     t.started = true;
-    client_->async_request(std::move(req), [this, i](std::error_code ec, h2coal::response r) {
-      auto& done = transfers_[i];
-      done.ec = ec;
-      done.resp = std::move(r);
-      done.done = true;
-      done.connections_at_end = client_->connections().size();
-      meter_.transfer_done();
-      flush_in_order();
-      if (!cl_.parallel && i + 1 < transfers_.size()) start(i + 1);
-      else if (next_write_ == transfers_.size()) all_done();
-    });
+    client_->async_request(std::move(req), asio::bind_cancellation_slot(t.cancel->slot(), [this, i](std::error_code ec, h2coal::response r) {
+      complete(i, ec, std::move(r));
+    }));
+  }
+
+  void complete(std::size_t i, std::error_code ec, h2coal::response r) {
+    auto& done = transfers_[i];
+    done.ec = ec;
+    done.resp = std::move(r);
+    done.done = true;
+    done.connections_at_end = client_->connections().size();
+    if (done.digest) done.body_digest = done.digest->hex_digest();
+    meter_.transfer_done();
+    flush_in_order();
+    if (!cl_.parallel && i + 1 < transfers_.size()) {
+      // Not from inside this completion: the next transfer starts on a fresh turn of the executor.
+      asio::post(io_, [this, i] { start(i + 1); });
+    } else if (next_write_ == transfers_.size()) {
+      all_done();
+    }
   }
 
   // Ties trace events to transfers: request.start names the URL, in the order requests were made (one
@@ -295,18 +631,23 @@ class session {
           t.req = integer("req");
           return;
         }
-    } else if (e.ev == "request.retry") {
-      // The next attempt starts the body again: what the sink received so far (the 421's body) goes.
+    } else if (e.ev == "request.sent") {
       for (auto& t : transfers_)
-        if (t.req == integer("req")) {
-          meter_.discarded(t.body.size());
-          t.body.clear();
-        }
+        if (t.req != 0 && t.req == integer("req")) t.conn = integer("conn");
+    } else if (e.ev == "conn.ready") {
+      const auto* v = e.find("alpn");
+      const auto* alpn = v ? std::get_if<std::string>(v) : nullptr;
+      if (alpn) alpn_[integer("conn")] = *alpn;
     }
   }
 
+  // Finished transfers are reported in URL order; the first unfinished one then gets stdout's turn.
   void flush_in_order() {
     while (next_write_ < transfers_.size() && transfers_[next_write_].done) finish(transfers_[next_write_++]);
+    if (next_write_ < transfers_.size()) {
+      auto& t = transfers_[next_write_];
+      if (!t.out->go_direct()) abort(next_write_, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
+    }
   }
 
  public:
@@ -332,8 +673,16 @@ class session {
     ctx.status = t.resp.status;
     ctx.detail = t.resp.error_detail;
     add_proxy(ctx, t.resp);
-    if (t.ec) {
+    const bool wrote = t.out->finish();
+    if (t.local.code) {
+      t.result = t.local;
+      rep_.error(t.result);
+    } else if (t.ec) {
       t.result = describe(t.ec, ctx);
+      rep_.error(t.result);
+    } else if (!wrote) {
+      t.result = {exit_code::write_error, "failure writing output to destination: " + t.out->problem()};
+      output_failed_ = true;
       rep_.error(t.result);
     } else {
       if (cl_.verbose) {
@@ -344,24 +693,12 @@ class session {
         for (const auto& [n, v] : t.resp.headers) lines += "< " + n + ": " + v + "\n";
         std::cerr << lines;
       }
-      if (cl_.fail && t.resp.status >= 400) {
+      if ((cl_.fail || cl_.fail_with_body) && t.resp.status >= 400) {
         t.result = {exit_code::http_error, "the requested URL returned error: " + std::to_string(t.resp.status)};
         rep_.error(t.result);
-      } else {
-        std::string out;
-        if (cl_.include || cl_.head) {
-          out += "HTTP/" + t.resp.http_version + " " + std::to_string(t.resp.status) + "\r\n";
-          for (const auto& [n, v] : t.resp.headers) out += n + ": " + v + "\r\n";
-          out += "\r\n";
-        }
-        if (!cl_.head) out += t.body;
-        if (!write(t.output, out)) {
-          t.result = {exit_code::write_error, "failure writing output to " +
-                                                  (t.output.empty() ? std::string("stdout") : "'" + t.output + "'")};
-          rep_.error(t.result);
-        }
       }
     }
+    if (t.result.code && cl_.remove_on_error) t.out->remove();
     if (!cl_.write_out.empty()) {
       transfer_facts f;
       f.url = t.url;
@@ -384,19 +721,26 @@ class session {
       f.basis = t.resp.basis;
       f.retries = t.resp.attempts > 0 ? t.resp.attempts - 1 : 0;
       f.connections = t.connections_at_end;
+      f.headers = &t.resp.headers;
+      f.num_connects = t.resp.timings.connect.count() > 0 ? 1 : 0;  // a reused connection connects nothing
+      if (!cl_.location && t.resp.status >= 300 && t.resp.status < 400)
+        if (auto loc = t.resp.headers.get("location")) {
+          std::error_code uec;
+          auto base = h2coal::url::parse(f.url_effective, uec);
+          if (!uec) {
+            auto target = h2coal::url::resolve(base, *loc, uec);
+            if (!uec) f.redirect_url = target.to_string();
+          }
+        }
       write({}, expand_write_out(cl_.write_out, f, [this](const std::string& w) { rep_.warning(w); }));
     }
   }
 
+  // -w's text: stdout, after the transfer's body.
   bool write(const std::string& file, const std::string& bytes) {
-    if (file.empty()) {
-      if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) return fail_output();
-      if (std::fflush(stdout) != 0) return fail_output();
-      return true;
-    }
-    // Several transfers may name the same file (curl appends nothing either: the last one wins).
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    if (!out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()))) return fail_output();
+    (void)file;
+    if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) return fail_output();
+    if (std::fflush(stdout) != 0) return fail_output();
     return true;
   }
 
@@ -458,6 +802,9 @@ class session {
   std::vector<probe_result> probes_;
   std::size_t probes_left_ = 0;
   std::size_t next_write_ = 0;
+  std::map<std::int64_t, std::string> alpn_;  // connection -> ALPN (conn.ready), for -i's HTTP version
+  std::map<std::size_t, std::string> name_problem_;  // -O without a file name in the URL
+  std::set<std::size_t> remote_named_;
   connection_graph graph_;
   bool output_failed_ = false;
 };
@@ -513,7 +860,7 @@ std::size_t report_probe(const session& s, const reporter& rep, int& probe_error
   std::vector<std::string> names;
   for (const auto& p : s.probes()) {
     const auto& t = transfers[p.index];
-    const std::string got = sha256_hex(t.body);
+    const std::string got = t.body_digest;
     std::error_code pe;
     auto u = h2coal::url::parse(t.url, pe);
     const std::string origin = pe ? t.url : u.origin.serialize();
@@ -611,6 +958,16 @@ int run(int argc, char** argv) {
   reporter rep;
   rep.quiet = cl.silent && !cl.show_error;
 
+  if (cl.write_out.size() > 1 && cl.write_out.front() == '@') {  // -w @FILE (@- stdin): the format from there
+    const std::string path = cl.write_out.substr(1);
+    auto text = path == "-" ? read_stdin() : read_file(path);
+    if (!text) {
+      rep.error({exit_code::read_error, "cannot read the --write-out format from '" + path + "'"});
+      return exit_code::read_error;
+    }
+    cl.write_out = std::move(*text);
+  }
+
   request_template rt;
   if (auto f = build_request_template(cl, rt)) {
     rep.error(*f);
@@ -658,6 +1015,10 @@ int run(int argc, char** argv) {
   // transfer until --max-time (DESIGN section 14).
   opts.read_idle_timeout = std::chrono::seconds(15);
   opts.tls.insecure = cl.insecure;
+  // curl's environment: CURL_CA_BUNDLE stands for --cacert when none is given (SSL_CERT_FILE and
+  // SSL_CERT_DIR reach OpenSSL's default store, the system trust, by themselves).
+  if (cl.cacert.empty())
+    if (const char* bundle = std::getenv("CURL_CA_BUNDLE"); bundle && *bundle) cl.cacert = bundle;
   if (!cl.cacert.empty()) {
     if (!read_file(cl.cacert)) {
       rep.error({exit_code::ca_file, "cannot read the CA file '" + cl.cacert + "' (--cacert)"});
@@ -737,15 +1098,21 @@ int run(int argc, char** argv) {
   }
   opts.trace = h2coal::trace::fan_out(std::move(sinks));
 
-  if (cl.outputs.size() > cl.urls.size()) rep.warning("got more -o options than URLs");
+  if (cl.output_options > cl.urls.size()) rep.warning("got more output options than URLs");
   if (cl.verbose && cl.insecure && cl.policy != "strict")
     rep.warning("-k turns coalescing off: unverified connections are never shared");
 
   // The meter only where a person watches stderr, and never over a body printed to the same terminal.
-  bool stdout_gets_body = cl.outputs.size() < cl.urls.size() ||
-                          std::any_of(cl.outputs.begin(), cl.outputs.end(), [](const std::string& o) { return o == "-"; });
-  bool meter_on = !cl.silent && !cl.verbose && isatty(STDERR_FILENO) && !(stdout_gets_body && isatty(STDOUT_FILENO));
-  progress_meter meter(meter_on, cl.urls.size());
+  bool stdout_gets_body = std::any_of(cl.outputs.begin(), cl.outputs.end(), [&cl](const auto& o) {
+    return o.none ? !cl.remote_name_all : !o.remote_name && o.file == "-";
+  });
+  bool meter_on = !cl.silent && !cl.no_progress_meter && !cl.verbose && isatty(STDERR_FILENO) &&
+                  !(stdout_gets_body && isatty(STDOUT_FILENO));
+  progress_meter meter(!meter_on           ? progress_meter::style::off
+                       : cl.parallel      ? progress_meter::style::parallel
+                       : cl.progress_bar  ? progress_meter::style::bar
+                                          : progress_meter::style::columns,
+                       cl.urls.size());
   rep.meter = &meter;
 
   session s(io, cl, std::move(rt), std::move(opts), rep, meter);

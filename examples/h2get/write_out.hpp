@@ -8,6 +8,7 @@
 
 #include <h2coal/response.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -39,14 +40,19 @@ struct transfer_facts {
   std::uint64_t size_header = 0;
   std::string content_type;
   std::string scheme;
+  const h2coal::fields* headers = nullptr;  ///< the final response's, for %header{name}
+  std::string redirect_url;      ///< where a 3xx that was not followed points, resolved
+  unsigned num_connects = 0;     ///< connections made for this transfer
 };
 
 inline const char* write_out_variables_help() {
   return "  -w variables (curl's): http_code response_code http_version url url_effective size_download\n"
          "                        size_upload size_header speed_download speed_upload content_type scheme\n"
          "                        time_namelookup time_connect time_appconnect time_pretransfer\n"
-         "                        time_starttransfer time_total time_redirect num_redirects remote_ip\n"
-         "                        remote_port exitcode errormsg num_retries\n"
+         "                        time_starttransfer time_total time_redirect num_redirects redirect_url\n"
+         "                        num_connects remote_ip remote_port exitcode errormsg num_retries;\n"
+         "                        %{json} (all of them as one JSON object), %header{name}, %{onerror}\n"
+         "                        (the rest only when the transfer failed); -w @FILE reads the format\n"
          "             (h2get's): connection coalesced coalesce_basis connections\n";
 }
 
@@ -99,8 +105,52 @@ inline std::string expand_write_out(std::string_view format, const transfer_fact
     if (name == "coalesced") return f.coalesced ? "1" : "0";
     if (name == "coalesce_basis") return f.basis;
     if (name == "connections") return std::to_string(f.connections);
+    if (name == "redirect_url") return f.redirect_url;
+    if (name == "num_connects") return std::to_string(f.num_connects);
     known = false;
     return {};
+  };
+  // %{json}: every variable, numbers as numbers (curl's shape), names in alphabetical order.
+  auto json = [&] {
+    static constexpr std::string_view numeric[] = {
+        "http_code", "response_code", "size_download", "size_upload", "size_header", "speed_download", "speed_upload",
+        "time_namelookup", "time_connect", "time_appconnect", "time_pretransfer", "time_starttransfer", "time_total",
+        "time_redirect", "num_redirects", "num_connects", "exitcode", "num_retries", "remote_port", "connection",
+        "connections"};
+    static constexpr std::string_view names[] = {
+        "coalesce_basis", "coalesced", "connection", "connections", "content_type", "errormsg", "exitcode",
+        "http_code", "http_version", "num_connects", "num_redirects", "num_retries", "redirect_url", "remote_ip",
+        "remote_port", "response_code", "scheme", "size_download", "size_header", "size_upload", "speed_download",
+        "speed_upload", "time_appconnect", "time_connect", "time_namelookup", "time_pretransfer", "time_redirect",
+        "time_starttransfer", "time_total", "url", "url_effective"};
+    std::string out = "{";
+    for (auto n : names) {
+      bool known = false;
+      std::string v = value(n, known);
+      if (out.size() > 1) out += ',';
+      out += '"' + std::string(n) + "\":";
+      bool number = false;
+      for (auto m : numeric) number = number || m == n;
+      if (number && !v.empty()) {
+        out += v;
+        continue;
+      }
+      out += '"';
+      for (unsigned char c : v) {
+        if (c == '"' || c == '\\') {
+          out += '\\';
+          out += static_cast<char>(c);
+        } else if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+      }
+      out += '"';
+    }
+    return out + "}";
   };
   std::string out;
   for (std::size_t i = 0; i < format.size(); ++i) {
@@ -111,10 +161,37 @@ inline std::string expand_write_out(std::string_view format, const transfer_fact
         ++i;
         continue;
       }
+      if (format.substr(i + 1, 7) == "header{") {
+        // %header{name}: the final response's field, its values joined with ", " (curl 7.84's rule).
+        const auto close = format.find('}', i + 8);
+        if (close != std::string_view::npos) {
+          const auto name = format.substr(i + 8, close - i - 8);
+          std::string joined;
+          if (f.headers)
+            for (const auto& [n, v] : *f.headers)
+              if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+                    return (a | 0x20) == (b | 0x20);
+                  }))
+                joined += (joined.empty() ? "" : ", ") + v;
+          out += joined;
+          i = close;
+          continue;
+        }
+      }
       if (format[i + 1] == '{') {
         const auto close = format.find('}', i + 2);
         if (close != std::string_view::npos) {
           const auto name = format.substr(i + 2, close - i - 2);
+          if (name == "onerror") {  // the rest of the format only for a transfer that failed
+            if (f.exit_code == 0) return out;
+            i = close;
+            continue;
+          }
+          if (name == "json") {
+            out += json();
+            i = close;
+            continue;
+          }
           bool known = false;
           out += value(name, known);
           if (!known && warn) warn("unknown --write-out variable: '" + std::string(name) + "'");

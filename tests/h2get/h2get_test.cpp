@@ -13,8 +13,11 @@
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -613,11 +616,27 @@ TEST_CASE("h2get: the progress meter shows only when stderr is a terminal, and n
   };
   auto shown = h2get_test::run_process({"/usr/bin/script", "-qec", command(""), "/dev/null"});
   CHECK(shown.exit_code == 0);
-  CHECK(contains(shown.out, "1/1 transfers"));
+  // curl's columns: its header, then a line that ends at 100% of the 100,000 bytes (97k in curl's units).
+  CHECK(contains(shown.out, "  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current"));
+  CHECK(contains(shown.out, "100   97k  100   97k    0     0"));
   CHECK(slurp(s.f.file("body")) == expected_bytes(100000));
   auto silent = h2get_test::run_process({"/usr/bin/script", "-qec", command("-s"), "/dev/null"});
   CHECK(silent.exit_code == 0);
-  CHECK_FALSE(contains(silent.out, "transfers"));
+  CHECK_FALSE(contains(silent.out, "% Total"));
+  auto quiet = h2get_test::run_process({"/usr/bin/script", "-qec", command("--no-progress-meter"), "/dev/null"});
+  CHECK(quiet.exit_code == 0);
+  CHECK_FALSE(contains(quiet.out, "% Total"));
+  auto bar = h2get_test::run_process({"/usr/bin/script", "-qec", command("-#"), "/dev/null"});
+  CHECK(bar.exit_code == 0);
+  CHECK(contains(bar.out, "###"));
+  CHECK(contains(bar.out, "100.0%"));
+  // curl under the same terminal prints the same header and the same first columns.
+  std::string curl = "/usr/bin/curl --cacert " + s.f.ca.ca_file();
+  for (const auto& r : s.f.resolves) curl += " " + r;
+  curl += " -o " + s.f.file("curl-body") + " " + s.url("a.test", "/bytes/100000");
+  auto theirs = h2get_test::run_process({"/usr/bin/script", "-qec", curl, "/dev/null"});
+  CHECK(contains(theirs.out, "  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current"));
+  CHECK(contains(theirs.out, "100   97k  100   97k    0     0"));
 }
 
 // ---- Exit codes, one per error class ----
@@ -1008,4 +1027,343 @@ TEST_CASE("h2get: --retry goes again after 503, -w has curl's timings") {
   CHECK(gave_up.exit_code == 0);
   CHECK(gave_up.out == "busy503");
   CHECK(calls.load() == 2);
+}
+
+// ---- The curl oracle (issue 16) ----
+// One command line through curl and through h2get, against the same server: what the server received
+// (method, :authority, path, header fields but User-Agent, body) and what each wrote (stdout, the files
+// it made, the exit code) must agree. curl's behaviour is the expectation, not a hand-written one.
+// In an argument, "URL" at the start stands for https://a.test:PORT, "{in}" for a folder of inputs both
+// share and "{out}" for a folder of the tool's own.
+namespace {
+
+// SHA-256 through OpenSSL's EVP API, fed in pieces.
+class sha256_state {
+ public:
+  sha256_state() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
+  sha256_state(const sha256_state&) = delete;
+  sha256_state& operator=(const sha256_state&) = delete;
+  ~sha256_state() { EVP_MD_CTX_free(ctx_); }
+  void update(std::string_view bytes) { EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()); }
+  std::string hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, md, &len);
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) {
+      out += "0123456789abcdef"[md[i] >> 4];
+      out += "0123456789abcdef"[md[i] & 0xf];
+    }
+    return out;
+  }
+  static std::string of(std::string_view bytes) {
+    sha256_state s;
+    s.update(bytes);
+    return s.hex();
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+struct oracle_run {
+  int exit_code = -1;
+  std::string out;
+  std::map<std::string, std::string> files;  // path under {out} -> content
+  std::vector<request_info> requests;
+  std::string err;
+};
+
+std::string substitute(std::string arg, const std::string& origin, const std::string& in, const std::string& out) {
+  if (arg.rfind("URL", 0) == 0) arg = origin + arg.substr(3);
+  for (auto [key, value] : {std::pair<std::string, std::string>{"{in}", in}, {"{out}", out}})
+    for (auto p = arg.find(key); p != std::string::npos; p = arg.find(key)) arg.replace(p, key.size(), value);
+  return arg;
+}
+
+void collect_files(const std::string& root, std::map<std::string, std::string>& into) {
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec); !ec && it != std::filesystem::recursive_directory_iterator();
+       it.increment(ec))
+    if (it->is_regular_file()) into[std::filesystem::relative(it->path(), root).string()] = slurp(it->path().string());
+}
+
+oracle_run run_tool(bool curl, const std::vector<std::string>& args, const test_server& server, const test_ca& ca,
+                    std::uint16_t port, const std::string& in, const std::string& input,
+                    const std::map<std::string, std::string>& pre) {
+  temp_dir out;
+  for (const auto& [name, content] : pre) std::ofstream(out.path() + "/" + name, std::ios::binary) << content;
+  std::vector<std::string> argv = {curl ? "/usr/bin/curl" : H2GET_PATH, "--cacert", ca.ca_file(), "--resolve",
+                                   "a.test:" + std::to_string(port) + ":127.0.0.1", "--resolve",
+                                   "b.test:" + std::to_string(port) + ":127.0.0.1"};
+  const std::string origin = "https://a.test:" + std::to_string(port);
+  for (const auto& a : args) argv.push_back(substitute(a, origin, in, out.path()));
+  const auto before = server.requests().size();
+  auto r = h2get_test::run_process(argv, input);
+  oracle_run o;
+  o.exit_code = r.exit_code;
+  o.out = r.out;
+  o.err = r.err;
+  collect_files(out.path(), o.files);
+  auto all = server.requests();
+  o.requests.assign(all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
+  return o;
+}
+
+// The request as compared: what the server saw, User-Agent left out unless the case sets it.
+std::string request_text(const request_info& r, bool with_user_agent) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const auto& f : r.headers)
+    if (with_user_agent || f.first != "user-agent") fields.push_back(f);
+  std::sort(fields.begin(), fields.end());
+  std::string text = r.method + " " + r.authority + " " + r.path + "\n";
+  for (const auto& [n, v] : fields) text += n + ": " + v + "\n";
+  return text + "body sha256 " + sha256_state::of(r.body) + " (" + std::to_string(r.body.size()) + " bytes)\n";
+}
+
+}  // namespace
+
+TEST_CASE("h2get: curl's flags do what curl does (curl itself is the oracle)") {
+  REQUIRE(std::filesystem::exists("/usr/bin/curl"));  // scripts/install-deps installs it
+  h2get_fixture f;  // its CA and scratch folder (the inputs)
+  auto so = answering([](const request_info& r) -> std::optional<custom_answer> {
+    const std::string path = r.path.substr(0, r.path.find('?'));
+    if (path == "/redirect") return redirect_answer(302, "/bytes/300");
+    if (path == "/fixed") return text_answer("the same header fields every time");
+    if (path == "/ranged") {  // honours "Range: bytes=N-" and "bytes=N-M" (RFC 9110 section 14)
+      std::string full;
+      for (int i = 0; i < 1000; ++i) full += static_cast<char>('A' + i % 26);
+      const std::string range = r.header("range");
+      if (range.rfind("bytes=", 0) != 0) return text_answer(full);
+      const auto dash = range.find('-');
+      const std::size_t first = std::stoul(range.substr(6, dash - 6));
+      std::size_t last = full.size() - 1;
+      if (dash + 1 < range.size()) last = std::min(last, static_cast<std::size_t>(std::stoul(range.substr(dash + 1))));
+      if (first >= full.size()) {
+        custom_answer a = text_answer("", 416);
+        a.headers.emplace_back("content-range", "bytes */1000");
+        return a;
+      }
+      custom_answer a = text_answer(full.substr(first, last - first + 1), 206);
+      a.headers.emplace_back("content-range", "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/1000");
+      return a;
+    }
+    if (path == "/attachment") {
+      auto a = text_answer("attached");
+      a.headers.emplace_back("content-disposition", "attachment; filename=\"../../evil/report.txt\"");
+      return a;
+    }
+    return std::nullopt;
+  });
+  so.cert = f.ca.issue({"a.test", "b.test"});
+  test_server server(so);
+  const auto port = server.port();
+  const std::string in = f.dir.path();
+  {
+    std::string all_bytes;
+    for (int i = 0; i < 256; ++i) all_bytes += static_cast<char>(i);
+    std::ofstream(in + "/binary", std::ios::binary) << all_bytes << all_bytes;
+    std::ofstream(in + "/text", std::ios::binary) << "line one\r\nline two\nend";
+    std::ofstream(in + "/cookies", std::ios::binary)
+        << "# Netscape HTTP Cookie File\n"
+        << ".a.test\tTRUE\t/\tFALSE\t0\tsite\twide\n"
+        << "a.test\tFALSE\t/app\tTRUE\t0\tapp\tsecure-one\n"
+        << "b.test\tFALSE\t/\tFALSE\t0\tother\thost\n"
+        << "a.test\tFALSE\t/\tFALSE\t1\told\texpired\n"
+        << "#HttpOnly_a.test\tFALSE\t/app/deep\tFALSE\t0\tdeep\tcookie\n";
+    std::ofstream(in + "/format", std::ios::binary) << "code %{http_code}\\n";
+    std::ofstream(in + "/config", std::ios::binary)
+        << "# options as curl reads them\n"
+        << "header = \"X-From-Config: one two\"\n"
+        << "  --data-raw \"k=v w\"\n"
+        << "user-agent: \"config \\\"agent\\\"\"\n"
+        << "\n"
+        << "url https://a.test:" << port << "/config\n";
+  }
+  struct oracle_case {
+    oracle_case(std::vector<std::string> a, std::string in = {}, bool ua = false, std::map<std::string, std::string> p = {})
+        : args(std::move(a)), input(std::move(in)), user_agent(ua), pre(std::move(p)) {}
+    std::vector<std::string> args;
+    std::string input;  // stdin
+    bool user_agent = false;
+    std::map<std::string, std::string> pre;  // files in {out} before the run
+  };
+  const std::vector<oracle_case> cases = {
+      {{"URL/plain"}},
+      {{"-d", "a=1", "--data-binary", "@{in}/text", "--data-raw", "@not-a-file", "URL/echo"}},
+      {{"-d", "@{in}/text", "URL/echo"}},
+      {{"--data-binary", "@{in}/binary", "URL/echo"}},
+      {{"--data-urlencode", "name=a b&c=d", "--data-urlencode", "=x/y?z", "--data-urlencode", "plain text ~._-",
+        "--data-urlencode", "file@{in}/text", "URL/echo"}},
+      {{"-d", "@-", "URL/echo"}, "from\r\nstdin"},
+      {{"-G", "-d", "a=1", "-d", "b=two words", "URL/query?x=1"}},
+      {{"-G", "--data-urlencode", "q=a b", "URL/nopath"}},
+      {{"-u", "user:pa:ss", "URL/auth"}},
+      {{"-A", "agent/1.0", "-e", "https://ref.test/page", "URL/ua"}, {}, true},
+      {{"-A", "", "URL/no-ua"}, {}, true},
+      {{"-e", "https://ref.test/;auto", "URL/auto"}},
+      {{"-b", "k=v; k2=v2", "URL/cookie"}},
+      {{"-b", "{in}/cookies", "URL/app/deep/page"}},
+      {{"-b", "{in}/cookies", "URL/other"}},
+      {{"-b", "{in}/missing-file", "URL/none"}},
+      {{"-T", "{in}/binary", "URL/up/"}},
+      {{"-T", "{in}/binary", "URL/up/named"}},
+      {{"-T", "{in}/text", "-X", "POST", "URL/echo"}},
+      {{"-T", "-", "URL/echo"}, "streamed from stdin"},
+      {{"--url", "URL/one", "URL/two", "--url", "URL/three"}},
+      {{"--output-dir", "{out}", "-O", "URL/bytes/100", "-o", "second", "URL/bytes/50"}},
+      {{"--output-dir", "{out}", "--remote-name-all", "URL/bytes/10", "URL/status/201"}},
+      {{"--create-dirs", "-o", "{out}/a/b/c.txt", "URL/bytes/20"}},
+      {{"--output-dir", "{out}/made", "--create-dirs", "-O", "URL/bytes/30"}},
+      {{"-f", "-o", "{out}/not-made", "URL/status/404"}},
+      {{"-f", "URL/status/404"}},
+      {{"--fail-with-body", "URL/status/404"}},
+      {{"--fail-with-body", "-o", "{out}/made", "URL/status/500"}},
+      {{"--max-filesize", "10", "-o", "{out}/big", "URL/bytes/100"}},
+      {{"--max-filesize", "100", "URL/bytes/100"}},
+      {{"-fsSL", "URL/redirect"}},
+      {{"-L", "-o", "{out}/followed", "URL/redirect"}},
+      {{"-J", "-O", "--output-dir", "{out}", "URL/attachment"}},
+      {{"-H", "Host: b.test", "URL/vhost"}},
+      {{"--http2", "URL/h2"}},
+      {{"-I", "-o", "{out}/head", "URL/fixed"}},
+      {{"-i", "URL/fixed"}},
+      {{"-K", "{in}/config"}, {}, true},
+      {{"-K", "{in}/config", "-A", "later wins", "URL/second"}, {}, true},
+      {{"--limit-rate", "300k", "URL/bytes/200000"}},
+      {{"URL/g/{one,two}/[1-2]"}},
+      {{"-o", "{out}/file_#1_#2", "URL/h/{x,y}/[08-10]", "URL/after"}},
+      {{"URL/s/[1-6:2]", "URL/l/[a-c]"}},
+      {{"-g", "URL/lit/{a}/[1]"}},
+      {{"URL/bad/[3-1]"}},
+      {{"-r", "0-9", "URL/ranged"}},
+      {{"-r", "990-", "-o", "{out}/tail", "URL/ranged"}},
+      {{"-C", "-", "-o", "{out}/partial", "URL/ranged"}, {}, false, {{"partial", std::string(100, 'x')}}},
+      {{"-C", "-", "-o", "{out}/whole", "URL/ranged"}, {}, false, {{"whole", std::string(1000, 'x')}}},
+      {{"-C", "-", "-o", "{out}/partial", "URL/bytes/500"}, {}, false, {{"partial", std::string(100, 'x')}}},
+      {{"-C", "-", "-o", "{out}/new", "URL/ranged"}},
+      {{"-C", "100", "-o", "{out}/n", "URL/ranged"}},
+      {{"-w", "%{http_code} %{size_download} %{content_type} %header{Content-Type} %{num_redirects} %{scheme}\\n", "URL/bytes/42"}},
+      {{"-w", "%{onerror}failed: %{http_code}\\n", "URL/bytes/1"}},
+      {{"-f", "-w", "ok%{onerror} failed %{exitcode} %{http_code}\\n", "URL/status/404"}},
+      {{"-w", "%{redirect_url} %{http_code}\\n", "URL/redirect"}},
+      {{"-w", "@{in}/format", "URL/bytes/3"}},
+  };
+  for (const auto& c : cases) {
+    std::string line;
+    for (const auto& a : c.args) line += (line.empty() ? "" : " ") + a;
+    INFO("case: " << line);
+    auto want = run_tool(true, c.args, server, f.ca, port, in, c.input, c.pre);
+    auto got = run_tool(false, c.args, server, f.ca, port, in, c.input, c.pre);
+    INFO("curl stderr: " << want.err);
+    INFO("h2get stderr: " << got.err);
+    CHECK(got.exit_code == want.exit_code);
+    CHECK(got.out == want.out);
+    CHECK(got.files == want.files);
+    REQUIRE(got.requests.size() == want.requests.size());
+    for (std::size_t i = 0; i < want.requests.size(); ++i)
+      CHECK(request_text(got.requests[i], c.user_agent) == request_text(want.requests[i], c.user_agent));
+  }
+}
+
+TEST_CASE("h2get: 1 GiB streams to a file and to a slowly read pipe in flat memory") {
+  two_hosts s;
+  constexpr std::size_t size = std::size_t{1} << 30;
+  const std::string url = s.url("a.test", "/bytes/" + std::to_string(size));
+  // The expected digest, from the server's deterministic bytes, in pieces.
+  h2get_test::run_result r;
+  auto expected = [] {
+    sha256_state d;
+    std::string piece;
+    for (std::size_t off = 0; off < size; off += piece.size()) {
+      piece.resize(std::min<std::size_t>(1 << 20, size - off));
+      for (std::size_t i = 0; i < piece.size(); ++i) piece[i] = test_body_byte(off + i);
+      d.update(piece);
+    }
+    return d.hex();
+  }();
+  SECTION("to a file") {
+    const auto file = s.f.file("big");
+    std::vector<std::string> argv = {H2GET_PATH, "--cacert", s.f.ca.ca_file()};
+    argv.insert(argv.end(), s.f.resolves.begin(), s.f.resolves.end());
+    argv.insert(argv.end(), {"-o", file, url});
+    r = h2get_test::run_process(argv, {}, {}, std::chrono::seconds(100));
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.exit_code == 0);
+    CHECK(std::filesystem::file_size(file) == size);
+    sha256_state d;
+    std::ifstream in(file, std::ios::binary);
+    std::string piece(1 << 20, '\0');
+    while (in.read(piece.data(), static_cast<std::streamsize>(piece.size())) || in.gcount() > 0)
+      d.update(std::string_view(piece.data(), static_cast<std::size_t>(in.gcount())));
+    CHECK(d.hex() == expected);
+    std::filesystem::remove(file);
+  }
+  SECTION("to a pipe that is read slowly") {
+    std::vector<std::string> argv = {H2GET_PATH, "--cacert", s.f.ca.ca_file()};
+    argv.insert(argv.end(), s.f.resolves.begin(), s.f.resolves.end());
+    argv.push_back(url);
+    sha256_state d;
+    std::size_t got = 0, since_pause = 0;
+    r = h2get_test::run_process(argv, {}, {}, std::chrono::seconds(100), [&](std::string_view bytes) {
+      d.update(bytes);
+      got += bytes.size();
+      since_pause += bytes.size();
+      if (since_pause >= (16u << 20)) {  // a slow reader (the scenario): the writer must wait, not buffer
+        since_pause = 0;
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      }
+    });
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.exit_code == 0);
+    CHECK(got == size);
+    CHECK(d.hex() == expected);
+  }
+  INFO("peak RSS " << r.max_rss_kib << " KiB");
+  CHECK(r.max_rss_kib < 32 * 1024);
+}
+
+TEST_CASE("h2get: --limit-rate holds the download to the rate; --max-filesize stops a body that runs over") {
+  two_hosts s;
+  auto r = s.f.h2get({"--limit-rate", "200k", "-o", s.f.file("slow"), "-w", "%{speed_download}", s.url("a.test", "/bytes/300000")});
+  CHECK(r.exit_code == 0);
+  CHECK(slurp(s.f.file("slow")) == expected_bytes(300000));
+  // A slower machine only makes it slower: the bound holds whatever the load.
+  CHECK(std::stoull(r.out) <= 200 * 1024 * 3 / 2);
+
+  // No Content-Length (chunked HTTP/1.1): the limit is found while the body arrives. The file made when the
+  // response started stays, unless --remove-on-error.
+  server_options so;
+  so.protocol = server_protocol::http1;
+  two_hosts h1(so);
+  auto kept = h1.f.h2get({"--max-filesize", "1000", "-o", h1.f.file("kept"), h1.url("a.test", "/chunked/100000")});
+  CHECK(kept.exit_code == 63);
+  CHECK(std::filesystem::exists(h1.f.file("kept")));
+  auto gone = h1.f.h2get({"--max-filesize", "1000", "--remove-on-error", "-o", h1.f.file("gone"), h1.url("a.test", "/chunked/100000")});
+  CHECK(gone.exit_code == 63);
+  CHECK_FALSE(std::filesystem::exists(h1.f.file("gone")));
+}
+
+TEST_CASE("h2get: -o files are made only once a response starts, and a file that cannot be made is exit 23") {
+  two_hosts s;
+  auto refused = s.f.h2get({"-o", s.f.file("never"), "https://127.0.0.1:" + std::to_string(closed_port()) + "/"});
+  CHECK(refused.exit_code == 7);
+  CHECK_FALSE(std::filesystem::exists(s.f.file("never")));
+  auto nowhere = s.f.h2get({"-o", s.f.file("no/such/folder/x"), s.url("a.test", "/bytes/10")});
+  CHECK(nowhere.exit_code == 23);
+  auto made = s.f.h2get({"--create-dirs", "-o", s.f.file("no/such/folder/x"), s.url("a.test", "/bytes/10")});
+  CHECK(made.exit_code == 0);
+  CHECK(slurp(s.f.file("no/such/folder/x")) == expected_bytes(10));
+}
+
+TEST_CASE("h2get: CURL_CA_BUNDLE trusts a CA as --cacert does") {
+  two_hosts s;
+  std::vector<std::string> argv = {H2GET_PATH};
+  argv.insert(argv.end(), s.f.resolves.begin(), s.f.resolves.end());
+  argv.push_back(s.url("a.test", "/bytes/10"));
+  auto untrusted = h2get_test::run_process(argv);
+  CHECK(untrusted.exit_code == 60);
+  auto trusted = h2get_test::run_process(argv, {}, {"CURL_CA_BUNDLE=" + s.f.ca.ca_file()});
+  CHECK(trusted.exit_code == 0);
+  CHECK(trusted.out == expected_bytes(10));
 }

@@ -9,11 +9,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <functional>
+#include <string_view>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -28,11 +31,13 @@ struct run_result {
   std::string out;
   std::string err;
   bool timed_out = false;
+  long max_rss_kib = 0;  // the child's peak resident set (getrusage's ru_maxrss)
 };
 
 inline run_result run_process(const std::vector<std::string>& argv, const std::string& input = {},
                               const std::vector<std::string>& extra_env = {},
-                              std::chrono::seconds limit = std::chrono::seconds(60)) {
+                              std::chrono::seconds limit = std::chrono::seconds(60),
+                              const std::function<void(std::string_view)>& on_stdout = {}) {
   int in[2], out[2], err[2];
   if (pipe(in) || pipe(out) || pipe(err)) throw std::runtime_error("pipe failed");
   posix_spawn_file_actions_t fa;
@@ -95,7 +100,9 @@ inline run_result run_process(const std::vector<std::string>& argv, const std::s
       char buf[65536];
       auto got = read(fds[i].fd, buf, sizeof buf);
       if (got > 0) {
-        sinks[i]->append(buf, static_cast<std::size_t>(got));
+        // A consumer takes stdout as it comes (a large body, or a reader that is slow on purpose).
+        if (i == 0 && on_stdout) on_stdout(std::string_view(buf, static_cast<std::size_t>(got)));
+        else sinks[i]->append(buf, static_cast<std::size_t>(got));
       } else if (got == 0 || errno != EINTR) {
         close(fds[i].fd);
         fds[i].fd = -1;
@@ -106,8 +113,10 @@ inline run_result run_process(const std::vector<std::string>& argv, const std::s
   for (auto& f : fds)
     if (f.fd >= 0) close(f.fd);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  rusage usage{};
+  while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
   }
+  r.max_rss_kib = usage.ru_maxrss;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }
