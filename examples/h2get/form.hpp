@@ -15,7 +15,8 @@
 
 namespace h2get {
 
-/// Percent-encodes every byte but RFC 3986's unreserved ones (ALPHA DIGIT - . _ ~), as curl_easy_escape.
+/// Percent-encodes every byte but RFC 3986's unreserved ones (ALPHA DIGIT - . _ ~), and a space as '+':
+/// what curl's --data-urlencode sends (application/x-www-form-urlencoded).
 inline std::string url_encode(std::string_view in) {
   constexpr char digits[] = "0123456789ABCDEF";
   std::string out;
@@ -24,6 +25,8 @@ inline std::string url_encode(std::string_view in) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
         c == '~') {
       out += static_cast<char>(c);
+    } else if (c == ' ') {
+      out += '+';
     } else {
       out += '%';
       out += digits[c >> 4];

@@ -489,7 +489,10 @@ class session {
     meter_.begin(cl_.head ? 0 : expected);
     if (!t.out->open()) return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
     if (cl_.include || cl_.head) {
-      std::string block = "HTTP/" + http_version_of(t) + " " + std::to_string(status) + "\r\n";
+      // curl's status line: "HTTP/2 200 " (a space where HTTP/1.1 has its reason phrase, which h2coal
+      // does not keep: "HTTP/1.1 200" here).
+      const std::string version = http_version_of(t);
+      std::string block = "HTTP/" + version + " " + std::to_string(status) + (version == "2" ? " \r\n" : "\r\n");
       for (const auto& [n, v] : headers) block += n + ": " + v + "\r\n";
       block += "\r\n";
       if (!t.out->write(block)) return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
@@ -1077,7 +1080,12 @@ int run(int argc, char** argv) {
     if (cl.retry_max_time > 0) p.max_elapsed = to_ms(cl.retry_max_time);
     opts.retry = p;
   }
-  opts.expect_continue_threshold = 1024 * 1024;  // curl: bodies over 1 MiB
+  // curl sends Expect: 100-continue for bodies over 1 MiB (or of unknown length) on HTTP/1.1 only. The
+  // protocol is known per connection, the option per client: on where every URL will be HTTP/1.1.
+  const bool all_http1 = cl.version == command_line::http::http1_1 ||
+                         (cl.version == command_line::http::automatic &&
+                          std::all_of(cl.urls.begin(), cl.urls.end(), [](const std::string& u) { return u.rfind("https://", 0) != 0; }));
+  if (all_http1) opts.expect_continue_threshold = 1024 * 1024;
   opts.expect_continue_timeout = to_ms(cl.expect100_timeout);
 
   // Trace sinks: -v as text on stderr, --trace as JSON lines (a file, or stderr for "-").

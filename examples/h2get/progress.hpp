@@ -90,7 +90,7 @@ class progress_meter {
   // curl's five-character sizes: bytes, then k, M (with one decimal below 100M), G, T.
   static std::string size5(std::uint64_t b) {
     constexpr std::uint64_t k = 1024, m = k * k, g = m * k, t = g * k;
-    char buf[16];
+    char buf[32];
     if (b < 100000) std::snprintf(buf, sizeof buf, "%5llu", static_cast<unsigned long long>(b));
     else if (b < 10000 * k) std::snprintf(buf, sizeof buf, "%4lluk", static_cast<unsigned long long>(b / k));
     else if (b < 100 * m) std::snprintf(buf, sizeof buf, "%2llu.%lluM", static_cast<unsigned long long>(b / m), static_cast<unsigned long long>((b % m) / (m / 10)));
@@ -102,7 +102,7 @@ class progress_meter {
   }
   // curl's eight-character times: H:MM:SS, or days and hours past 99 hours, or --:--:-- when unknown.
   static std::string time8(double secs, bool known) {
-    char buf[16];
+    char buf[32];
     if (!known || secs < 0) return "--:--:--";
     const auto s = static_cast<std::uint64_t>(secs);
     if (s / 3600 <= 99) std::snprintf(buf, sizeof buf, "%2llu:%02llu:%02llu", static_cast<unsigned long long>(s / 3600),

@@ -96,7 +96,12 @@ inline std::string expand_write_out(std::string_view format, const transfer_fact
     if (name == "size_upload") return std::to_string(f.size_upload);
     if (name == "size_header") return std::to_string(f.size_header);
     if (name == "content_type") return f.content_type;
-    if (name == "scheme") return f.scheme;
+    if (name == "scheme") {  // curl says it in capitals
+      std::string upper = f.scheme;
+      for (auto& ch : upper)
+        if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+      return upper;
+    }
     if (name == "size_download") return std::to_string(f.size);
     if (name == "exitcode") return std::to_string(f.exit_code);
     if (name == "errormsg") return f.error;

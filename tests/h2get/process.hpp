@@ -49,7 +49,11 @@ inline run_result run_process(const std::vector<std::string>& argv, const std::s
 
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-  for (const auto& e : extra_env) env_strings.push_back(e);
+  for (const auto& e : extra_env) {  // one given here replaces the inherited one of that name
+    const auto name = e.substr(0, e.find('=') + 1);
+    std::erase_if(env_strings, [&name](const std::string& old) { return old.rfind(name, 0) == 0; });
+    env_strings.push_back(e);
+  }
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
