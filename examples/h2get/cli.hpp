@@ -49,6 +49,7 @@ struct command_line {
   bool create_dirs = false, remove_on_error = false, fail_with_body = false, get = false, no_progress_meter = false;
   std::optional<long long> max_filesize;  // --max-filesize bytes (exit 63)
   std::optional<std::string> user_agent, referer, user, cookie;  // -A, -e, -u, -b
+  std::string cookie_jar;            // -c FILE: the cookies known at the end ("-": stdout)
   std::string upload_file;           // -T FILE ("-": stdin)
   std::optional<std::string> range;  // -r RANGE: "Range: bytes=RANGE"
   std::optional<std::string> continue_at;  // -C OFFSET or -C - (the output file's size)
@@ -92,6 +93,9 @@ which connection carried each request and why. Options are spelled as curl spell
  -4, --ipv4                 Connect over IPv4 only (the later of -4 and -6 wins)
  -6, --ipv6                 Connect over IPv6 only
  -A, --user-agent <name>    Send this User-Agent ("" sends none)
+ -c, --cookie-jar <file>    Write the cookies the servers set (and those of a -b file) to <file>
+                            at the end, in the Netscape format; "-" is stdout. Received cookies
+                            go with the later URLs of the same run
  -C, --continue-at <offset>  Resume at <offset> bytes, or "-": where the output file ends (a
                             server that ignores the range: exit 33; the whole file there: done)
  -b, --cookie <data|file>   Send cookies: "name=value; ..." as given, else read a cookie file
@@ -374,6 +378,7 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   app.add_option("-e,--referer", cl.referer)->multi_option_policy(last);
   app.add_option("-u,--user", cl.user)->multi_option_policy(last);
   app.add_option("-b,--cookie", cl.cookie)->multi_option_policy(last);
+  app.add_option("-c,--cookie-jar", cl.cookie_jar)->multi_option_policy(last);
   app.add_option("-T,--upload-file", cl.upload_file)->multi_option_policy(last);
   app.add_option("-r,--range", cl.range)->multi_option_policy(last);
   app.add_option("-C,--continue-at", cl.continue_at)->multi_option_policy(last);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <fstream>
 #include <optional>
@@ -85,6 +86,7 @@ struct stored_cookie {
   bool secure = false;
   std::int64_t expires = 0;  // seconds since the epoch; 0: a session cookie
   std::string name, value;
+  bool http_only = false;
 };
 
 /// Reads a cookie file. A file that does not exist or has no cookie line gives none (curl ignores it).
@@ -94,7 +96,8 @@ inline std::vector<stored_cookie> read_cookie_file(const std::string& path) {
   for (std::string line; std::getline(in, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     constexpr std::string_view http_only = "#HttpOnly_";
-    if (line.rfind(http_only, 0) == 0) line.erase(0, http_only.size());
+    const bool marked = line.rfind(http_only, 0) == 0;
+    if (marked) line.erase(0, http_only.size());
     else if (line.empty() || line.front() == '#') continue;
     std::vector<std::string> f;
     std::size_t start = 0;
@@ -119,6 +122,7 @@ inline std::vector<stored_cookie> read_cookie_file(const std::string& path) {
     } catch (...) {
       continue;
     }
+    c.http_only = marked;
     c.name = f[5];
     c.value = f[6];
     if (c.name.empty()) continue;
@@ -142,9 +146,115 @@ inline std::string cookie_header(const std::vector<stored_cookie>& jar, const st
     if (!path_ok) continue;
     match.push_back(&c);
   }
-  std::stable_sort(match.begin(), match.end(), [](auto* a, auto* b) { return a->path.size() > b->path.size(); });
+  // curl's order: longer path, then longer domain, then longer name first; then the newer one.
+  std::reverse(match.begin(), match.end());
+  std::stable_sort(match.begin(), match.end(), [](auto* a, auto* b) {
+    if (a->path.size() != b->path.size()) return a->path.size() > b->path.size();
+    if (a->domain.size() != b->domain.size()) return a->domain.size() > b->domain.size();
+    return a->name.size() > b->name.size();
+  });
   std::string out;
   for (const auto* c : match) out += (out.empty() ? "" : "; ") + c->name + "=" + c->value;
+  return out;
+}
+
+/// An HTTP-date (RFC 9110 section 5.6.7: IMF-fixdate, RFC 850, asctime) as seconds since the epoch;
+/// nullopt when it is none of them.
+inline std::optional<std::int64_t> parse_http_date(const std::string& text) {
+  for (const char* format : {"%a, %d %b %Y %H:%M:%S", "%A, %d-%b-%y %H:%M:%S", "%a %b %d %H:%M:%S %Y", "%a, %d-%b-%Y %H:%M:%S"}) {
+    std::tm tm{};
+    const char* end = ::strptime(text.c_str(), format, &tm);
+    if (!end) continue;
+    return static_cast<std::int64_t>(::timegm(&tm));
+  }
+  return std::nullopt;
+}
+
+/// -c: a Set-Cookie field received from `host` for `path` into `jar` (RFC 6265 section 5.2 and 5.3): a
+/// cookie replaces the one of the same name, domain and path; one that expired removes it. A Domain
+/// that does not cover the host makes the field ignored.
+inline void store_set_cookie(std::vector<stored_cookie>& jar, std::string_view field, const std::string& host,
+                             const std::string& request_path) {
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  auto lower = [](std::string_view v) {
+    std::string out(v);
+    for (auto& c : out)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+  };
+  const auto first = field.substr(0, field.find(';'));
+  const auto eq = first.find('=');
+  if (eq == std::string_view::npos) return;
+  stored_cookie c;
+  c.name = std::string(trim(first.substr(0, eq)));
+  c.value = std::string(trim(first.substr(eq + 1)));
+  if (c.name.empty()) return;
+  c.domain = lower(host);
+  // The default path: the request path up to its last '/', or "/" (section 5.1.4).
+  const auto slash = request_path.rfind('/');
+  c.path = slash == std::string::npos || slash == 0 ? "/" : request_path.substr(0, slash);
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::optional<std::int64_t> max_age, expires;
+  std::size_t pos = field.find(';');
+  while (pos != std::string_view::npos) {
+    const auto next = field.find(';', pos + 1);
+    const auto attr = trim(field.substr(pos + 1, next == std::string_view::npos ? std::string_view::npos : next - pos - 1));
+    pos = next;
+    const auto aeq = attr.find('=');
+    const std::string key = lower(trim(attr.substr(0, aeq)));
+    const std::string value = aeq == std::string_view::npos ? std::string() : std::string(trim(attr.substr(aeq + 1)));
+    if (key == "domain" && !value.empty()) {
+      std::string d = lower(value);
+      if (d.front() == '.') d.erase(0, 1);
+      const bool covers = c.domain == d || (c.domain.size() > d.size() && c.domain.compare(c.domain.size() - d.size(), d.size(), d) == 0 &&
+                                            c.domain[c.domain.size() - d.size() - 1] == '.');
+      if (!covers) return;
+      c.domain = d;
+      c.subdomains = true;
+    } else if (key == "path" && !value.empty() && value.front() == '/') {
+      c.path = value;
+    } else if (key == "secure") {
+      c.secure = true;
+    } else if (key == "httponly") {
+      c.http_only = true;
+    } else if (key == "max-age" && !value.empty()) {
+      try {
+        max_age = std::stoll(value);
+      } catch (...) {
+      }
+    } else if (key == "expires") {
+      expires = parse_http_date(value);
+    }
+  }
+  if (max_age) c.expires = *max_age <= 0 ? 1 : now + *max_age;  // Max-Age wins over Expires
+  else if (expires) c.expires = *expires <= 0 ? 1 : *expires;
+  // A cookie that replaces another keeps its place (its creation order, which the Cookie field uses).
+  auto same = std::find_if(jar.begin(), jar.end(), [&c](const stored_cookie& o) {
+    return o.name == c.name && o.domain == c.domain && o.path == c.path;
+  });
+  const bool expired = c.expires != 0 && c.expires <= now;
+  if (same != jar.end()) {
+    if (expired) jar.erase(same);
+    else *same = std::move(c);
+    return;
+  }
+  if (!expired) jar.push_back(std::move(c));
+}
+
+/// The jar in the Netscape format curl's -c writes and -b reads.
+inline std::string netscape_cookie_file(const std::vector<stored_cookie>& jar) {
+  std::string out = "# Netscape HTTP Cookie File\n# Written by h2get; the format curl reads and writes.\n\n";
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& c : jar) {
+    if (c.expires != 0 && c.expires <= now) continue;  // expired (one read from a -b file)
+    out += (c.http_only ? "#HttpOnly_" : "") + std::string(c.subdomains ? "." : "") + c.domain + "\t" +
+           (c.subdomains ? "TRUE" : "FALSE") + "\t" + c.path + "\t" + (c.secure ? "TRUE" : "FALSE") + "\t" +
+           std::to_string(c.expires) + "\t" + c.name + "\t" + c.value + "\n";
+  }
   return out;
 }
 

@@ -360,6 +360,8 @@ class session {
       if (user_hook) user_hook(e);
     };
     client_ = std::make_unique<h2coal::client>(io_.get_executor(), opts_);
+    jar_ = rt_.cookies;
+    cookie_engine_ = !cl_.cookie_jar.empty() || (cl_.cookie && cl_.cookie->find('=') == std::string::npos);
   }
 
   void run() {
@@ -372,6 +374,7 @@ class session {
   }
 
   const std::vector<transfer>& transfers() const { return transfers_; }
+  const std::vector<stored_cookie>& cookies() const { return jar_; }
   const std::vector<probe_result>& probes() const { return probes_; }
   const h2coal::client& client() const { return *client_; }
   connection_graph& graph() { return graph_; }
@@ -551,11 +554,11 @@ class session {
         t.out->append();
       }
     }
-    if (!rt_.cookies.empty()) {
+    if (!jar_.empty()) {
       std::error_code uec;
       auto u = h2coal::url::parse(t.url, uec);
       if (!uec) {
-        const auto c = cookie_header(rt_.cookies, u.origin.host, u.target.substr(0, u.target.find('?')), u.origin.is_tls());
+        const auto c = cookie_header(jar_, u.origin.host, u.target.substr(0, u.target.find('?')), u.origin.is_tls());
         if (!c.empty()) req.headers.add("cookie", c);
       }
     }
@@ -607,6 +610,15 @@ class session {
     done.resp = std::move(r);
     done.done = true;
     done.connections_at_end = client_->connections().size();
+    if (cookie_engine_ && !ec) {
+      // The cookie engine (-b FILE or -c): what the final response set, for later URLs and for -c.
+      std::error_code uec;
+      auto u = h2coal::url::parse(done.resp.effective_url.empty() ? done.url : done.resp.effective_url, uec);
+      if (!uec)
+        for (const auto& [n, v] : done.resp.headers)
+          if (lowercase(n) == "set-cookie")
+            store_set_cookie(jar_, v, u.origin.host, u.target.substr(0, u.target.find('?')));
+    }
     if (done.digest) done.body_digest = done.digest->hex_digest();
     meter_.transfer_done();
     flush_in_order();
@@ -808,6 +820,8 @@ class session {
   std::map<std::int64_t, std::string> alpn_;  // connection -> ALPN (conn.ready), for -i's HTTP version
   std::map<std::size_t, std::string> name_problem_;  // -O without a file name in the URL
   std::set<std::size_t> remote_named_;
+  std::vector<stored_cookie> jar_;  // the cookie engine's cookies
+  bool cookie_engine_ = false;
   connection_graph graph_;
   bool output_failed_ = false;
 };
@@ -1129,6 +1143,17 @@ int run(int argc, char** argv) {
   trace_out.flush();
 
   if (cl.verbose) print_connection_table(s.client().connections());
+  if (!cl.cookie_jar.empty()) {
+    const std::string text = netscape_cookie_file(s.cookies());
+    bool ok = true;
+    if (cl.cookie_jar == "-") {
+      ok = std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
+    } else {
+      std::ofstream jar(cl.cookie_jar, std::ios::binary | std::ios::trunc);
+      ok = static_cast<bool>(jar.write(text.data(), static_cast<std::streamsize>(text.size())));
+    }
+    if (!ok) rep.warning("failed to save cookies in " + cl.cookie_jar);  // curl warns and keeps its exit code
+  }
 
   // curl's rule: with several URLs, the last one's result is the exit code.
   int code = s.transfers().empty() ? exit_code::ok : s.transfers().back().result.code;

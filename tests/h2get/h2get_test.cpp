@@ -1085,7 +1085,19 @@ void collect_files(const std::string& root, std::map<std::string, std::string>& 
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(root, ec); !ec && it != std::filesystem::recursive_directory_iterator();
        it.increment(ec))
-    if (it->is_regular_file()) into[std::filesystem::relative(it->path(), root).string()] = slurp(it->path().string());
+    if (it->is_regular_file()) {
+      std::string content = slurp(it->path().string());
+      if (it->path().extension() == ".jar") {
+        // A cookie jar (-c): its cookie lines, in any order; comments are each tool's own.
+        std::vector<std::string> lines;
+        for (const auto& l : lines_of(content))
+          if (l.front() != '#' || l.rfind("#HttpOnly_", 0) == 0) lines.push_back(l);
+        std::sort(lines.begin(), lines.end());
+        content.clear();
+        for (const auto& l : lines) content += l + "\n";
+      }
+      into[std::filesystem::relative(it->path(), root).string()] = content;
+    }
 }
 
 oracle_run run_tool(bool curl, const std::vector<std::string>& args, const test_server& server, const test_ca& ca,
@@ -1130,6 +1142,13 @@ TEST_CASE("h2get: curl's flags do what curl does (curl itself is the oracle)") {
     const std::string path = r.path.substr(0, r.path.find('?'));
     if (path == "/redirect") return redirect_answer(302, "/bytes/300");
     if (path == "/fixed") return text_answer("the same header fields every time");
+    if (path == "/setcookie") {
+      auto a = text_answer("cookies");
+      for (const char* c : {"a=1", "b=2; Path=/app; Secure; HttpOnly", "c=3; Domain=a.test; Expires=Wed, 01 Jan 2031 00:00:00 GMT",
+                            "d=4; Domain=other.test", "e=5; Max-Age=0", "site=replaced; Domain=.a.test; Path=/"})
+        a.headers.emplace_back("set-cookie", c);
+      return a;
+    }
     if (path == "/ranged") {  // honours "Range: bytes=N-" and "bytes=N-M" (RFC 9110 section 14)
       std::string full;
       for (int i = 0; i < 1000; ++i) full += static_cast<char>('A' + i % 26);
@@ -1206,6 +1225,9 @@ TEST_CASE("h2get: curl's flags do what curl does (curl itself is the oracle)") {
       {{"-b", "{in}/cookies", "URL/app/deep/page"}},
       {{"-b", "{in}/cookies", "URL/other"}},
       {{"-b", "{in}/missing-file", "URL/none"}},
+      {{"-c", "{out}/cookies.jar", "URL/setcookie"}},
+      {{"-b", "{in}/cookies", "-c", "{out}/all.jar", "URL/setcookie"}},
+      {{"-c", "{out}/x.jar", "URL/setcookie", "URL/app/next", "URL/elsewhere"}},
       {{"-T", "{in}/binary", "URL/up/"}},
       {{"-T", "{in}/binary", "URL/up/named"}},
       {{"-T", "{in}/text", "-X", "POST", "URL/echo"}},
