@@ -50,6 +50,7 @@ struct command_line {
   std::optional<long long> max_filesize;  // --max-filesize bytes (exit 63)
   std::optional<std::string> user_agent, referer, user, cookie;  // -A, -e, -u, -b
   std::string cookie_jar;            // -c FILE: the cookies known at the end ("-": stdout)
+  std::vector<std::string> form;     // -F name=content, in order
   std::string upload_file;           // -T FILE ("-": stdin)
   std::optional<std::string> range;  // -r RANGE: "Range: bytes=RANGE"
   std::optional<std::string> continue_at;  // -C OFFSET or -C - (the output file's size)
@@ -115,6 +116,8 @@ which connection carried each request and why. Options are spelled as curl spell
      --connect-timeout <seconds>  Maximum time for connecting (resolving, TCP and TLS handshake)
      --dns-servers <addresses>  DNS servers to ask instead of the system's: ip[:port],... (IPv6 in
                             brackets before a port); needs h2get built with c-ares (else exit 4)
+ -F, --form <name=content>  A multipart/form-data POST part (repeatable): name=value, name=@file
+                            (a file, its type from the extension or ";type="), name=<file (its text)
  -f, --fail                 Fail with no output on HTTP errors (status >= 400, exit 22)
      --fail-with-body       Exit 22 on HTTP errors, but write the body
      --create-dirs          Create the folders a -o, -O or --output-dir file needs
@@ -379,6 +382,7 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   app.add_option("-u,--user", cl.user)->multi_option_policy(last);
   app.add_option("-b,--cookie", cl.cookie)->multi_option_policy(last);
   app.add_option("-c,--cookie-jar", cl.cookie_jar)->multi_option_policy(last);
+  app.add_option("-F,--form", cl.form)->allow_extra_args(false);
   app.add_option("-T,--upload-file", cl.upload_file)->multi_option_policy(last);
   app.add_option("-r,--range", cl.range)->multi_option_policy(last);
   app.add_option("-C,--continue-at", cl.continue_at)->multi_option_policy(last);

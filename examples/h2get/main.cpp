@@ -12,6 +12,7 @@
 #include "exit_codes.hpp"
 #include "form.hpp"
 #include "graph.hpp"
+#include "multipart.hpp"
 #include "output.hpp"
 #include "progress.hpp"
 #include "proxy_options.hpp"
@@ -120,6 +121,7 @@ struct request_template {
   std::string query;                     // -G: the data, for every URL's query
   std::string upload;                    // -T FILE ("-": stdin), streamed
   std::vector<stored_cookie> cookies;    // -b FILE: matched per URL
+  std::shared_ptr<multipart_body> form;  // -F
 };
 
 std::optional<std::string> read_stdin() {
@@ -176,11 +178,22 @@ std::optional<failure> build_request_template(const command_line& cl, request_te
   if (cl.get) rt.query = std::move(data);
   else rt.body = std::move(data);
   const bool posts = has_data && !cl.get;
+  if (!cl.form.empty()) {
+    if (posts || !cl.upload_file.empty() || cl.head || cl.get)
+      return failure{exit_code::usage, "you can only select one HTTP request method (-F or " +
+                                           std::string(cl.head ? "-I" : cl.get ? "-G" : posts ? "-d" : "-T") + ")"};
+    rt.form = std::make_shared<multipart_body>();
+    for (const auto& part : cl.form) {
+      std::string problem;
+      if (!rt.form->add(part, problem))
+        return failure{part.find('=') == std::string::npos ? exit_code::usage : exit_code::read_error, problem};
+    }
+  }
   rt.upload = cl.upload_file;
   if (cl.head && posts) return failure{exit_code::usage, "you can only select one HTTP request method (-I or -d)"};
   if (!rt.upload.empty() && (posts || cl.head))
     return failure{exit_code::usage, "you can only select one HTTP request method (-T or " + std::string(cl.head ? "-I" : "-d") + ")"};
-  rt.method = !cl.method.empty() ? cl.method : cl.head ? "HEAD" : !rt.upload.empty() ? "PUT" : posts ? "POST" : "GET";
+  rt.method = !cl.method.empty() ? cl.method : cl.head ? "HEAD" : !rt.upload.empty() ? "PUT" : posts || rt.form ? "POST" : "GET";
   if (!h2coal::detail::is_token(rt.method))
     return failure{exit_code::usage, "-X: '" + cl.method + "' is not a valid HTTP method"};
 
@@ -205,6 +218,7 @@ std::optional<failure> build_request_template(const command_line& cl, request_te
     else rt.cookies = read_cookie_file(*cl.cookie);
   }
   if (posts) list.emplace_back("content-type", "application/x-www-form-urlencoded");
+  if (rt.form) list.emplace_back("content-type", rt.form->content_type());
   if (cl.range && !cl.continue_at) list.emplace_back("range", "bytes=" + *cl.range);
   for (const auto& h : cl.headers) {
     auto colon = h.find(':');
@@ -418,6 +432,10 @@ class session {
   // An upload (-T): the file streamed as the connection takes it, again from its start for a retry;
   // stdin once, with no length (chunked on HTTP/1.1).
   bool attach_upload(h2coal::request& req) {
+    if (rt_.form) {
+      req.source = rt_.form->source();
+      return true;
+    }
     if (rt_.upload.empty()) return true;
     if (rt_.upload == "-") {
       req.source = h2coal::body_source{};
