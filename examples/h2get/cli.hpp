@@ -51,6 +51,7 @@ struct command_line {
   std::optional<std::string> user_agent, referer, user, cookie;  // -A, -e, -u, -b
   std::string cookie_jar;            // -c FILE: the cookies known at the end ("-": stdout)
   std::vector<std::string> form;     // -F name=content, in order
+  std::string dump_header;           // -D FILE ("-": stdout)
   std::string upload_file;           // -T FILE ("-": stdin)
   std::optional<std::string> range;  // -r RANGE: "Range: bytes=RANGE"
   std::optional<std::string> continue_at;  // -C OFFSET or -C - (the output file's size)
@@ -109,6 +110,8 @@ which connection carried each request and why. Options are spelled as curl spell
      --data-raw <data>      As -d, but '@' is not special
      --data-urlencode <data>  Percent-encoded data: content, =content, name=content, @file,
                             name@file
+ -D, --dump-header <file>   Write each response's status line and header fields to <file> ("-":
+                            stdout), all transfers in one file
  -e, --referer <URL>        Send this Referer (";auto" is accepted and ignored)
      --cacert <file>        Trust only the CA certificates in <file> (PEM), not the system's store,
                             as curl does (the library's tls_options::ca_file alone adds to it)
@@ -383,6 +386,7 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   app.add_option("-b,--cookie", cl.cookie)->multi_option_policy(last);
   app.add_option("-c,--cookie-jar", cl.cookie_jar)->multi_option_policy(last);
   app.add_option("-F,--form", cl.form)->allow_extra_args(false);
+  app.add_option("-D,--dump-header", cl.dump_header)->multi_option_policy(last);
   app.add_option("-T,--upload-file", cl.upload_file)->multi_option_policy(last);
   app.add_option("-r,--range", cl.range)->multi_option_policy(last);
   app.add_option("-C,--continue-at", cl.continue_at)->multi_option_policy(last);

@@ -221,7 +221,7 @@ std::optional<failure> build_request_template(const command_line& cl, request_te
   if (rt.form) list.emplace_back("content-type", rt.form->content_type());
   if (cl.range && !cl.continue_at) list.emplace_back("range", "bytes=" + *cl.range);
   for (const auto& h : cl.headers) {
-    auto colon = h.find(':');
+    auto colon = h.find(':', !h.empty() && h.front() == ':' ? 1 : 0);  // ":authority: x" as curl takes it
     bool remove = false, empty_value = false;
     std::string name, value;
     if (colon == std::string::npos) {
@@ -239,8 +239,9 @@ std::optional<failure> build_request_template(const command_line& cl, request_te
       remove = value.empty();
     }
     const std::string key = lowercase(name);
-    if (!h2coal::detail::is_token(name)) return failure{exit_code::usage, "-H: '" + name + "' is not a valid header name"};
-    if (key == "host") {
+    if (key != ":authority" && !h2coal::detail::is_token(name))
+      return failure{exit_code::usage, "-H: '" + name + "' is not a valid header name"};
+    if (key == "host" || key == ":authority") {
       // curl's -H 'Host: x': another authority than the URL's (request::authority); routed by the URL and
       // never coalesced (DESIGN section 10). "Host:" alone goes back to the URL's.
       if (remove || empty_value) rt.authority.reset();
@@ -509,13 +510,24 @@ class session {
       expected = std::stoull(std::string(*length));
     meter_.begin(cl_.head ? 0 : expected);
     if (!t.out->open()) return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
+    // curl's status line: "HTTP/2 200 " (a space where HTTP/1.1 has its reason phrase, which h2coal
+    // does not keep: "HTTP/1.1 200" here).
+    const std::string version = http_version_of(t);
+    std::string block = "HTTP/" + version + " " + std::to_string(status) + (version == "2" ? " \r\n" : "\r\n");
+    for (const auto& [n, v] : headers) block += n + ": " + v + "\r\n";
+    block += "\r\n";
+    if (!cl_.dump_header.empty()) {
+      // -D: the final response's block (with -L, curl also writes the hops': h2coal does not show them).
+      bool ok = true;
+      if (cl_.dump_header == "-") {
+        ok = t.out->to_stdout() ? t.out->write(block) : std::fwrite(block.data(), 1, block.size(), stdout) == block.size();
+      } else {
+        if (!dump_) dump_.reset(std::fopen(cl_.dump_header.c_str(), "wb"));
+        ok = dump_ && std::fwrite(block.data(), 1, block.size(), dump_.get()) == block.size();
+      }
+      if (!ok) return abort(i, {exit_code::write_error, "failure writing the header fields to " + cl_.dump_header + " (-D)"});
+    }
     if (cl_.include || cl_.head) {
-      // curl's status line: "HTTP/2 200 " (a space where HTTP/1.1 has its reason phrase, which h2coal
-      // does not keep: "HTTP/1.1 200" here).
-      const std::string version = http_version_of(t);
-      std::string block = "HTTP/" + version + " " + std::to_string(status) + (version == "2" ? " \r\n" : "\r\n");
-      for (const auto& [n, v] : headers) block += n + ": " + v + "\r\n";
-      block += "\r\n";
       if (!t.out->write(block)) return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
     }
   }
@@ -839,6 +851,10 @@ class session {
   std::map<std::size_t, std::string> name_problem_;  // -O without a file name in the URL
   std::set<std::size_t> remote_named_;
   std::vector<stored_cookie> jar_;  // the cookie engine's cookies
+  struct file_closer {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  std::unique_ptr<std::FILE, file_closer> dump_;  // -D FILE, made at the first response
   bool cookie_engine_ = false;
   connection_graph graph_;
   bool output_failed_ = false;
