@@ -46,7 +46,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <span>
 #include <sstream>
 #include <string>
@@ -281,6 +280,7 @@ struct transfer {
   std::uint64_t received = 0;  // body bytes
   std::int64_t conn = 0;       // the connection it was sent on (request.sent), for -i's HTTP version
   bool remote_named = false;   // -O (or --remote-name-all) named its file: -J may rename it
+  std::string name_problem;    // -O and a URL without a file name: the transfer fails (23)
   std::uint64_t resume_from = 0;  // -C: the byte the body starts at
   std::unique_ptr<asio::steady_timer> pace;  // --limit-rate: resumes the paused body
   std::chrono::steady_clock::time_point first_byte{};
@@ -360,8 +360,7 @@ class session {
         if (head.find('/', head.find("://") + 3) == std::string::npos) head += '/';
         t.url = head + base + tail;
       }
-      t.output = output_for(i, t.url);
-      t.remote_named = remote_named_.count(i) > 0;
+      choose_output(t);
       t.out = std::make_unique<body_output>(t.output, cl_.create_dirs);
       t.cancel = std::make_unique<asio::cancellation_signal>();
       if (cl_.probe) t.digest = std::make_unique<sha256_stream>();
@@ -404,30 +403,22 @@ class session {
     if (cl_.retry > 0) req.idempotent = true;  // curl's --retry goes again whatever the method
   }
 
-  // The output of URL i: -o FILE or -O (in order; --remote-name-all for the rest), under --output-dir.
-  // Empty: stdout.
-  std::string output_for(std::size_t i, const std::string& url) {
+  // The output of transfer t: -o FILE or -O (in order; --remote-name-all for the rest), under
+  // --output-dir; none (stdout) otherwise.
+  void choose_output(transfer& t) const {
+    const command_line::output_spec* spec = t.index < cl_.outputs.size() ? &cl_.outputs[t.index] : nullptr;
     std::string name;
-    if (i < cl_.outputs.size() && !cl_.outputs[i].none) {
-      const auto& spec = cl_.outputs[i];
-      if (!spec.remote_name) {
-        if (spec.file == "-") return {};
-        name = spec.file;
-      } else {
-        name = remote_file_name(url);
-        remote_named_.insert(i);
-        if (name.empty()) name_problem_[i] = "remote file name has no length";
-      }
-    } else if (cl_.remote_name_all) {
-      name = remote_file_name(url);
-      remote_named_.insert(i);
-      if (name.empty()) name_problem_[i] = "remote file name has no length";
-    } else {
-      return {};
+    if (spec && !spec->none && !spec->remote_name) {
+      if (spec->file == "-") return;
+      name = spec->file;
+    } else if ((spec && !spec->none) || cl_.remote_name_all) {
+      name = remote_file_name(t.url);
+      t.remote_named = true;
+      if (name.empty()) t.name_problem = "remote file name has no length";
     }
-    if (name.empty()) return {};
+    if (name.empty()) return;
     if (!cl_.output_dir.empty() && name.front() != '/') name = cl_.output_dir + "/" + name;
-    return name;
+    t.output = std::move(name);
   }
 
   // An upload (-T): the file streamed as the connection takes it, again from its start for a retry;
@@ -593,8 +584,8 @@ class session {
       }
     }
     apply_request_features(req);
-    if (auto it = name_problem_.find(i); it != name_problem_.end()) {
-      t.local = {exit_code::write_error, it->second};
+    if (!t.name_problem.empty()) {
+      t.local = {exit_code::write_error, t.name_problem};
       return complete(i, h2coal::error::cancelled, {});
     }
     if (!attach_upload(req)) {
@@ -777,13 +768,12 @@ class session {
             if (!uec) f.redirect_url = target.to_string();
           }
         }
-      write({}, expand_write_out(cl_.write_out, f, [this](const std::string& w) { rep_.warning(w); }));
+      write_stdout(expand_write_out(cl_.write_out, f, [this](const std::string& w) { rep_.warning(w); }));
     }
   }
 
   // -w's text: stdout, after the transfer's body.
-  bool write(const std::string& file, const std::string& bytes) {
-    (void)file;
+  bool write_stdout(const std::string& bytes) {
     if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) return fail_output();
     if (std::fflush(stdout) != 0) return fail_output();
     return true;
@@ -848,8 +838,6 @@ class session {
   std::size_t probes_left_ = 0;
   std::size_t next_write_ = 0;
   std::map<std::int64_t, std::string> alpn_;  // connection -> ALPN (conn.ready), for -i's HTTP version
-  std::map<std::size_t, std::string> name_problem_;  // -O without a file name in the URL
-  std::set<std::size_t> remote_named_;
   std::vector<stored_cookie> jar_;  // the cookie engine's cookies
   struct file_closer {
     void operator()(std::FILE* f) const { std::fclose(f); }

@@ -54,8 +54,6 @@ class progress_meter {
     bytes_ += n;
     draw(false);
   }
-  /// Bytes of an attempt that was retried: they are not part of the result.
-  void discarded(std::size_t n) { bytes_ -= n < bytes_ ? n : bytes_; }
 
   void transfer_done() {
     ++done_;
