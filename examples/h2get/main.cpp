@@ -477,12 +477,13 @@ class session {
           return abort(i, {exit_code::range_error, "HTTP server doesn't seem to support byte ranges. Cannot resume."});
       }
     }
-    if (cl_.max_filesize) {
-      const auto length = headers.get("content-length");
-      if (length && !length->empty() && std::all_of(length->begin(), length->end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-          length->size() < 19 && std::stoll(std::string(*length)) > *cl_.max_filesize)
-        return abort(i, {exit_code::too_large, "maximum file size exceeded"});
-    }
+    // The body's length when the server said (and it is a plain number): for --max-filesize and the meter.
+    std::optional<std::uint64_t> length;
+    if (auto field = headers.get("content-length");
+        field && !field->empty() && field->size() < 19 && field->find_first_not_of("0123456789") == std::string_view::npos)
+      length = std::stoull(std::string(*field));
+    if (cl_.max_filesize && length && *length > static_cast<std::uint64_t>(*cl_.max_filesize))
+      return abort(i, {exit_code::too_large, "maximum file size exceeded"});
     if (cl_.remote_header_name && t.remote_named) {
       if (auto cd = headers.get("content-disposition")) {
         if (auto name = disposition_file_name(*cd); !name.empty()) {
@@ -495,11 +496,7 @@ class session {
         }
       }
     }
-    std::uint64_t expected = 0;
-    if (auto length = headers.get("content-length"); length && !length->empty() && length->size() < 19 &&
-                                                      length->find_first_not_of("0123456789") == std::string_view::npos)
-      expected = std::stoull(std::string(*length));
-    meter_.begin(cl_.head ? 0 : expected);
+    meter_.begin(cl_.head ? 0 : length.value_or(0));
     if (!t.out->open()) return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
     // curl's status line: "HTTP/2 200 " (a space where HTTP/1.1 has its reason phrase, which h2coal
     // does not keep: "HTTP/1.1 200" here).
