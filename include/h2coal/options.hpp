@@ -14,6 +14,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace h2coal {
 
@@ -27,6 +30,82 @@ enum class http_version {
 
 /// Which address families a client connects over (curl -4 / -6).
 enum class ip_family { any, v4, v6 };
+
+/// Connections for one host and port go to another host or port (curl's --connect-to). The request is
+/// unchanged: its `:authority`/Host, the SNI and the name the certificate is verified for stay the URL's;
+/// only where the TCP connection goes changes. An origin a rule applies to is never coalesced, and its
+/// connections carry nothing else (the pool cannot know what the other server serves). Direct connections
+/// only: through a proxy (client_options::proxy) the rules are not used.
+struct connect_to_rule {
+  std::string host;          ///< the URL's host the rule is for; empty: any host
+  std::uint16_t port = 0;    ///< the URL's port (the scheme's default when it names none); 0: any port
+  std::string to_host;       ///< resolved and connected to instead; empty: the URL's host
+  std::uint16_t to_port = 0; ///< connected to instead; 0: the URL's port
+
+  /// Whether the rule applies to `h` on port `p` (`h` lowercase, as origins hold it).
+  bool matches(std::string_view h, std::uint16_t p) const noexcept {
+    if (port != 0 && port != p) return false;
+    if (host.empty()) return true;
+    if (host.size() != h.size()) return false;
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      char c = host[i];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c != h[i]) return false;
+    }
+    return true;
+  }
+
+  /// Parses curl's syntax "HOST1:PORT1:HOST2:PORT2" (each part may be empty; IPv6 addresses in
+  /// brackets). Nothing on a malformed rule (a missing part, a port that is not 1-65535).
+  static std::optional<connect_to_rule> parse(std::string_view spec) {
+    connect_to_rule r;
+    auto host_part = [&spec](std::string& out) {
+      if (!spec.empty() && spec.front() == '[') {
+        auto close = spec.find(']');
+        if (close == std::string_view::npos) return false;
+        out.assign(spec.substr(1, close - 1));
+        spec.remove_prefix(close + 1);
+      } else {
+        auto colon = spec.find(':');
+        out.assign(spec.substr(0, colon));
+        spec.remove_prefix(colon == std::string_view::npos ? spec.size() : colon);
+      }
+      return true;
+    };
+    auto port_part = [&spec](std::uint16_t& out, bool last) {
+      std::string_view digits = spec;
+      if (!last) {
+        auto colon = spec.find(':');
+        if (colon == std::string_view::npos) return false;
+        digits = spec.substr(0, colon);
+      }
+      spec.remove_prefix(last ? spec.size() : digits.size());
+      if (digits.empty()) return true;
+      if (digits.size() > 5) return false;
+      unsigned v = 0;
+      for (char c : digits) {
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+      }
+      if (v == 0 || v > 65535) return false;
+      out = static_cast<std::uint16_t>(v);
+      return true;
+    };
+    auto colon = [&spec] {
+      if (spec.empty() || spec.front() != ':') return false;
+      spec.remove_prefix(1);
+      return true;
+    };
+    if (!host_part(r.host) || !colon() || !port_part(r.port, false) || !colon() || !host_part(r.to_host) ||
+        !colon() || !port_part(r.to_port, true))
+      return std::nullopt;
+    for (auto& c : r.host)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return r;
+  }
+
+  friend bool operator==(const connect_to_rule&, const connect_to_rule&) = default;
+};
 
 /// Everything a client is configured with, given to its constructor (client::options() reads it back).
 ///
@@ -46,6 +125,9 @@ struct client_options {
   /// Forward proxies per scheme and the hosts that bypass them (DESIGN section 13); none by default.
   /// The environment is read only when asked: `opts.proxy = proxy_from_environment();`.
   proxy_config proxy;
+  /// Where connections for chosen hosts and ports go instead (curl --connect-to); the first rule that
+  /// matches an origin applies. Direct connections only.
+  std::vector<connect_to_rule> connect_to;
 
   std::chrono::milliseconds connect_timeout = 30s;    ///< the whole Happy Eyeballs race, over all addresses
   /// RFC 8305 section 5 Connection Attempt Delay: the next address is tried this long after the previous

@@ -70,6 +70,9 @@ class connection final : public session {
     remote_ = ep;
     remote_text_ = ep.address().to_string();
   }
+  /// This side's address and port of the TCP connection (to the proxy, through one); port 0 until up.
+  const asio::ip::tcp::endpoint& local() const noexcept { return local_; }
+  void set_local(const asio::ip::tcp::endpoint& ep) { local_ = ep; }
 
   /// The proxy it goes through (nullptr: direct; DESIGN section 13) and that proxy's identity, which is
   /// part of its partition.
@@ -80,6 +83,10 @@ class connection final : public session {
     proxy_identity_ = p ? p->identity() : std::string{};
   }
 
+  /// A connect_to rule sent it to another host or port: it serves its own origin only.
+  bool rerouted() const noexcept { return rerouted_; }
+  void set_rerouted() noexcept { rerouted_ = true; }
+
   std::shared_ptr<dialer> dial;  // while establishing
 
   // When its establishment reached each step (response::timings of the request it was opened for).
@@ -87,11 +94,13 @@ class connection final : public session {
 
  private:
   const proxy_server* proxy_ = nullptr;  // into the pool's options
+  bool rerouted_ = false;
   std::string proxy_identity_;
   address_list initial_;
   std::vector<std::string> initial_texts_;
   asio::ip::tcp::endpoint remote_;
   std::string remote_text_;
+  asio::ip::tcp::endpoint local_;
 };
 
 class pool final : public session_owner, public dial_observer, public std::enable_shared_from_this<pool> {
@@ -438,9 +447,11 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (uses_http1(o)) return route_http1(op);
 
     // A request with an authority of its own goes only where its URL's origin is: exact origin, never
-    // coalesced, whatever the policy for the host (DESIGN section 10).
-    const any_policy& policy = op->req.authority ? strict_ : opts_.policies.for_host(o.host);
+    // coalesced, whatever the policy for the host (DESIGN section 10). So does one whose connections a
+    // connect_to rule sends elsewhere.
     const proxy_server* px = proxy_for(o);
+    const any_policy& policy =
+        op->req.authority || (!px && connect_rule(o)) ? strict_ : opts_.policies.for_host(o.host);
     request_view rv;
     rv.target = o;
     // Through a proxy the client does not know the far address: no DNS match is possible (DESIGN 13).
@@ -496,7 +507,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     for (auto& c : it->second) {
       if (c->closed() || c->draining() || c->proto() == connection::protocol::http1) continue;
       // One that answered this origin 421 serves it no more (RFC 9110 section 15.5.20): not a place to wait.
-      if (std::find(c->misdirected().begin(), c->misdirected().end(), op.target.origin) != c->misdirected().end()) continue;
+      if (c->misdirected_for(op.target.origin)) continue;
       ++usable;
       if (!best || c->active() + c->queued() < best->active() + best->queued()) best = c.get();
     }
@@ -510,7 +521,9 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   // whose address is in the request's answer; once it is ready the request is routed again, and the
   // policy then takes it if its certificate covers the host. Turns the decision into that wait.
   connection* pending_to_wait_for(const request_op& op, decision& d) {
-    if (!opts_.coalesce_pending || !op.addresses || op.fresh_connection || op.waited_pending || op.req.authority) return nullptr;
+    if (!opts_.coalesce_pending || !op.addresses || op.fresh_connection || op.waited_pending || op.req.authority ||
+        (!proxy_for(op.target.origin) && connect_rule(op.target.origin)))
+      return nullptr;
     const origin& o = op.target.origin;
     if (!o.is_tls() || opts_.tls.insecure || opts_.tls.has_custom_verifier) return nullptr;
     for (auto& cand : d.candidates) {
@@ -519,7 +532,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       if (it == by_id_.end() || it->second->closed() || it->second->ready()) continue;
       connection& c = *it->second;
       if (!c.tls() || c.initial_origin().port != o.port || c.initial_origin().scheme != o.scheme) continue;
-      if (std::find(c.misdirected().begin(), c.misdirected().end(), o) != c.misdirected().end()) continue;
+      if (c.misdirected_for(o)) continue;
       const asio::ip::address* match = nullptr;
       for (const auto& a : *op.addresses) {
         const bool hit = c.remote().port() != 0 ? c.remote().address() == a
@@ -554,7 +567,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   // that arrive meanwhile; they are routed again in arrival order, so the first one's new connection is
   // found pending by the others (step 5), not opened twenty times.
   void resolve_for(const std::shared_ptr<request_op>& op) {
-    const origin& o = op->target.origin;
+    const origin o = dial_origin(op->target.origin);
     auto key = std::make_pair(o.host, o.port);
     auto [it, fresh] = dns_inflight_.try_emplace(key);
     it->second.push_back(op);
@@ -575,13 +588,34 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     });
   }
 
-  // The connections worth showing the policy for `target`, each once.
+  // The connect_to rule for a direct connection to `o` (nullptr: none, or through a proxy).
+  const connect_to_rule* connect_rule(const origin& o) const {
+    if (opts_.connect_to.empty() || proxy_for(o)) return nullptr;
+    for (const auto& r : opts_.connect_to)
+      if (r.matches(o.host, o.port)) return &r;
+    return nullptr;
+  }
+
+  // Where a direct connection for `o` is resolved and dialed: `o`, or the host and port its connect_to
+  // rule names instead.
+  origin dial_origin(const origin& o) const {
+    const connect_to_rule* r = connect_rule(o);
+    if (!r) return o;
+    origin d = o;
+    if (!r->to_host.empty()) d.host = r->to_host;
+    if (r->to_port) d.port = r->to_port;
+    return d;
+  }
+
+  // The connections worth showing the policy for `target`, each once. A connection a connect_to rule
+  // sent elsewhere serves its own origin only.
   std::vector<connection*> candidates(const origin& target, const address_list* addrs) {
     std::vector<connection*> out;
-    auto add_all = [&out](const std::vector<connection*>* list) {
+    auto add_all = [&out, &target](const std::vector<connection*>* list) {
       if (!list) return;
       for (auto* c : *list)
-        if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+        if ((!c->rerouted() || c->initial_origin() == target) && std::find(out.begin(), out.end(), c) == out.end())
+          out.push_back(c);
     };
     auto exact = by_origin_.find(target);
     if (exact != by_origin_.end()) {
@@ -724,9 +758,6 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     std::shared_ptr<connection> idle, any_pending;
     std::size_t count = 0;
     std::vector<trace::record> cands;
-    auto misdirected_on = [&o](connection& c) {
-      return std::find(c.misdirected().begin(), c.misdirected().end(), o) != c.misdirected().end();
-    };
     std::shared_ptr<connection> lru_idle;  // for a 421 retry at the per-origin limit
     auto it = by_origin_.find(o);
     if (it != by_origin_.end())
@@ -737,7 +768,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
         if (free && (!lru_idle || c->last_used() < lru_idle->last_used())) lru_idle = c;
         // A 421 retry goes on a fresh connection; a connection that answered 421 for the origin serves it
         // no more (RFC 9110 section 15.5.20, DESIGN section 3), as on HTTP/2.
-        if (!idle && free && !op->fresh_connection && !misdirected_on(*c)) idle = c;
+        if (!idle && free && !op->fresh_connection && !c->misdirected_for(o)) idle = c;
       }
     decision_action action;
     std::shared_ptr<connection> chosen;
@@ -768,7 +799,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
           r.emplace_back("origin", o.serialize());
           r.emplace_back("verdict", std::string(c == chosen ? "chosen" : "rejected"));
           if (c != chosen)
-            r.emplace_back("reason", std::string(c->draining() ? "draining" : misdirected_on(*c) || op->fresh_connection ? "misdirected"
+            r.emplace_back("reason", std::string(c->draining() ? "draining" : c->misdirected_for(o) || op->fresh_connection ? "misdirected"
                                                  : c->ready() ? "at-capacity" : "not-ready"));
           list.push_back(std::move(r));
         }
@@ -800,6 +831,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (op->fresh_connection) c->set_dedicated();
     const proxy_server* px = proxy_for(o);
     c->set_proxy(px);
+    if (connect_rule(o)) c->set_rerouted();
     conns_.push_back(c);
     by_id_.emplace(c->id(), c);
     by_origin_[o].push_back(c);
@@ -819,7 +851,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
         if (auto p = self.lock(); p && !c->closed()) p->dial(c);
       });
     } else {
-      resolve(o, [c, self = weak_from_this()](std::error_code ec, address_list addrs) {
+      resolve(dial_origin(o), [c, self = weak_from_this()](std::error_code ec, address_list addrs) {
         auto p = self.lock();
         if (!p || c->closed()) return;
         if (ec) return c->fail(ec);
@@ -880,6 +912,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
 
   void index_initial_addresses(connection& c, const address_list& addrs) {
     c.set_initial_addresses(addrs);
+    if (c.rerouted()) return;  // another host's addresses, or another port: never a DNS match
     for (const auto& a : addrs) by_initial_address_[endpoint_key(a, c.initial_origin().port)].push_back(&c);
   }
 
@@ -891,7 +924,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     const origin& o = c->initial_origin();
     dial_target t;
     t.host = o.host;
-    t.port = o.port;
+    t.port = c->proxy() ? o.port : dial_origin(o).port;
     t.tls = o.is_tls();
     t.verify = !opts_.tls.insecure;
     t.sessions = session_cache_;
@@ -1089,7 +1122,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   // applies to a coalescing candidate (certificate, port, misdirected, capacity, verification), so an
   // ORIGIN frame alone, from a server that cannot serve them, closes nobody's connection.
   bool serves_all_of(connection& big, connection& small) {
-    if (&big == &small || !big.ready() || big.draining() || !big.origin_set() || !small.origin_set()) return false;
+    if (&big == &small || !big.ready() || big.draining() || big.rerouted() || !big.origin_set() || !small.origin_set())
+      return false;
     const auto& b = *big.origin_set();
     const auto& sm = *small.origin_set();
     if (sm.size() >= b.size()) return false;
@@ -1113,7 +1147,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   }
 
   bool subset_candidate(connection& c) const {
-    return c.ready() && !c.draining() && c.idle() && c.origin_set() && !c.dedicated() &&
+    return c.ready() && !c.draining() && c.idle() && c.origin_set() && !c.dedicated() && !c.rerouted() &&
            opts_.policies.for_host(c.initial_origin().host).name() == "origin";  // only it honours ORIGIN frames
   }
 
@@ -1151,7 +1185,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   bool redundant(connection& c) {
     // A connection opened for a 421 retry exists because the one that "already serves" the origin did
     // not: it is never redundant (closing it would loop, one handshake per retry).
-    if (c.proto() != connection::protocol::h2 || !c.tls() || c.dedicated() || c.proxy()) return false;
+    if (c.proto() != connection::protocol::h2 || !c.tls() || c.dedicated() || c.proxy() || c.rerouted()) return false;
     const auto& policy = opts_.policies.for_host(c.initial_origin().host);
     request_view rv;
     rv.target = c.initial_origin();
@@ -1186,14 +1220,16 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     });
   }
 
-  void on_dial_connected(std::uint64_t tag, const asio::ip::tcp::endpoint& remote) override {
+  void on_dial_connected(std::uint64_t tag, const asio::ip::tcp::endpoint& remote,
+                         const asio::ip::tcp::endpoint& local) override {
     auto cp = find(tag);
     if (!cp) return;
     auto& c = *cp;
     c.set_remote(remote);
+    c.set_local(local);
     c.t_connected = std::chrono::steady_clock::now();
     // Through a proxy the remote is the proxy's address, never a DNS match for anything.
-    if (!c.proxy()) by_remote_[endpoint_key(c.remote().address(), c.remote().port())].push_back(&c);
+    if (!c.proxy() && !c.rerouted()) by_remote_[endpoint_key(c.remote().address(), c.remote().port())].push_back(&c);
     auto& s = summaries_[c.id()];
     s.remote = endpoint_text(c.remote());
     emit([&](trace::event& e) {
@@ -1333,6 +1369,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
     op.resp.remote_address = c.remote_address_text();
     op.resp.remote_port = c.remote().port();
+    op.resp.local_address = c.local().port() ? c.local().address().to_string() : std::string{};
+    op.resp.local_port = c.local().port();
     auto& s = summaries_[c.id()];
     ++s.requests;
     auto o = op.target.origin.serialize();
@@ -1405,8 +1443,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     const origin& o = op->target.origin;
     auto c = find(op->resp.connection);
     if (c) {
-      auto& m = c->misdirected();
-      if (std::find(m.begin(), m.end(), o) == m.end()) m.push_back(o);
+      if (!c->misdirected_for(o)) c->misdirected().push_back(o);
       if (auto& set = c->origin_set(); set && std::erase(*set, o)) {
         auto it = by_origin_set_.find(o);
         if (it != by_origin_set_.end()) {

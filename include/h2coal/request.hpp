@@ -134,6 +134,37 @@ class body_sink {
   std::function<signature> fn_;
 };
 
+struct response;  // response.hpp
+
+/// Where the final response's head goes (request::on_response), before any body byte: either
+/// `void(int status, const fields& headers)`, or `void(const response& head)` for everything known by
+/// then (status, the HTTP/1.1 reason phrase, headers, http_version, the connection, whether it was
+/// coalesced, remote and local addresses, effective_url); the body, trailers and totals come later, with
+/// the completion. Called on the client's executor.
+class head_sink {
+ public:
+  head_sink() = default;
+  /// No callback.
+  head_sink(std::nullptr_t) noexcept {}
+  /// `void(int status, const fields& headers)`.
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, head_sink> && std::is_invocable_v<F&, int, const fields&>)
+  head_sink(F f) : status_and_fields_(std::move(f)) {}  // NOLINT: implicit, as `req.on_response = [](...) {}`
+  /// `void(const response& head)`.
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, head_sink> && std::is_invocable_v<F&, const response&>)
+  head_sink(F f) : whole_(std::move(f)) {}  // NOLINT
+
+  /// Whether a callback is set.
+  explicit operator bool() const noexcept { return status_and_fields_ || whole_; }
+  /// Calls it with the head (the library does; defined in response.hpp).
+  void operator()(const response& head) const;
+
+ private:
+  std::function<void(int, const fields&)> status_and_fields_;
+  std::function<void(const response&)> whole_;
+};
+
 /// A request body produced piece by piece (streaming upload).
 struct body_source {
   /// Fills `buffer` (at most buffer.size() bytes), returns the number of bytes written; sets `eof` after
@@ -201,9 +232,9 @@ struct request {
   /// (RFC 9110 section 9.2.2). GET, HEAD, OPTIONS, TRACE, PUT and DELETE are idempotent anyway, and so is
   /// a request with an `Idempotency-Key` header; a POST is not, unless this says so.
   bool idempotent = false;
-  /// The final response's status and header fields, before any body byte reaches `on_body` (not called
-  /// for a 421 that is retried, nor for interim 1xx responses).
-  std::function<void(int status, const fields& headers)> on_response;
+  /// The final response's status and header fields (or the whole head, see head_sink), before any body
+  /// byte reaches `on_body` (not called for a 421 that is retried, nor for interim 1xx responses).
+  head_sink on_response;
   /// When set, response body bytes go here as they arrive instead of into response::body.
   body_sink on_body;
   /// Overrides client_options::request_timeout for this request (zero: none). With redirects and

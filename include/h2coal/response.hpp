@@ -27,6 +27,8 @@ struct timings {
 struct response {
   /// The final status code (200, 404, ...); 0 when the request failed before a response.
   int status = 0;
+  /// HTTP/1.1: the status line's reason phrase ("OK", "Not Found", or empty); HTTP/2 has none (empty).
+  std::string reason;
   /// The final response's header fields, in the order received (no pseudo-headers).
   fields headers;
   std::string body;                ///< empty when the request had an on_body sink
@@ -54,6 +56,8 @@ struct response {
   std::uint64_t header_bytes = 0;  ///< the final response's header fields (names and values, and 32 each)
   std::string remote_address;      ///< the address the connection went to (a proxy's, through a proxy)
   std::uint16_t remote_port = 0;   ///< and its port (0 when no connection carried the request)
+  std::string local_address;       ///< this side's address of that connection (curl's local_ip)
+  std::uint16_t local_port = 0;    ///< and its port (curl's local_port; 0 when no connection)
   h2coal::timings timings;         ///< where the time went
   /// With an error: what more is known than the error code says (the DNS server's "NXDOMAIN", ...).
   std::string error_detail;
@@ -61,5 +65,10 @@ struct response {
   /// proxy_auth_required); 0 otherwise.
   int proxy_status = 0;
 };
+
+inline void head_sink::operator()(const response& head) const {
+  if (whole_) whole_(head);
+  else if (status_and_fields_) status_and_fields_(head.status, head.headers);
+}
 
 }  // namespace h2coal

@@ -15,6 +15,7 @@
 
 #include <asio/ip/address.hpp>
 #include <asio/ssl/context.hpp>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -397,8 +398,21 @@ inline std::shared_ptr<asio::ssl::context> make_client_context(const tls_options
   ec.clear();
   auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX* native = ctx->native_handle();
-  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);  // RFC 9113 section 9.2
+  auto version = [](tls_version v) { return v == tls_version::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION; };
+  // TLS 1.2 at least (RFC 9113 section 9.2); the bounds the options ask for, which must leave one version.
+  if (o.max_version && *o.max_version < o.min_version) {
+    ec = error::invalid_option;
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(native, version(o.min_version));
+  if (o.max_version) SSL_CTX_set_max_proto_version(native, version(*o.max_version));
   SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  if ((!o.ciphers.empty() && SSL_CTX_set_cipher_list(native, o.ciphers.c_str()) != 1) ||
+      (!o.tls13_ciphers.empty() && SSL_CTX_set_ciphersuites(native, o.tls13_ciphers.c_str()) != 1)) {
+    ERR_clear_error();  // OpenSSL queued why; the error code says it
+    ec = error::invalid_option;
+    return nullptr;
+  }
   if (o.insecure) {
     ctx->set_verify_mode(asio::ssl::verify_none);
   } else {

@@ -2,6 +2,7 @@
 // h2coal/tls_options.hpp: the TLS settings of a client (no OpenSSL types: a light header).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,13 @@ struct public_key_pin {
 
   /// Equal patterns and pins.
   friend bool operator==(const public_key_pin&, const public_key_pin&) = default;
+};
+
+/// A TLS protocol version. TLS 1.2 is the floor for every connection (RFC 9113 section 9.2 for HTTP/2;
+/// TLS 1.0 and 1.1 are deprecated by RFC 8996).
+enum class tls_version : unsigned char {
+  tls1_2,  ///< TLS 1.2 (RFC 5246)
+  tls1_3,  ///< TLS 1.3 (RFC 8446)
 };
 
 /// The TLS settings of a client (client_options::tls) or of an https:// proxy (proxy_server::tls).
@@ -37,6 +45,17 @@ struct tls_options {
   /// Checked at every handshake for its SNI host, and again for every host coalesced onto a connection
   /// (the most specific pattern for that host applies): pins do not turn coalescing off.
   std::vector<public_key_pin> pinned_public_keys;
+  /// The oldest version a handshake may end with (curl --tlsv1.2, --tlsv1.3).
+  tls_version min_version = tls_version::tls1_2;
+  /// The newest version offered (curl --tls-max); none: the newest OpenSSL has. Below min_version the
+  /// client cannot be made (error::invalid_option).
+  std::optional<tls_version> max_version;
+  /// TLS 1.2 cipher list in OpenSSL's syntax (curl --ciphers, "ECDHE-RSA-AES128-GCM-SHA256:..."); empty:
+  /// OpenSSL's default. A list that names no cipher OpenSSL knows is error::invalid_option.
+  std::string ciphers;
+  /// TLS 1.3 cipher suites, colon-separated (curl --tls13-ciphers, "TLS_AES_128_GCM_SHA256"); empty:
+  /// OpenSSL's default. error::invalid_option when none is known.
+  std::string tls13_ciphers;
 
   /// Equal in every setting (one partition).
   friend bool operator==(const tls_options&, const tls_options&) = default;

@@ -123,3 +123,48 @@ TEST_CASE("h1: the client forced to HTTP/1.1 talks HTTP/1.1 to an h2-capable ser
   CHECK(r.resp.http_version == "1.1");
   CHECK(server.connections()[0].alpn == "http/1.1");
 }
+
+TEST_CASE("h1: the response keeps the status line's reason phrase; HTTP/2 has none") {
+  client_fixture f;
+  server_options so;
+  so.protocol = server_protocol::http1;
+  so.cert = f.ca.issue({"a.test"});
+  test_server server(so);
+  f.resolve("a.test", {"127.0.0.1"});
+  client c(f.io.get_executor(), f.options());
+  auto ok = f.get(c, test_url("a.test", server.port(), "/"));
+  REQUIRE_FALSE(ok.ec);
+  CHECK(ok.resp.status == 200);
+  CHECK(ok.resp.reason == "OK");
+  auto missing = f.get(c, test_url("a.test", server.port(), "/status/404"));
+  REQUIRE_FALSE(missing.ec);
+  CHECK(missing.resp.status == 404);
+  CHECK(missing.resp.reason == "Not Found");  // the second response on the connection: its own phrase
+
+  // The head sink that takes the whole head sees the phrase, the protocol and the path before any body.
+  h2coal::response head;
+  int heads = 0;
+  request req;
+  req.url = test_url("a.test", server.port(), "/status/503");
+  req.on_response = [&](const h2coal::response& h) {
+    head = h;
+    ++heads;
+  };
+  auto r = f.fetch(c, req);
+  REQUIRE_FALSE(r.ec);
+  CHECK(heads == 1);
+  CHECK(head.status == 503);
+  CHECK(head.reason == "Service Unavailable");
+  CHECK(head.http_version == "1.1");
+  CHECK(head.connection == ok.resp.connection);
+  CHECK(head.local_port == ok.resp.local_port);
+  CHECK(head.remote_port == server.port());
+  CHECK(head.effective_url == req.url);
+  CHECK(head.body.empty());
+
+  auto h2 = f.serve({"b.test"});
+  auto r2 = f.get(c, test_url("b.test", h2->port(), "/"));
+  REQUIRE_FALSE(r2.ec);
+  CHECK(r2.resp.http_version == "2");
+  CHECK(r2.resp.reason.empty());
+}

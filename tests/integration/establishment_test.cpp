@@ -191,7 +191,7 @@ struct quiet_observer final : h2coal::detail::dial_observer {
   std::vector<std::string> seen;
   void on_dial_attempt(std::uint64_t, const asio::ip::tcp::endpoint& r, unsigned) override { seen.push_back("attempt " + r.address().to_string()); }
   void on_dial_attempt_failed(std::uint64_t, const asio::ip::tcp::endpoint& r, std::error_code) override { seen.push_back("failed " + r.address().to_string()); }
-  void on_dial_connected(std::uint64_t, const asio::ip::tcp::endpoint& r) override { seen.push_back("connected " + r.address().to_string()); }
+  void on_dial_connected(std::uint64_t, const asio::ip::tcp::endpoint& r, const asio::ip::tcp::endpoint&) override { seen.push_back("connected " + r.address().to_string()); }
 };
 }  // namespace
 
@@ -348,4 +348,154 @@ TEST_CASE("establishment: the DNS cache answers repeated decisions within the TT
   REQUIRE_FALSE(cached.empty());
   CHECK_FALSE(cached.front());
   for (std::size_t i = 1; i < cached.size(); ++i) CHECK(cached[i]);
+}
+
+namespace {
+
+// The tls_version of the only connection's conn.ready event.
+std::string negotiated_version(const client_fixture& f) {
+  for (const auto& e : f.events)
+    if (e.ev == "conn.ready") return str(e, "tls_version");
+  return "no conn.ready";
+}
+
+}  // namespace
+
+TEST_CASE("establishment: tls_options bound the TLS version and pick the ciphers (curl --tlsv1.3, --tls-max, --ciphers)") {
+  SECTION("at least TLS 1.3") {
+    client_fixture f;
+    auto server = f.serve({"a.test"});
+    auto o = f.options();
+    o.tls.min_version = tls_version::tls1_3;
+    client c(f.io.get_executor(), o);
+    auto r = f.get(c, test_url("a.test", server->port()));
+    REQUIRE_FALSE(r.ec);
+    CHECK(negotiated_version(f) == "TLSv1.3");
+  }
+  SECTION("at most TLS 1.2, with a TLS 1.2 cipher list") {
+    client_fixture f;
+    auto server = f.serve({"a.test"});
+    auto o = f.options();
+    o.tls.max_version = tls_version::tls1_2;
+    o.tls.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+    client c(f.io.get_executor(), o);
+    auto r = f.get(c, test_url("a.test", server->port()));
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.resp.http_version == "2");
+    CHECK(negotiated_version(f) == "TLSv1.2");
+  }
+  SECTION("TLS 1.3 suites of one's own") {
+    client_fixture f;
+    auto server = f.serve({"a.test"});
+    auto o = f.options();
+    o.tls.min_version = tls_version::tls1_3;
+    o.tls.tls13_ciphers = "TLS_CHACHA20_POLY1305_SHA256";
+    client c(f.io.get_executor(), o);
+    auto r = f.get(c, test_url("a.test", server->port()));
+    REQUIRE_FALSE(r.ec);
+    CHECK(negotiated_version(f) == "TLSv1.3");
+  }
+  SECTION("settings that leave nothing to negotiate are invalid_option, and nothing is dialed") {
+    client_fixture f;
+    auto server = f.serve({"a.test"});
+    auto bad = [&](auto change) {
+      auto o = f.options();
+      change(o.tls);
+      client c(f.io.get_executor(), o);
+      auto r = f.get(c, test_url("a.test", server->port()));
+      return r.ec;
+    };
+    CHECK(bad([](tls_options& t) { t.min_version = tls_version::tls1_3; t.max_version = tls_version::tls1_2; }) == error::invalid_option);
+    CHECK(bad([](tls_options& t) { t.ciphers = "NO-SUCH-CIPHER"; }) == error::invalid_option);
+    CHECK(bad([](tls_options& t) { t.tls13_ciphers = "TLS_NO_SUCH_SUITE"; }) == error::invalid_option);
+    CHECK(server->connection_count() == 0);
+  }
+}
+
+TEST_CASE("establishment: the response names this side's address and port of its connection (curl's local_ip, local_port)") {
+  client_fixture f;
+  auto server = f.serve({"a.test"});
+  client c(f.io.get_executor(), f.options());
+  auto r1 = f.get(c, test_url("a.test", server->port(), "/one"));
+  auto r2 = f.get(c, test_url("a.test", server->port(), "/two"));
+  REQUIRE_FALSE(r1.ec);
+  REQUIRE_FALSE(r2.ec);
+  CHECK(r1.resp.local_address == "127.0.0.1");
+  CHECK(r1.resp.local_port != 0);
+  CHECK(r1.resp.local_port != server->port());
+  CHECK(r2.resp.connection == r1.resp.connection);
+  CHECK(r2.resp.local_port == r1.resp.local_port);  // the same connection, the same local end
+  client other(f.io.get_executor(), f.options());
+  auto r3 = f.get(other, test_url("a.test", server->port(), "/three"));
+  REQUIRE_FALSE(r3.ec);
+  CHECK(r3.resp.local_port != r1.resp.local_port);  // two connections open at once: two ports
+}
+
+TEST_CASE("establishment: connect_to parses curl's HOST1:PORT1:HOST2:PORT2") {
+  auto r = connect_to_rule::parse("A.test:443:b.test:8443");
+  REQUIRE(r);
+  CHECK(r->host == "a.test");
+  CHECK(r->port == 443);
+  CHECK(r->to_host == "b.test");
+  CHECK(r->to_port == 8443);
+  auto any = connect_to_rule::parse("::127.0.0.3:");
+  REQUIRE(any);
+  CHECK(any->host.empty());
+  CHECK(any->port == 0);
+  CHECK(any->to_host == "127.0.0.3");
+  CHECK(any->to_port == 0);
+  CHECK(any->matches("x.test", 1234));
+  auto v6 = connect_to_rule::parse("[::1]:80:[fe80::1]:81");
+  REQUIRE(v6);
+  CHECK(v6->host == "::1");
+  CHECK(v6->to_host == "fe80::1");
+  CHECK(v6->to_port == 81);
+  CHECK(r->matches("a.test", 443));
+  CHECK_FALSE(r->matches("a.test", 444));
+  CHECK_FALSE(r->matches("b.test", 443));
+  for (const char* bad : {"", "a.test", "a.test:443", "a.test:443:b.test", "a.test:x:b.test:1", "a.test:1:b.test:70000",
+                          "a.test:0:b.test:1", "[::1:80::81"})
+    CHECK_FALSE(connect_to_rule::parse(bad));
+}
+
+TEST_CASE("establishment: connect_to sends one origin's connections to another host and port, and never coalesces them") {
+  client_fixture f;
+  // The URL's server, and the one the rule sends a.test to (on its own address and port). Both have a
+  // certificate for a.test and b.test; both names resolve to the URL's server.
+  auto url_server = f.serve({"a.test", "b.test"});
+  server_options so;
+  so.addresses = {"127.0.0.3"};
+  so.cert = f.ca.issue({"a.test", "b.test"});
+  auto elsewhere = f.serve({}, so);
+  f.resolve("other.test", {"127.0.0.3"});
+  auto o = f.with_policy(policies::browser());
+  o.connect_to.push_back(*connect_to_rule::parse("a.test:" + std::to_string(url_server->port()) + ":other.test:" +
+                                                 std::to_string(elsewhere->port())));
+  client c(f.io.get_executor(), o);
+
+  auto a = f.get(c, test_url("a.test", url_server->port(), "/a"));
+  REQUIRE_FALSE(a.ec);
+  CHECK(a.resp.remote_address == "127.0.0.3");
+  CHECK(a.resp.remote_port == elsewhere->port());
+  REQUIRE(elsewhere->requests().size() == 1);
+  const auto seen = elsewhere->requests()[0];
+  CHECK(seen.authority == "a.test:" + std::to_string(url_server->port()));  // the URL's, unchanged
+  CHECK(seen.sni == "a.test");
+  CHECK(url_server->connection_count() == 0);
+
+  // b.test's certificate and address would let the browser policy share a connection, but not one a
+  // rule sent elsewhere: it gets its own, at the URL's server.
+  auto b = f.get(c, test_url("b.test", url_server->port(), "/b"));
+  REQUIRE_FALSE(b.ec);
+  CHECK_FALSE(b.resp.coalesced);
+  CHECK(b.resp.connection != a.resp.connection);
+  CHECK(url_server->requests().size() == 1);
+  CHECK(elsewhere->requests().size() == 1);
+
+  // And a.test does not ride on b.test's connection either, although it now matches by DNS and certificate.
+  auto again = f.get(c, test_url("a.test", url_server->port(), "/a2"));
+  REQUIRE_FALSE(again.ec);
+  CHECK(again.resp.connection == a.resp.connection);
+  CHECK(elsewhere->requests().size() == 2);
+  CHECK(url_server->requests().size() == 1);
 }

@@ -81,8 +81,9 @@ class dial_observer {
   /// Attempt `n` (1-based) to `remote` started.
   virtual void on_dial_attempt(std::uint64_t tag, const asio::ip::tcp::endpoint& remote, unsigned n) = 0;
   virtual void on_dial_attempt_failed(std::uint64_t tag, const asio::ip::tcp::endpoint& remote, std::error_code ec) = 0;
-  /// TCP is up to `remote` (TLS, if any, comes next); the race's other attempts are closed.
-  virtual void on_dial_connected(std::uint64_t tag, const asio::ip::tcp::endpoint& remote) = 0;
+  /// TCP is up from `local` to `remote` (TLS, if any, comes next); the race's other attempts are closed.
+  virtual void on_dial_connected(std::uint64_t tag, const asio::ip::tcp::endpoint& remote,
+                                 const asio::ip::tcp::endpoint& local) = 0;
   /// The proxy opened the tunnel (`reply`: CONNECT's status or the SOCKS5 reply) after `us` microseconds
   /// (its TLS included), or refused it (`ec`).
   virtual void on_proxy_tunnel(std::uint64_t, int /*reply*/, std::int64_t /*us*/, std::error_code) {}
@@ -206,7 +207,8 @@ class dialer final : public std::enable_shared_from_this<dialer> {
     close_attempts(link_.get());
     std::error_code ignore;
     link_->socket().set_option(asio::ip::tcp::no_delay(true), ignore);
-    if (observer_) observer_->on_dial_connected(tag_, result_.remote);
+    const auto local = link_->socket().local_endpoint(ignore);
+    if (observer_) observer_->on_dial_connected(tag_, result_.remote, local);
     if (over_) return;  // the observer cancelled
     if (!link_->start(nullptr)) return finish(error::connect_failed);
     after_tcp();

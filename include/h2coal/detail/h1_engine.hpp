@@ -40,7 +40,7 @@ class h1_engine {
   explicit h1_engine(h1_listener& l, std::size_t max_head_bytes = 64 * 1024)
       : listener_(l), max_head_bytes_(max_head_bytes) {
     llhttp_settings_init(&settings_);
-    settings_.on_status = &h1_engine::on_head_span;
+    settings_.on_status = &h1_engine::on_status;
     settings_.on_chunk_header = &h1_engine::on_chunk_header;
     settings_.on_chunk_extension_name = &h1_engine::on_chunk_extension;
     settings_.on_chunk_extension_value = &h1_engine::on_chunk_extension;
@@ -69,7 +69,12 @@ class h1_engine {
     paused_ = false;
     head_bytes_ = 0;
     chunk_line_bytes_ = 0;
+    reason_.clear();
   }
+
+  /// The status line's reason phrase of the response being read (RFC 9112 section 4; often empty), from
+  /// on_h1_headers_end on.
+  const std::string& reason() const noexcept { return reason_; }
 
   /// Parses bytes of the response. Sets `consumed`; bytes after the end of the response are left.
   std::error_code feed(const char* data, std::size_t len, std::size_t& consumed) {
@@ -152,7 +157,12 @@ class h1_engine {
     abort(error::headers_too_large);
     return false;
   }
-  static int on_head_span(llhttp_t* p, const char*, std::size_t len) { return self(p).count_head(len) ? 0 : -1; }
+  static int on_status(llhttp_t* p, const char* at, std::size_t len) {
+    auto& e = self(p);
+    if (!e.count_head(len)) return -1;
+    e.reason_.append(at, len);
+    return 0;
+  }
   static int on_chunk_header(llhttp_t* p) {
     self(p).chunk_line_bytes_ = 0;
     return 0;
@@ -204,6 +214,7 @@ class h1_engine {
     }
     if (p->status_code >= 100 && p->status_code < 200) {
       e.head_bytes_ = 0;  // interim: no body, wait for the final one, whose head counts anew
+      e.reason_.clear();
       e.listener_.on_h1_interim(p->status_code);
       return 1;
     }
@@ -236,6 +247,7 @@ class h1_engine {
   llhttp_settings_t settings_{};
   llhttp_t parser_{};
   std::string field_, value_;
+  std::string reason_;  // the status line's reason phrase (bounded with the head)
   bool in_value_ = false;
   bool head_ = false;
   bool complete_ = false;

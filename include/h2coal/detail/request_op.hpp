@@ -205,7 +205,12 @@ struct request_op : std::enable_shared_from_this<request_op> {
     if (sink_started || over()) return;
     if (req.on_response) {
       sink_started = true;
-      req.on_response(resp.status, resp.headers);
+      // What the completion will say about the path, known already (the head sink may ask).
+      resp.coalesced = coalesced;
+      resp.basis = basis;
+      resp.effective_url = req.url;
+      resp.redirects = redirects;
+      req.on_response(resp);
     }
   }
 

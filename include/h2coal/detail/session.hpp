@@ -17,6 +17,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <deque>
@@ -100,6 +101,10 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
   bool idle() const noexcept { return active() == 0 && queue_.empty(); }
   /// Origins that got 421 on this connection (RFC 9110 section 15.5.20).
   std::vector<h2coal::origin>& misdirected() noexcept { return misdirected_; }
+  /// Whether this connection answered 421 for `o`.
+  bool misdirected_for(const h2coal::origin& o) const {
+    return std::find(misdirected_.begin(), misdirected_.end(), o) != misdirected_.end();
+  }
   /// RFC 8336 origin set; nullopt until the first valid ORIGIN frame.
   std::optional<std::vector<h2coal::origin>>& origin_set() noexcept { return origin_set_; }
   std::uint64_t last_used() const noexcept { return last_used_; }
@@ -279,6 +284,13 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     idle_armed_ = true;
   }
 
+  // The timer stops and a wait already queued is void (its generation is old).
+  void disarm_timer() {
+    timer_.cancel();
+    ++timer_gen_;
+    idle_armed_ = false;
+  }
+
   void arm_timer(std::chrono::milliseconds d, error e) {
     idle_armed_ = false;
     if (d.count() <= 0) {
@@ -321,9 +333,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
 
   void become_ready() {
     state_ = state::ready;
-    timer_.cancel();
-    ++timer_gen_;
-    idle_armed_ = false;
+    disarm_timer();
     start_lifecycle_timers();
     if (owner_) owner_->on_connection_ready(*this);
     if (state_ == state::ready) pump_queue();
@@ -723,9 +733,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
 
   // ---- HTTP/2 ----
   void submit_h2(std::shared_ptr<request_op> op) {
-    timer_.cancel();
-    ++timer_gen_;
-    idle_armed_ = false;
+    disarm_timer();
     const auto& u = op->target;
     bool has_body = op->req.has_body();
     if (authority_.empty()) authority_ = origin_.authority();
@@ -1070,9 +1078,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
 
   // ---- HTTP/1.1 ----
   void start_h1(std::shared_ptr<request_op> op) {
-    timer_.cancel();
-    ++timer_gen_;
-    idle_armed_ = false;
+    disarm_timer();
     current_ = op;
     h1_paused_ = false;
     op->resp.connection = id_;
@@ -1286,6 +1292,7 @@ class session : public std::enable_shared_from_this<session>, h2_listener, h1_li
     auto op = current_;  // on_response may close the client, which lets go of current_
     if (!op) return;
     op->resp.status = status;
+    op->resp.reason = h1_->reason();
     if (op->awaiting_continue) op->end_continue_wait(false);  // a final status first: no body
     if (!op->head_notified) {
       op->head_notified = true;
