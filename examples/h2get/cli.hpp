@@ -26,6 +26,10 @@ namespace h2get {
 struct command_line {
   std::vector<std::string> urls;
   std::vector<std::string> resolve;  // --resolve HOST:PORT:ADDR[,ADDR...]
+  std::vector<std::string> connect_to;  // --connect-to HOST1:PORT1:HOST2:PORT2
+  // TLS versions (curl --tlsv1.x: the oldest allowed; --tls-max: the newest offered) and cipher lists.
+  std::string tls_min = "1.2", tls_max = "default";
+  std::string ciphers, tls13_ciphers;
   std::vector<std::string> headers;  // -H "Name: value"
   // -d, --data-binary, --data-raw, --data-urlencode, in command-line order, joined with '&'.
   struct data_part {
@@ -117,6 +121,14 @@ which connection carried each request and why. Options are spelled as curl spell
                             as curl does (the library's tls_options::ca_file alone adds to it)
  -E, --cert <file>          Client certificate file (PEM)
      --connect-timeout <seconds>  Maximum time for connecting (resolving, TCP and TLS handshake)
+     --connect-to <HOST1:PORT1:HOST2:PORT2>  Connect to HOST2:PORT2 for requests to HOST1:PORT1
+                            (repeatable; an empty part means any, or unchanged); the request, SNI and
+                            certificate check stay HOST1's, and such a connection is never shared
+     --ciphers <list>       TLS 1.2 cipher list, in OpenSSL's syntax (exit 59 when none is usable)
+     --tls13-ciphers <list>  TLS 1.3 cipher suites, colon-separated
+     --tlsv1.2, --tlsv1.3   Use TLS 1.2 or 1.3 at least (--tlsv1, --tlsv1.0, --tlsv1.1: h2coal speaks
+                            TLS 1.2 and newer anyway)
+     --tls-max <version>    Offer at most TLS <version>: 1.2, 1.3 or default
      --dns-servers <addresses>  DNS servers to ask instead of the system's: ip[:port],... (IPv6 in
                             brackets before a port); needs h2get built with c-ares (else exit 4)
  -F, --form <name=content>  A multipart/form-data POST part (repeatable): name=value, name=@file
@@ -352,6 +364,15 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   app.add_option("--policy", cl.policy)->check(CLI::IsMember({"strict", "browser", "origin"}))->multi_option_policy(last);
   app.add_option("--ip-match", cl.ip_match)->check(CLI::IsMember({"connected", "any"}))->multi_option_policy(last);
   app.add_option("--resolve", cl.resolve)->type_name("HOST:PORT:ADDR[,ADDR...]")->allow_extra_args(false);
+  app.add_option("--connect-to", cl.connect_to)->type_name("HOST1:PORT1:HOST2:PORT2")->allow_extra_args(false);
+  bool tls10 = false, tls11 = false, tls12 = false, tls13 = false;
+  auto* ot1 = app.add_flag("--tlsv1,--tlsv1.0", tls10)->multi_option_policy(last);
+  auto* ot11 = app.add_flag("--tlsv1.1", tls11)->multi_option_policy(last);
+  auto* ot12 = app.add_flag("--tlsv1.2", tls12)->multi_option_policy(last);
+  auto* ot13 = app.add_flag("--tlsv1.3", tls13)->multi_option_policy(last);
+  app.add_option("--tls-max", cl.tls_max)->check(CLI::IsMember({"1.0", "1.1", "1.2", "1.3", "default"}))->multi_option_policy(last);
+  app.add_option("--ciphers", cl.ciphers)->multi_option_policy(last);
+  app.add_option("--tls13-ciphers", cl.tls13_ciphers)->multi_option_policy(last);
   app.add_option("--cacert", cl.cacert)->multi_option_policy(last);
   app.add_option("--dns-servers", cl.dns_servers)->multi_option_policy(last);
   app.add_option("--pinnedpubkey", cl.pinned_public_key)->multi_option_policy(last);
@@ -438,6 +459,10 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
               << "\n";
     return exit_code::ok;
   }
+  // The last --tlsv1.x wins; below 1.2 it is 1.2, the oldest h2coal speaks (which "at least" allows).
+  for (auto* o : app.parse_order())
+    if (o == ot1 || o == ot11 || o == ot12) cl.tls_min = "1.2";
+    else if (o == ot13) cl.tls_min = "1.3";
   // As in curl, the last of --http1.1, --http2 and --http2-prior-knowledge wins (--http2: h2 by ALPN,
   // HTTP/1.1 where the server has no h2, which is h2coal's way anyway).
   for (auto* o : app.parse_order()) {

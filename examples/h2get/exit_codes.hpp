@@ -37,6 +37,7 @@ inline constexpr int empty_reply = 52;          // CURLE_GOT_NOTHING
 inline constexpr int send_error = 55;           // CURLE_SEND_ERROR
 inline constexpr int recv_error = 56;           // CURLE_RECV_ERROR
 inline constexpr int client_cert = 58;          // CURLE_SSL_CERTPROBLEM
+inline constexpr int cipher = 59;               // CURLE_SSL_CIPHER: --ciphers, --tls13-ciphers
 inline constexpr int certificate = 60;          // CURLE_PEER_FAILED_VERIFICATION
 inline constexpr int too_many_redirects = 47;   // CURLE_TOO_MANY_REDIRECTS
 inline constexpr int bad_content_encoding = 61; // CURLE_BAD_CONTENT_ENCODING

@@ -29,6 +29,9 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,6 +82,19 @@ std::string lowercase(std::string s) {
   for (auto& c : s)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return s;
+}
+
+// curl's exit 59 comes before anything is sent: the --ciphers or --tls13-ciphers list OpenSSL cannot use
+// (none of its names known), or nothing when both are usable or empty.
+std::optional<std::string> unusable_cipher_list(const std::string& tls12, const std::string& tls13) {
+  if (tls12.empty() && tls13.empty()) return std::nullopt;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), &SSL_CTX_free);
+  std::optional<std::string> bad;
+  if (!ctx) bad = tls12.empty() ? tls13 : tls12;
+  else if (!tls12.empty() && SSL_CTX_set_cipher_list(ctx.get(), tls12.c_str()) != 1) bad = tls12;
+  else if (!tls13.empty() && SSL_CTX_set_ciphersuites(ctx.get(), tls13.c_str()) != 1) bad = tls13;
+  ERR_clear_error();
+  return bad;
 }
 
 std::optional<std::string> read_file(const std::string& path) {
@@ -278,7 +294,6 @@ struct transfer {
   failure local;               // h2get's own reason to have ended it (write error, --max-filesize)
   bool discard = false;        // -f and an HTTP error: nothing is written
   std::uint64_t received = 0;  // body bytes
-  std::int64_t conn = 0;       // the connection it was sent on (request.sent), for -i's HTTP version
   bool remote_named = false;   // -O (or --remote-name-all) named its file: -J may rename it
   std::string name_problem;    // -O and a URL without a file name: the transfer fails (23)
   std::uint64_t resume_from = 0;  // -C: the byte the body starts at
@@ -288,7 +303,6 @@ struct transfer {
   h2coal::response resp;
   bool started = false;        // async_request called
   bool done = false;
-  std::int64_t req = 0;        // the client's request id (trace events), once request.start was seen
   failure result;
   std::size_t connections_at_end = 0;
 };
@@ -369,7 +383,6 @@ class session {
     if (!transfers_.empty()) transfers_.front().out->go_direct();  // the first one's turn on stdout
     auto user_hook = opts_.trace;
     opts_.trace = [this, user_hook](const h2coal::trace::event& e) {
-      track(e);
       if (cl_.graph_file.size()) graph_.on_event(e);
       if (user_hook) user_hook(e);
     };
@@ -457,8 +470,10 @@ class session {
 
   // The response started: its output is made now (curl creates -o files only then), the header block
   // written first with -i or -I.
-  void on_head(std::size_t i, int status, const h2coal::fields& headers) {
+  void on_head(std::size_t i, const h2coal::response& head) {
     auto& t = transfers_[i];
+    const int status = head.status;
+    const auto& headers = head.headers;
     if (cl_.fail && !cl_.fail_with_body && status >= 400) {
       t.discard = true;  // curl -f: nothing of an HTTP error is written
       return;
@@ -498,10 +513,9 @@ class session {
     }
     meter_.begin(cl_.head ? 0 : length.value_or(0));
     if (!t.out->open()) return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
-    // curl's status line: "HTTP/2 200 " (a space where HTTP/1.1 has its reason phrase, which h2coal
-    // does not keep: "HTTP/1.1 200" here).
-    const std::string version = http_version_of(t);
-    std::string block = "HTTP/" + version + " " + std::to_string(status) + (version == "2" ? " \r\n" : "\r\n");
+    // curl's status line: "HTTP/2 200 " (HTTP/2 has no reason phrase; curl keeps the space), and
+    // "HTTP/1.1 200 OK" with the server's phrase.
+    std::string block = "HTTP/" + head.http_version + " " + std::to_string(status) + " " + head.reason + "\r\n";
     for (const auto& [n, v] : headers) block += n + ": " + v + "\r\n";
     block += "\r\n";
     if (!cl_.dump_header.empty()) {
@@ -539,12 +553,6 @@ class session {
     if (t.local.code) return;
     t.local = std::move(why);
     t.cancel->emit(asio::cancellation_type::terminal);
-  }
-
-  std::string http_version_of(const transfer& t) const {
-    auto it = alpn_.find(t.conn);
-    if (it == alpn_.end()) return "2";
-    return it->second == "http/1.1" ? "1.1" : "2";
   }
 
   void start(std::size_t i) {
@@ -589,7 +597,7 @@ class session {
       t.local = {exit_code::read_error, "cannot read the file to upload '" + rt_.upload + "' (-T)"};
       return complete(i, h2coal::error::cancelled, {});
     }
-    req.on_response = [this, i](int status, const h2coal::fields& headers) { on_head(i, status, headers); };
+    req.on_response = [this, i](const h2coal::response& head) { on_head(i, head); };
     if (!cl_.limit_rate) {
       req.on_body = [this, i](std::string_view bytes) { on_piece(i, bytes); };
     } else {
@@ -645,32 +653,6 @@ class session {
       asio::post(io_, [this, i] { start(i + 1); });
     } else if (next_write_ == transfers_.size()) {
       all_done();
-    }
-  }
-
-  // Ties trace events to transfers: request.start names the URL, in the order requests were made (one
-  // executor, FIFO), so the first unmatched started transfer with that URL is the one.
-  void track(const h2coal::trace::event& e) {
-    auto integer = [&e](std::string_view n) -> std::int64_t {
-      const auto* v = e.find(n);
-      const auto* i = v ? std::get_if<std::int64_t>(v) : nullptr;
-      return i ? *i : 0;
-    };
-    if (e.ev == "request.start") {
-      const auto* v = e.find("url");
-      const auto* url = v ? std::get_if<std::string>(v) : nullptr;
-      for (auto& t : transfers_)
-        if (t.started && t.req == 0 && url && t.url == *url) {
-          t.req = integer("req");
-          return;
-        }
-    } else if (e.ev == "request.sent") {
-      for (auto& t : transfers_)
-        if (t.req != 0 && t.req == integer("req")) t.conn = integer("conn");
-    } else if (e.ev == "conn.ready") {
-      const auto* v = e.find("alpn");
-      const auto* alpn = v ? std::get_if<std::string>(v) : nullptr;
-      if (alpn) alpn_[integer("conn")] = *alpn;
     }
   }
 
@@ -740,6 +722,8 @@ class session {
       f.timings = t.resp.timings;
       f.remote_ip = t.resp.remote_address;
       f.remote_port = t.resp.remote_port;
+      f.local_ip = t.resp.local_address;
+      f.local_port = t.resp.local_port;
       f.size_upload = t.resp.bytes_sent;
       f.size_header = t.resp.header_bytes;
       f.content_type = std::string(t.resp.headers.get("content-type").value_or(""));
@@ -834,7 +818,6 @@ class session {
   std::vector<probe_result> probes_;
   std::size_t probes_left_ = 0;
   std::size_t next_write_ = 0;
-  std::map<std::int64_t, std::string> alpn_;  // connection -> ALPN (conn.ready), for -i's HTTP version
   std::vector<stored_cookie> jar_;  // the cookie engine's cookies
   struct file_closer {
     void operator()(std::FILE* f) const { std::fclose(f); }
@@ -1047,6 +1030,14 @@ int run(int argc, char** argv) {
       return exit_code::usage;
     }
   opts.resolver = resolver;
+  for (const auto& spec : cl.connect_to) {
+    auto rule = h2coal::connect_to_rule::parse(spec);
+    if (!rule) {
+      rep.error({exit_code::usage, "--connect-to: cannot parse '" + spec + "' (HOST1:PORT1:HOST2:PORT2)"});
+      return exit_code::usage;
+    }
+    opts.connect_to.push_back(std::move(*rule));
+  }
   // A connection that went silent (a NAT or balancer dropped it) is found by PING instead of holding the
   // transfer until --max-time (DESIGN section 14).
   opts.read_idle_timeout = std::chrono::seconds(15);
@@ -1071,6 +1062,23 @@ int run(int argc, char** argv) {
   opts.tls.client_cert_file = cl.cert;
   opts.tls.client_key_file = cl.key;
   opts.tls.session_resumption = !cl.no_sessionid;
+  if (cl.tls_max == "1.0" || cl.tls_max == "1.1") {
+    rep.error({exit_code::not_built_in, "--tls-max " + cl.tls_max + ": h2coal speaks TLS 1.2 and 1.3 only"});
+    return exit_code::not_built_in;
+  }
+  opts.tls.min_version = cl.tls_min == "1.3" ? h2coal::tls_version::tls1_3 : h2coal::tls_version::tls1_2;
+  if (cl.tls_max != "default")
+    opts.tls.max_version = cl.tls_max == "1.3" ? h2coal::tls_version::tls1_3 : h2coal::tls_version::tls1_2;
+  if (opts.tls.max_version && *opts.tls.max_version < opts.tls.min_version) {
+    rep.error({exit_code::usage, "--tls-max " + cl.tls_max + " is older than --tlsv" + cl.tls_min});
+    return exit_code::usage;
+  }
+  opts.tls.ciphers = cl.ciphers;
+  opts.tls.tls13_ciphers = cl.tls13_ciphers;
+  if (auto bad = unusable_cipher_list(cl.ciphers, cl.tls13_ciphers)) {
+    rep.error({exit_code::cipher, "failed setting cipher list: '" + *bad + "'"});
+    return exit_code::cipher;
+  }
   if (!cl.pinned_public_key.empty()) {
     if (!valid_pins(cl.pinned_public_key)) {
       rep.error({exit_code::usage, "--pinnedpubkey: '" + cl.pinned_public_key +

@@ -36,6 +36,8 @@ struct transfer_facts {
   h2coal::timings timings;       ///< from the start of the transfer
   std::string remote_ip;
   std::uint16_t remote_port = 0;
+  std::string local_ip;          ///< this side's address of the connection
+  std::uint16_t local_port = 0;
   std::uint64_t size_upload = 0;
   std::uint64_t size_header = 0;
   std::string content_type;
@@ -50,7 +52,8 @@ inline const char* write_out_variables_help() {
          "                        size_upload size_header speed_download speed_upload content_type scheme\n"
          "                        time_namelookup time_connect time_appconnect time_pretransfer\n"
          "                        time_starttransfer time_total time_redirect num_redirects redirect_url\n"
-         "                        num_connects remote_ip remote_port exitcode errormsg num_retries;\n"
+         "                        num_connects remote_ip remote_port local_ip local_port exitcode errormsg\n"
+         "                        num_retries;\n"
          "                        %{json} (all of them as one JSON object), %header{name}, %{onerror}\n"
          "                        (the rest only when the transfer failed); -w @FILE reads the format\n"
          "             (h2get's): connection coalesced coalesce_basis connections\n";
@@ -93,6 +96,8 @@ inline std::string expand_write_out(std::string_view format, const transfer_fact
     if (name == "num_redirects") return std::to_string(f.redirects);
     if (name == "remote_ip") return f.remote_ip;
     if (name == "remote_port") return f.remote_port ? std::to_string(f.remote_port) : std::string();
+    if (name == "local_ip") return f.local_ip;
+    if (name == "local_port") return f.local_port ? std::to_string(f.local_port) : std::string();
     if (name == "size_upload") return std::to_string(f.size_upload);
     if (name == "size_header") return std::to_string(f.size_header);
     if (name == "content_type") return f.content_type;
@@ -120,11 +125,11 @@ inline std::string expand_write_out(std::string_view format, const transfer_fact
     static constexpr std::string_view numeric[] = {
         "http_code", "response_code", "size_download", "size_upload", "size_header", "speed_download", "speed_upload",
         "time_namelookup", "time_connect", "time_appconnect", "time_pretransfer", "time_starttransfer", "time_total",
-        "time_redirect", "num_redirects", "num_connects", "exitcode", "num_retries", "remote_port", "connection",
-        "connections"};
+        "time_redirect", "num_redirects", "num_connects", "exitcode", "num_retries", "remote_port", "local_port",
+        "connection", "connections"};
     static constexpr std::string_view names[] = {
         "coalesce_basis", "coalesced", "connection", "connections", "content_type", "errormsg", "exitcode",
-        "http_code", "http_version", "num_connects", "num_redirects", "num_retries", "redirect_url", "remote_ip",
+        "http_code", "http_version", "local_ip", "local_port", "num_connects", "num_redirects", "num_retries", "redirect_url", "remote_ip",
         "remote_port", "response_code", "scheme", "size_download", "size_header", "size_upload", "speed_download",
         "speed_upload", "time_appconnect", "time_connect", "time_namelookup", "time_pretransfer", "time_redirect",
         "time_starttransfer", "time_total", "url", "url_effective"};

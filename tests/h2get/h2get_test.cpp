@@ -1076,7 +1076,8 @@ struct oracle_run {
 
 std::string substitute(std::string arg, const std::string& origin, const std::string& in, const std::string& out) {
   if (arg.rfind("URL", 0) == 0) arg = origin + arg.substr(3);
-  for (auto [key, value] : {std::pair<std::string, std::string>{"{in}", in}, {"{out}", out}})
+  const std::string port = origin.substr(origin.rfind(':') + 1);
+  for (auto [key, value] : {std::pair<std::string, std::string>{"{in}", in}, {"{out}", out}, {"{port}", port}})
     for (auto p = arg.find(key); p != std::string::npos; p = arg.find(key)) arg.replace(p, key.size(), value);
   return arg;
 }
@@ -1287,6 +1288,14 @@ TEST_CASE("h2get: curl's flags do what curl does (curl itself is the oracle)") {
       {{"-f", "-w", "ok%{onerror} failed %{exitcode} %{http_code}\\n", "URL/status/404"}},
       {{"-w", "%{redirect_url} %{http_code}\\n", "URL/redirect"}},
       {{"-w", "@{in}/format", "URL/bytes/3"}},
+      {{"-w", "%{local_ip} %{remote_ip} %{remote_port}\\n", "URL/bytes/4"}},
+      {{"--http1.1", "-i", "URL/fixed"}},
+      {{"--http1.1", "-D", "-", "-o", "{out}/h1", "URL/status/404"}},
+      {{"--tlsv1.3", "-w", "%{http_code}\\n", "URL/tls13"}},
+      {{"--tlsv1.2", "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256", "URL/tls12"}},
+      {{"--tls13-ciphers", "TLS_CHACHA20_POLY1305_SHA256", "URL/suites"}},
+      {{"--ciphers", "NO-SUCH-CIPHER", "URL/never"}},
+      {{"--connect-to", "b.test:{port}:a.test:{port}", "-w", "%{remote_ip}\\n", "https://b.test:{port}/ct"}},
   };
   for (const auto& c : cases) {
     std::string line;
@@ -1406,4 +1415,53 @@ TEST_CASE("h2get: CURL_CA_BUNDLE trusts a CA as --cacert does") {
   INFO("stderr: " << trusted.err);
   CHECK(trusted.exit_code == 0);
   CHECK(trusted.out == expected_bytes(10));
+}
+
+TEST_CASE("h2get: --connect-to sends a host's connections to another server, which sees the URL's authority and SNI, as curl does") {
+  REQUIRE(std::filesystem::exists("/usr/bin/curl"));
+  h2get_fixture f;
+  server_options here;
+  here.cert = f.ca.issue({"a.test"});
+  test_server url_server(here);
+  server_options there;
+  there.addresses = {"127.0.0.3"};
+  there.cert = f.ca.issue({"a.test"});
+  test_server elsewhere(there);
+  f.resolve("a.test", url_server.port());
+  const std::string rule = "a.test:" + std::to_string(url_server.port()) + ":127.0.0.3:" + std::to_string(elsewhere.port());
+  const std::vector<std::string> args = {"--connect-to", rule, "-o", "/dev/null", "-w", "%{remote_ip} %{remote_port}",
+                                         test_url("a.test", url_server.port(), "/moved")};
+  auto r = f.h2get(args);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "127.0.0.3 " + std::to_string(elsewhere.port()));
+  REQUIRE(elsewhere.requests().size() == 1);
+  CHECK(elsewhere.requests()[0].authority == "a.test:" + std::to_string(url_server.port()));
+  CHECK(elsewhere.requests()[0].sni == "a.test");
+  CHECK(url_server.connection_count() == 0);
+
+  std::vector<std::string> argv = {"/usr/bin/curl", "-s", "--cacert", f.ca.ca_file()};
+  argv.insert(argv.end(), f.resolves.begin(), f.resolves.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto curl = h2get_test::run_process(argv);
+  CHECK(curl.exit_code == 0);
+  CHECK(curl.out == r.out);
+  REQUIRE(elsewhere.requests().size() == 2);
+  CHECK(elsewhere.requests()[1].authority == elsewhere.requests()[0].authority);
+  CHECK(url_server.connection_count() == 0);
+
+  auto bad = f.h2get({"--connect-to", "a.test:443", test_url("a.test", url_server.port())});
+  CHECK(bad.exit_code == 2);
+  CHECK(contains(bad.err, "--connect-to"));
+}
+
+TEST_CASE("h2get: TLS versions and cipher lists that cannot be had fail before anything is sent") {
+  two_hosts s;
+  auto old = s.f.h2get({"--tls-max", "1.1", s.url("a.test")});
+  CHECK(old.exit_code == 4);
+  auto crossed = s.f.h2get({"--tlsv1.3", "--tls-max", "1.2", s.url("a.test")});
+  CHECK(crossed.exit_code == 2);
+  auto suites = s.f.h2get({"--tls13-ciphers", "TLS_NO_SUCH_SUITE", s.url("a.test")});
+  CHECK(suites.exit_code == 59);
+  CHECK(contains(suites.err, "TLS_NO_SUCH_SUITE"));
+  CHECK(s.server->connection_count() == 0);
 }
