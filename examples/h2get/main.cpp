@@ -513,13 +513,28 @@ class session {
     }
     meter_.begin(cl_.head ? 0 : length.value_or(0));
     if (!t.out->open()) return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
+    write_head(i, head);
+  }
+
+  // A redirect that -L follows: its head goes where the final one's goes (-D, -i, -I), as curl writes
+  // every hop's; its body is never delivered.
+  void on_hop(std::size_t i, const h2coal::response& head) {
+    auto& t = transfers_[i];
+    if (t.local.code) return;
+    if ((cl_.include || cl_.head) && !t.out->open())
+      return abort(i, {exit_code::write_error, "failure writing output to destination: " + t.out->problem()});
+    write_head(i, head);
+  }
+
+  // -D and -i/-I: a head's status line and fields, to the dump file and the output.
+  void write_head(std::size_t i, const h2coal::response& head) {
+    auto& t = transfers_[i];
     // curl's status line: "HTTP/2 200 " (HTTP/2 has no reason phrase; curl keeps the space), and
     // "HTTP/1.1 200 OK" with the server's phrase.
-    std::string block = "HTTP/" + head.http_version + " " + std::to_string(status) + " " + head.reason + "\r\n";
-    for (const auto& [n, v] : headers) block += n + ": " + v + "\r\n";
+    std::string block = "HTTP/" + head.http_version + " " + std::to_string(head.status) + " " + head.reason + "\r\n";
+    for (const auto& [n, v] : head.headers) block += n + ": " + v + "\r\n";
     block += "\r\n";
     if (!cl_.dump_header.empty()) {
-      // -D: the final response's block (with -L, curl also writes the hops': h2coal does not show them).
       bool ok = true;
       if (cl_.dump_header == "-") {
         ok = t.out->to_stdout() ? t.out->write(block) : std::fwrite(block.data(), 1, block.size(), stdout) == block.size();
@@ -598,6 +613,8 @@ class session {
       return complete(i, h2coal::error::cancelled, {});
     }
     req.on_response = [this, i](const h2coal::response& head) { on_head(i, head); };
+    if (cl_.location && (cl_.include || cl_.head || !cl_.dump_header.empty()))
+      req.on_redirect = [this, i](const h2coal::response& head) { on_hop(i, head); };
     if (!cl_.limit_rate) {
       req.on_body = [this, i](std::string_view bytes) { on_piece(i, bytes); };
     } else {

@@ -1400,6 +1400,11 @@ class pool final : public session_owner, public dial_observer, public std::enabl
         e.ev = "request.redirect";
         e.add("req", op->id).add("status", status).add("location", op->next_url).add("hop", op->redirects + 1);
       });
+      if (op->req.on_redirect) {
+        op->fill_path();
+        op->req.on_redirect(op->resp);
+        if (op->finished || closed_) return;  // the callback cancelled it, or closed the client
+      }
       // The next hop's request first: a 303 that drops the body needs no replay of it.
       if (!next_hop(*op, status)) return finish(op, error::invalid_redirect);
       if (!op->reset_for_retry()) return finish(op, error::body_not_replayable);

@@ -235,6 +235,10 @@ struct request {
   /// The final response's status and header fields (or the whole head, see head_sink), before any body
   /// byte reaches `on_body` (not called for a 421 that is retried, nor for interim 1xx responses).
   head_sink on_response;
+  /// With follow_redirects: the head of each redirect that is followed (its status, reason and fields,
+  /// `effective_url` the URL that answered it), once its response ended and before the next hop starts;
+  /// what curl -L -i and -D show of the hops. Its body is never delivered.
+  head_sink on_redirect;
   /// When set, response body bytes go here as they arrive instead of into response::body.
   body_sink on_body;
   /// Overrides client_options::request_timeout for this request (zero: none). With redirects and

@@ -102,7 +102,7 @@ TEST_CASE("h1: a POST with a streamed body of unknown length goes chunked") {
                              eof = pieces == 5;
                              return piece.size();
                            },
-                           {}, std::nullopt, {}};
+                           {}, std::nullopt, {}, {}};
   auto r = f.fetch(c, req);
   REQUIRE_FALSE(r.ec);
   CHECK(r.resp.body == "piece0;piece1;piece2;piece3;piece4;");

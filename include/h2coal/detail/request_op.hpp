@@ -201,15 +201,19 @@ struct request_op : std::enable_shared_from_this<request_op> {
     if (stop) return local_error ? local_error : std::error_code(error::cancelled);
     return ec;
   }
+  /// What the completion will say about the path, known already at a head (a head sink may ask).
+  void fill_path() {
+    resp.coalesced = coalesced;
+    resp.basis = basis;
+    resp.effective_url = req.url;
+    resp.redirects = redirects;
+  }
+
   void notify_response() {
     if (sink_started || over()) return;
     if (req.on_response) {
       sink_started = true;
-      // What the completion will say about the path, known already (the head sink may ask).
-      resp.coalesced = coalesced;
-      resp.basis = basis;
-      resp.effective_url = req.url;
-      resp.redirects = redirects;
+      fill_path();
       req.on_response(resp);
     }
   }
