@@ -372,6 +372,31 @@ TEST_CASE("exchange: the sinks see only the final response", "[exchange][redirec
   CHECK(body == "final body");
 }
 
+TEST_CASE("exchange: on_redirect sees each followed hop's head, in order, and never its body", "[exchange][redirect]") {
+  client_fixture f;
+  auto server = f.serve({"a.test"}, answering({{"/one", redirect_to(302, "/two")}, {"/two", redirect_to(308, "/three")},
+                                               {"/three", plain("the end")}}));
+  client c(f.io.get_executor(), f.options());
+  std::vector<std::string> hops;
+  std::vector<std::string> order;
+  request req;
+  req.url = test_url("a.test", server->port(), "/one");
+  req.follow_redirects = true;
+  req.on_redirect = [&](const response& h) {
+    hops.push_back(std::to_string(h.status) + " " + std::string(h.headers.get("location").value_or("")) + " " + h.effective_url);
+    CHECK(h.body.empty());
+    CHECK(h.connection != 0);
+    order.push_back("hop");
+  };
+  req.on_response = [&](int status, const fields&) { order.push_back("final " + std::to_string(status)); };
+  auto r = f.fetch(c, req);
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.resp.body == "the end");
+  CHECK(hops == std::vector<std::string>{"302 /two " + test_url("a.test", server->port(), "/one"),
+                                         "308 /three " + test_url("a.test", server->port(), "/two")});
+  CHECK(order == std::vector<std::string>{"hop", "hop", "final 200"});
+}
+
 // ---- Retry policy -------------------------------------------------------------------------------------
 
 TEST_CASE("exchange: 503 with Retry-After twice, then 200", "[exchange][retry]") {
