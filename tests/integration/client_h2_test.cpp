@@ -86,7 +86,7 @@ TEST_CASE("h2: a streamed request body and a streamed response body") {
                              eof = produced == 50000;
                              return n;
                            },
-                           {}, std::nullopt, {}};
+                           {}, std::nullopt, {}, {}};
   std::string sunk;
   req.on_body = [&](std::string_view piece) { sunk.append(piece); };
   auto r = f.fetch(c, req);

@@ -150,7 +150,7 @@ TEST_CASE("integrity: framing headers that contradict the request are refused be
   CHECK(refused(te));
   request streamed;
   streamed.method = "POST";
-  streamed.source = body_source{[](std::span<char>, bool& eof) { eof = true; return std::size_t{0}; }, {}, std::nullopt, {}};
+  streamed.source = body_source{[](std::span<char>, bool& eof) { eof = true; return std::size_t{0}; }, {}, std::nullopt, {}, {}};
   streamed.headers.add("Content-Length", "11");  // with chunked framing: CL + TE on the wire
   CHECK(refused(streamed));
   request get;
@@ -560,7 +560,7 @@ TEST_CASE("integrity: a body source with nothing yet is not polled in a busy loo
                              eof = true;
                              return std::size_t{1};
                            },
-                           {}, std::nullopt, {}};
+                           {}, std::nullopt, {}, {}};
     auto res = f.fetch(c, r);
     REQUIRE_FALSE(res.ec);
     CHECK(res.resp.body == "x");
