@@ -15,15 +15,15 @@ int main() {
     const auto ec = make_error_code(static_cast<h2coal::error>(v));
     const std::string message = ec.message();
     if (message == "unknown h2coal error") break;
-    h2get::failure_context plain{"https://example.test/"};
-    h2get::failure_context cert = plain;
+    h2tools::failure_context plain{"https://example.test/"};
+    h2tools::failure_context cert = plain;
     cert.has_client_cert = true;
-    h2get::failure_context ca = plain;
+    h2tools::failure_context ca = plain;
     ca.has_ca_file = true;
-    h2get::failure_context answered = plain;
+    h2tools::failure_context answered = plain;
     answered.status = 200;
-    std::cout << v << '\t' << h2get::describe(ec, plain).code << '\t' << h2get::describe(ec, cert).code << '\t'
-              << h2get::describe(ec, ca).code << '\t' << h2get::describe(ec, answered).code << '\t' << message
+    std::cout << v << '\t' << h2tools::describe(ec, plain).code << '\t' << h2tools::describe(ec, cert).code << '\t'
+              << h2tools::describe(ec, ca).code << '\t' << h2tools::describe(ec, answered).code << '\t' << message
               << '\n';
   }
 }

@@ -3,7 +3,7 @@
 """docs/tools/error_table.py: the table of every h2coal::error in docs/limits-and-errors.md, made from the
 code: names and their one-line docs from include/h2coal/error.hpp, messages and h2get's exit codes from
 the error_table program (error_table.cpp, built as h2coal_error_table), curl's names for the codes from
-examples/h2get/exit_codes.hpp.
+examples/common/exit_codes.hpp.
 
     error_table.py SOURCE_DIR PROGRAM --print            the table, on stdout
     error_table.py SOURCE_DIR PROGRAM --check  FILE.md   fails when FILE.md's table differs
@@ -42,7 +42,7 @@ def enum_values(source):
 def curl_names(source):
     """{exit code: CURLE_NAME} from exit_codes.hpp's comments."""
     names = {}
-    with open(os.path.join(source, "examples/h2get/exit_codes.hpp"), encoding="utf-8") as f:
+    with open(os.path.join(source, "examples/common/exit_codes.hpp"), encoding="utf-8") as f:
         for line in f:
             m = re.match(r"\s*inline constexpr int \w+ = (\d+);\s*//\s*(CURLE_\w+)", line)
             if m:

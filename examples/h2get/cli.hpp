@@ -22,6 +22,7 @@
 #include <vector>
 
 namespace h2get {
+using namespace h2tools;  // the tools' exit codes and failures (examples/common)
 
 struct command_line {
   std::vector<std::string> urls;

@@ -10,6 +10,7 @@
 #include "cli.hpp"
 #include "digest.hpp"
 #include "exit_codes.hpp"
+#include "names_and_trust.hpp"
 #include "form.hpp"
 #include "graph.hpp"
 #include "multipart.hpp"
@@ -1014,63 +1015,19 @@ int run(int argc, char** argv) {
   asio::io_context io;
   h2coal::client_options opts;
 
-  // Names: --resolve's fixed answers over DNS, through c-ares where built in (as curl built with c-ares
-  // does; --dns-servers picks the servers), else the system's resolver.
-  std::shared_ptr<h2coal::resolver> dns;
-  if (cl.dns_servers) {
-#if defined(H2COAL_HAS_CARES)
-    if (cl.dns_servers->empty() || h2coal::cares_resolver::parse_servers(*cl.dns_servers)) {
-      rep.error({exit_code::usage, "--dns-servers: cannot parse '" + *cl.dns_servers + "' (ADDR[:PORT][,ADDR[:PORT]...])"});
-      return exit_code::usage;
-    }
-#else
-    rep.error({exit_code::not_built_in, "--dns-servers: not built in (h2get was built without c-ares)"});
-    return exit_code::not_built_in;
-#endif
+  // Names and trust, as h2audit reads them too: --resolve's fixed answers over DNS, through c-ares where
+  // built in (as curl built with c-ares does; --dns-servers picks the servers), else the system's
+  // resolver; --connect-to; --cacert or CURL_CA_BUNDLE.
+  h2tools::names_and_trust nt{cl.resolve, cl.connect_to, cl.dns_servers, cl.cacert, cl.connect_timeout};
+  if (auto f = h2tools::apply(nt, io.get_executor(), opts)) {
+    rep.error(*f);
+    return f->code;
   }
-#if defined(H2COAL_HAS_CARES)
-  h2coal::cares_options dns_options;
-  dns_options.servers = cl.dns_servers.value_or("");
-  if (cl.connect_timeout > 0) {
-    // curl's --connect-timeout covers resolving too: two tries, the second twice as long, fit in it.
-    dns_options.tries = 2;
-    dns_options.timeout = std::max(std::chrono::milliseconds(1), to_ms(cl.connect_timeout / 3));
-  }
-  dns = std::make_shared<h2coal::cares_resolver>(io.get_executor(), dns_options);
-#else
-  dns = std::make_shared<h2coal::system_resolver>();
-#endif
-  auto resolver = std::make_shared<h2coal::static_resolver>(dns);
-  for (const auto& spec : cl.resolve)
-    if (!resolver->add(spec)) {
-      rep.error({exit_code::usage, "--resolve: cannot parse '" + spec + "' (HOST:PORT:ADDR[,ADDR...])"});
-      return exit_code::usage;
-    }
-  opts.resolver = resolver;
-  for (const auto& spec : cl.connect_to) {
-    auto rule = h2coal::connect_to_rule::parse(spec);
-    if (!rule) {
-      rep.error({exit_code::usage, "--connect-to: cannot parse '" + spec + "' (HOST1:PORT1:HOST2:PORT2)"});
-      return exit_code::usage;
-    }
-    opts.connect_to.push_back(std::move(*rule));
-  }
+  cl.cacert = opts.tls.ca_file;  // CURL_CA_BUNDLE's, when it stood in
   // A connection that went silent (a NAT or balancer dropped it) is found by PING instead of holding the
   // transfer until --max-time (DESIGN section 14).
   opts.read_idle_timeout = std::chrono::seconds(15);
   opts.tls.insecure = cl.insecure;
-  // curl's environment: CURL_CA_BUNDLE stands for --cacert when none is given (SSL_CERT_FILE and
-  // SSL_CERT_DIR reach OpenSSL's default store, the system trust, by themselves).
-  if (cl.cacert.empty())
-    if (const char* bundle = std::getenv("CURL_CA_BUNDLE"); bundle && *bundle) cl.cacert = bundle;
-  if (!cl.cacert.empty()) {
-    if (!read_file(cl.cacert)) {
-      rep.error({exit_code::ca_file, "cannot read the CA file '" + cl.cacert + "' (--cacert)"});
-      return exit_code::ca_file;
-    }
-    opts.tls.ca_file = cl.cacert;
-    opts.tls.use_system_trust = false;  // curl's --cacert replaces the default store
-  }
   for (const auto& [file, what] : {std::pair{cl.cert, "--cert"}, std::pair{cl.key, "--key"}})
     if (!file.empty() && !read_file(file)) {
       rep.error({exit_code::client_cert, std::string("cannot read '") + file + "' (" + what + ")"});

@@ -21,6 +21,7 @@
 #include <system_error>
 
 namespace h2get {
+using namespace h2tools;  // the tools' exit codes and failures (examples/common)
 
 namespace detail {
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-// examples/h2get/digest.hpp: the body fingerprint --probe compares (SHA-256 through OpenSSL's EVP API).
+// examples/common/digest.hpp: the body fingerprint h2get --probe and h2audit compare
+// (SHA-256 through OpenSSL's EVP API).
 #pragma once
 
 #include <openssl/evp.h>
@@ -7,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace h2get {
+namespace h2tools {
 
 inline std::string hex(const unsigned char* md, unsigned int len) {
   constexpr char digits[] = "0123456789abcdef";
@@ -61,4 +62,4 @@ class sha256_stream {
   EVP_MD_CTX* ctx_ = nullptr;
 };
 
-}  // namespace h2get
+}  // namespace h2tools

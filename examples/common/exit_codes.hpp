@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-// examples/h2get/exit_codes.hpp: h2get's exit codes, with curl's meanings, and the one-line error text.
+// examples/common/exit_codes.hpp: the tools' exit codes (h2get, h2audit), with curl's meanings, and the
+// one-line error text.
 //
 // curl's numbers are a contract scripts rely on ("exit 6 means the name did not resolve"), so h2get keeps
 // them: every h2coal::error maps to the curl code of the same failure class. Codes curl does not have
@@ -13,7 +14,7 @@
 #include <string>
 #include <system_error>
 
-namespace h2get {
+namespace h2tools {
 
 namespace exit_code {
 inline constexpr int ok = 0;
@@ -201,4 +202,4 @@ inline failure describe_code(std::error_code ec, const failure_context& ctx) {
   return {exit_code::recv_error, what};
 }
 
-}  // namespace h2get
+}  // namespace h2tools

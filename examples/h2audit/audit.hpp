@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: BSL-1.0
+// examples/h2audit/audit.hpp: h2audit's model (DESIGN section 15), without I/O: what was gathered about
+// each origin, the coalescing groups the modelled clients would form (through h2coal's own policies),
+// the verdict on each pair that was probed, and the reports (text, JSON).
+#pragma once
+
+#include <h2coal/policy.hpp>
+#include <h2coal/trace.hpp>
+#include <h2coal/url.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace h2audit {
+
+/// What was learnt about one origin: its answers, its own handshake and its own answer to its path.
+struct origin_facts {
+  h2coal::origin origin;
+  std::string path = "/";
+  std::vector<std::vector<std::string>> rounds;  ///< each resolution's addresses, sorted
+  std::vector<std::string> addresses;            ///< every address any round gave, sorted
+  bool answers_differ = false;                   ///< the rounds did not all agree
+  std::string resolve_error;
+  // Its own connection (the handshake h2audit made for it).
+  std::string connected_ip;
+  std::string alpn, tls_version;
+  std::vector<std::string> sans;                 ///< the leaf's subjectAltName entries
+  bool verified = false;
+  std::optional<std::vector<std::string>> origin_set;  ///< after its ORIGIN frames (RFC 8336), if any
+  // Its own answer.
+  int status = 0;
+  std::string digest;                            ///< SHA-256 of the body
+  std::string error;                             ///< the fetch failed: why (h2get's message)
+  int exit_code = 0;                             ///< ... and h2get's exit code for it
+
+  bool usable() const { return error.empty() && !connected_ip.empty(); }
+  std::string name() const { return origin.is_default_port() ? origin.host : origin.authority(); }
+};
+
+/// The clients whose pooling is modelled.
+enum class model { chromium, firefox, strict };
+inline constexpr model models[] = {model::chromium, model::firefox, model::strict};
+inline const char* to_string(model m) {
+  switch (m) {
+    case model::chromium: return "chromium";
+    case model::firefox: return "firefox";
+    case model::strict: return "strict";
+  }
+  return "?";
+}
+
+/// h2coal's policy that behaves as the modelled client: Chromium shares a connection when the new host's
+/// answer holds the connected IP and the certificate covers it (it does not read ORIGIN frames); Firefox
+/// the same, and it honours ORIGIN frames (RFC 8336); strict never.
+inline h2coal::any_policy policy_for(model m) {
+  switch (m) {
+    case model::chromium: return h2coal::policies::browser(h2coal::ip_match::connected);
+    case model::firefox: return h2coal::policies::origin(h2coal::ip_match::connected);
+    case model::strict: return h2coal::policies::strict();
+  }
+  return h2coal::policies::strict();
+}
+
+/// Whether a certificate with these subjectAltName entries covers `host`: an exact name (either case), or
+/// a wildcard as the whole left-most label ("*.example" covers "a.example", not "a.b.example" nor
+/// "example"), as the handshake's own check (RFC 6125 section 6.4.3, no partial wildcards).
+inline bool covers(const std::vector<std::string>& sans, std::string_view host) {
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (auto& c : out)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+  };
+  const std::string h = lower(host);
+  for (const auto& san : sans) {
+    const std::string s = lower(san);
+    if (s == h) return true;
+    if (s.size() > 2 && s.compare(0, 2, "*.") == 0) {
+      const auto dot = h.find('.');
+      if (dot != std::string::npos && dot > 0 && h.substr(dot + 1) == s.substr(2)) return true;
+    }
+  }
+  return false;
+}
+
+/// Would a client of model `m` send requests for `b` on the connection it opened for `a`? Asks h2coal's
+/// own policy with what the handshake of `a` showed and what `b` resolves to.
+inline bool would_share(model m, const origin_facts& a, const origin_facts& b) {
+  if (!a.usable() || !b.usable() || a.origin == b.origin) return false;
+  h2coal::connection_view v;
+  v.id = 1;
+  v.initial_origin = a.origin;
+  v.remote_address = a.connected_ip;
+  v.remote_port = a.origin.port;
+  v.initial_addresses = a.addresses;
+  v.tls = a.origin.is_tls();
+  v.http2 = a.alpn == "h2";
+  v.verified = a.verified;
+  v.cert_covers = covers(a.sans, b.origin.host);
+  if (a.origin_set) {
+    std::vector<h2coal::origin> set;
+    for (const auto& text : *a.origin_set)
+      if (auto o = h2coal::origin::parse(text)) set.push_back(*o);
+    v.origin_set = std::move(set);
+  }
+  h2coal::request_view rv;
+  rv.target = b.origin;
+  rv.addresses = b.addresses;
+  const auto d = policy_for(m).decide(rv, std::vector<h2coal::connection_view>{v});
+  return d.action == h2coal::decision_action::coalesce;
+}
+
+/// What a probe of A -> B found (B's path on a connection opened for A, against B's own answer).
+enum class verdict {
+  same,        ///< the same status and body: sharing is harmless
+  misdirected, ///< "421": the server refused B on A's connection and the client went again (a correct defence)
+  misrouted,   ///< status or body differ: the shared connection serves B something else
+  not_shared,  ///< the prediction did not hold: h2coal's client did not share the connection
+  error,       ///< the probe failed
+};
+inline const char* to_string(verdict v) {
+  switch (v) {
+    case verdict::same: return "same";
+    case verdict::misdirected: return "421";
+    case verdict::misrouted: return "misrouted";
+    case verdict::not_shared: return "not-shared";
+    case verdict::error: return "error";
+  }
+  return "?";
+}
+
+/// One ordered pair some model would share a connection for.
+struct pair_report {
+  std::size_t from = 0, to = 0;          ///< indexes into the origins
+  std::vector<model> shared_by;          ///< the models that would put `to` on `from`'s connection
+  std::optional<verdict> result;         ///< the probe's (none: not probed, --max-requests)
+  int status = 0;                        ///< B's status on A's connection
+  std::string digest;
+  std::string detail;                    ///< what failed, for an error
+
+  /// What an operator can do about a misrouted or defended pair.
+  std::string fix(const std::vector<origin_facts>& o) const {
+    if (!result || (*result != verdict::misrouted && *result != verdict::misdirected)) return {};
+    if (*result == verdict::misdirected)
+      return "none needed: the server answers 421 for " + o[to].name() + " on " + o[from].name() + "'s connection";
+    return "answer 421 Misdirected Request for " + o[to].name() + " on connections whose SNI is " + o[from].origin.host +
+           " (RFC 9110 section 15.5.20), or send an ORIGIN frame that leaves it out (RFC 8336), or give the names "
+           "separate certificates or addresses";
+  }
+};
+
+/// Every ordered pair of usable origins that some model shares.
+inline std::vector<pair_report> predicted_pairs(const std::vector<origin_facts>& o) {
+  std::vector<pair_report> out;
+  for (std::size_t a = 0; a < o.size(); ++a)
+    for (std::size_t b = 0; b < o.size(); ++b) {
+      if (a == b) continue;
+      pair_report p;
+      p.from = a;
+      p.to = b;
+      for (auto m : models)
+        if (would_share(m, o[a], o[b])) p.shared_by.push_back(m);
+      if (!p.shared_by.empty()) out.push_back(std::move(p));
+    }
+  return out;
+}
+
+/// The coalescing groups of model `m`: origins joined by a shared connection either way, each group in
+/// name order, groups of one left out.
+inline std::vector<std::vector<std::size_t>> groups(model m, const std::vector<origin_facts>& o,
+                                                    const std::vector<pair_report>& pairs) {
+  std::vector<std::size_t> parent(o.size());
+  for (std::size_t i = 0; i < parent.size(); ++i) parent[i] = i;
+  auto root = [&parent](std::size_t i) {
+    while (parent[i] != i) i = parent[i] = parent[parent[i]];
+    return i;
+  };
+  for (const auto& p : pairs)
+    if (std::find(p.shared_by.begin(), p.shared_by.end(), m) != p.shared_by.end()) parent[root(p.from)] = root(p.to);
+  std::map<std::size_t, std::vector<std::size_t>> by_root;
+  for (std::size_t i = 0; i < o.size(); ++i) by_root[root(i)].push_back(i);
+  std::vector<std::vector<std::size_t>> out;
+  for (auto& [r, members] : by_root)
+    if (members.size() > 1) out.push_back(std::move(members));
+  return out;
+}
+
+/// The whole audit, as the reports show it.
+struct audit {
+  std::vector<origin_facts> origins;
+  std::vector<pair_report> pairs;
+  std::size_t rounds = 0;
+  bool misrouted() const {
+    return std::any_of(pairs.begin(), pairs.end(), [](const pair_report& p) { return p.result == verdict::misrouted; });
+  }
+};
+
+inline std::string join(const std::vector<std::string>& items, std::string_view sep = " ") {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : std::string(sep)) + s;
+  return out;
+}
+
+/// The text report: the names, the groups per model, the pairs with their verdicts and fixes.
+inline std::string text_report(const audit& a) {
+  const auto& o = a.origins;
+  std::string out = "names (" + std::to_string(o.size()) + ", resolved " + std::to_string(a.rounds) + " times each):\n";
+  for (const auto& f : o) {
+    out += "  " + f.name() + "  ";
+    if (!f.resolve_error.empty()) {
+      out += "not resolved: " + f.resolve_error + "\n";
+      continue;
+    }
+    out += join(f.addresses, ",");
+    if (f.answers_differ) out += " (answers differ between rounds)";
+    if (!f.error.empty()) {
+      out += "  error: " + f.error + "\n";
+      continue;
+    }
+    out += "  connected " + f.connected_ip + "  " + (f.alpn.empty() ? std::string("-") : f.alpn) + " " + f.tls_version;
+    out += "  certificate: " + join(f.sans, ",");
+    if (f.origin_set) out += "  ORIGIN: " + join(*f.origin_set, ",");
+    out += "  " + f.path + " -> " + std::to_string(f.status) + "\n";
+  }
+  for (auto m : models) {
+    auto gs = groups(m, o, a.pairs);
+    out += std::string("groups (") + to_string(m) + "):";
+    if (gs.empty()) out += " none";
+    out += "\n";
+    for (const auto& g : gs) {
+      std::vector<std::string> names;
+      for (auto i : g) names.push_back(o[i].name());
+      out += "  {" + join(names, ", ") + "}\n";
+    }
+  }
+  out += "pairs (B's path on the connection opened for A):\n";
+  if (a.pairs.empty()) out += "  none: no modelled client shares a connection between these names\n";
+  for (const auto& p : a.pairs) {
+    std::vector<std::string> by;
+    for (auto m : p.shared_by) by.push_back(to_string(m));
+    out += "  " + o[p.from].name() + " -> " + o[p.to].name() + "  [" + join(by, ",") + "]  ";
+    if (!p.result) {
+      out += "not probed (--max-requests)\n";
+      continue;
+    }
+    out += to_string(*p.result);
+    if (*p.result == verdict::misrouted)
+      out += ": " + std::to_string(p.status) + " where its own connection answers " + std::to_string(o[p.to].status) +
+             (p.status == o[p.to].status ? " with another body" : "");
+    if (*p.result == verdict::error) out += ": " + p.detail;
+    out += "\n";
+    if (auto f = p.fix(o); !f.empty()) out += "    fix: " + f + "\n";
+  }
+  out += a.misrouted() ? "result: misrouting found\n" : "result: clean\n";
+  return out;
+}
+
+/// The JSON report (docs/h2audit.md has the schema).
+inline std::string json_report(const audit& a) {
+  using h2coal::trace::detail::append_json_string;
+  const auto& o = a.origins;
+  auto strings = [](std::string& out, const std::vector<std::string>& v) {
+    out += '[';
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i) out += ',';
+      append_json_string(out, v[i]);
+    }
+    out += ']';
+  };
+  std::string out = "{\"version\":1,\"rounds\":" + std::to_string(a.rounds) + ",\"names\":[";
+  for (std::size_t i = 0; i < o.size(); ++i) {
+    const auto& f = o[i];
+    if (i) out += ',';
+    out += "{\"origin\":";
+    append_json_string(out, f.origin.serialize());
+    out += ",\"path\":";
+    append_json_string(out, f.path);
+    out += ",\"answers\":[";
+    for (std::size_t r = 0; r < f.rounds.size(); ++r) {
+      if (r) out += ',';
+      strings(out, f.rounds[r]);
+    }
+    out += "],\"answers_differ\":" + std::string(f.answers_differ ? "true" : "false");
+    out += ",\"connected_ip\":";
+    append_json_string(out, f.connected_ip);
+    out += ",\"alpn\":";
+    append_json_string(out, f.alpn);
+    out += ",\"tls_version\":";
+    append_json_string(out, f.tls_version);
+    out += ",\"certificate_names\":";
+    strings(out, f.sans);
+    out += ",\"verified\":" + std::string(f.verified ? "true" : "false");
+    out += ",\"origin_set\":";
+    if (f.origin_set) strings(out, *f.origin_set);
+    else out += "null";
+    out += ",\"status\":" + std::to_string(f.status) + ",\"body_sha256\":";
+    append_json_string(out, f.digest);
+    out += ",\"error\":";
+    if (f.error.empty() && f.resolve_error.empty()) out += "null";
+    else append_json_string(out, f.resolve_error.empty() ? f.error : f.resolve_error);
+    out += '}';
+  }
+  out += "],\"groups\":{";
+  bool first_model = true;
+  for (auto m : models) {
+    if (!first_model) out += ',';
+    first_model = false;
+    append_json_string(out, to_string(m));
+    out += ":[";
+    auto gs = groups(m, o, a.pairs);
+    for (std::size_t g = 0; g < gs.size(); ++g) {
+      if (g) out += ',';
+      std::vector<std::string> names;
+      for (auto i : gs[g]) names.push_back(o[i].origin.serialize());
+      strings(out, names);
+    }
+    out += ']';
+  }
+  out += "},\"pairs\":[";
+  for (std::size_t i = 0; i < a.pairs.size(); ++i) {
+    const auto& p = a.pairs[i];
+    if (i) out += ',';
+    out += "{\"from\":";
+    append_json_string(out, o[p.from].origin.serialize());
+    out += ",\"to\":";
+    append_json_string(out, o[p.to].origin.serialize());
+    std::vector<std::string> by;
+    for (auto m : p.shared_by) by.push_back(to_string(m));
+    out += ",\"shared_by\":";
+    strings(out, by);
+    out += ",\"verdict\":";
+    if (p.result) append_json_string(out, to_string(*p.result));
+    else out += "null";
+    out += ",\"status\":" + std::to_string(p.status) + ",\"body_sha256\":";
+    append_json_string(out, p.digest);
+    out += ",\"fix\":";
+    if (auto f = p.fix(o); !f.empty()) append_json_string(out, f);
+    else out += "null";
+    out += ",\"detail\":";
+    if (p.detail.empty()) out += "null";
+    else append_json_string(out, p.detail);
+    out += '}';
+  }
+  out += "],\"misrouted\":" + std::string(a.misrouted() ? "true" : "false") + "}\n";
+  return out;
+}
+
+}  // namespace h2audit

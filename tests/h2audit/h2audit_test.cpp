@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: BSL-1.0
+// tests/h2audit/h2audit_test.cpp: h2audit (DESIGN section 15) as an operator runs it, against the
+// project's test server set up as the deployments that break or hold: an SNI-routing proxy (misrouted),
+// one that answers 421 (a correct defence), vhosts by :authority (harmless), separate certificates (no
+// group), an ORIGIN frame (Firefox follows it, Chromium does not), and separate addresses. The model alone
+// (audit.hpp) is tested without I/O first.
+#include "catch.hpp"
+#include "h2get/process.hpp"
+#include "support/test_ca.hpp"
+#include "support/test_server.hpp"
+#include "support/temp_dir.hpp"
+
+#include "audit.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace h2coal;
+using namespace h2coal::test;
+
+namespace {
+
+h2audit::origin_facts facts(const std::string& host, std::vector<std::string> addrs, std::vector<std::string> sans,
+                            const std::string& connected) {
+  h2audit::origin_facts f;
+  f.origin = *origin::parse("https://" + host);
+  f.addresses = std::move(addrs);
+  f.sans = std::move(sans);
+  f.connected_ip = connected;
+  f.alpn = "h2";
+  f.verified = true;
+  f.status = 200;
+  return f;
+}
+
+// Two names on one test server (one port, one certificate for both unless `so` brings its own), and
+// h2audit run against them.
+struct two_names {
+  test_ca ca;
+  temp_dir dir;
+  std::unique_ptr<test_server> server;
+  std::uint16_t port = 0;
+  std::vector<std::string> resolves;
+
+  explicit two_names(server_options so, std::string b_address = "127.0.0.1")
+      : two_names([&so](test_ca&) { return so; }, std::move(b_address)) {}
+  // `make` builds the server's options with the CA the audit trusts.
+  explicit two_names(const std::function<server_options(test_ca&)>& make, std::string b_address = "127.0.0.1") {
+    server_options so = make(ca);
+    if (so.cert.cert_pem.empty()) so.cert = ca.issue({"a.test", "b.test"});
+    if (b_address != "127.0.0.1") so.addresses = {"127.0.0.1", b_address};
+    server = std::make_unique<test_server>(so);
+    port = server->port();
+    resolves = {"--resolve", "a.test:" + std::to_string(port) + ":127.0.0.1", "--resolve",
+                "b.test:" + std::to_string(port) + ":" + b_address};
+  }
+  std::string name(const std::string& host) const { return host + ":" + std::to_string(port); }
+  std::string origin(const std::string& host) const { return "https://" + name(host); }
+
+  struct result {
+    h2get_test::run_result run;
+    nlohmann::json report;
+  };
+  result audit(std::vector<std::string> args) const {
+    std::vector<std::string> argv = {H2AUDIT_PATH, "--cacert", ca.ca_file(), "--json", dir.path() + "/report.json"};
+    argv.insert(argv.end(), resolves.begin(), resolves.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    result r;
+    r.run = h2get_test::run_process(argv);
+    INFO("stdout: " << r.run.out);
+    INFO("stderr: " << r.run.err);
+    REQUIRE_FALSE(r.run.timed_out);
+    std::ifstream in(dir.path() + "/report.json");
+    if (in) r.report = nlohmann::json::parse(in, nullptr, false);
+    return r;
+  }
+
+  // The verdict of the pair from -> to in the report, "" when the pair is not in it.
+  static std::string verdict(const nlohmann::json& report, const std::string& from, const std::string& to) {
+    for (const auto& p : report["pairs"])
+      if (p["from"] == from && p["to"] == to) return p["verdict"].is_null() ? "null" : p["verdict"].get<std::string>();
+    return "";
+  }
+};
+
+// The SNI-routing deployment of the seed (DESIGN section 1): the router picks the service by SNI; a.test
+// serves /login, b.test /v1/.
+server_options sni_routed() {
+  server_options so;
+  so.routing = route_by::sni;
+  so.paths_by_host = {{"a.test", {"/login"}}, {"b.test", {"/v1/"}}};
+  return so;
+}
+
+}  // namespace
+
+TEST_CASE("h2audit: the model asks h2coal's policies what each browser would share") {
+  using h2audit::model;
+  auto a = facts("a.test", {"10.0.0.1"}, {"a.test", "b.test"}, "10.0.0.1");
+  auto b = facts("b.test", {"10.0.0.1", "10.0.0.2"}, {"a.test", "b.test"}, "10.0.0.1");
+  CHECK(h2audit::would_share(model::chromium, a, b));
+  CHECK(h2audit::would_share(model::firefox, a, b));
+  CHECK_FALSE(h2audit::would_share(model::strict, a, b));
+  // The certificate must cover the other name; a wildcard covers one label only.
+  auto w = facts("w.test", {"10.0.0.1"}, {"*.example"}, "10.0.0.1");
+  CHECK(h2audit::covers(w.sans, "api.example"));
+  CHECK(h2audit::covers(w.sans, "API.Example"));
+  CHECK_FALSE(h2audit::covers(w.sans, "a.b.example"));
+  CHECK_FALSE(h2audit::covers(w.sans, "example"));
+  CHECK_FALSE(h2audit::would_share(model::chromium, facts("x.test", {"10.0.0.1"}, {"x.test"}, "10.0.0.1"), b));
+  // The connected IP must be in the other name's answer.
+  auto far = facts("b.test", {"10.0.0.9"}, {"a.test", "b.test"}, "10.0.0.9");
+  CHECK_FALSE(h2audit::would_share(model::chromium, a, far));
+  // An ORIGIN frame without b.test: Firefox follows it, Chromium does not read it.
+  auto framed = a;
+  framed.origin_set = std::vector<std::string>{"https://a.test"};
+  CHECK(h2audit::would_share(model::chromium, framed, b));
+  CHECK_FALSE(h2audit::would_share(model::firefox, framed, b));
+  // An ORIGIN frame may also name a host whose answer does not match (RFC 8336 section 2.4).
+  auto naming = a;
+  naming.origin_set = std::vector<std::string>{"https://a.test", "https://b.test"};
+  CHECK(h2audit::would_share(model::firefox, naming, far));
+  // Never onto an unverified connection.
+  auto unverified = a;
+  unverified.verified = false;
+  CHECK_FALSE(h2audit::would_share(model::chromium, unverified, b));
+
+  std::vector<h2audit::origin_facts> all{a, b, facts("c.test", {"10.0.0.3"}, {"c.test"}, "10.0.0.3")};
+  auto pairs = h2audit::predicted_pairs(all);
+  REQUIRE(pairs.size() == 2);  // a -> b and b -> a
+  auto groups = h2audit::groups(model::chromium, all, pairs);
+  REQUIRE(groups.size() == 1);
+  CHECK(groups[0] == std::vector<std::size_t>{0, 1});
+  CHECK(h2audit::groups(model::strict, all, pairs).empty());
+}
+
+TEST_CASE("h2audit: an SNI-routing server misroutes the shared requests (exit 1, and the fix)") {
+  two_names t(sni_routed());
+  auto r = t.audit({"--paths", "a.test=/login", "--paths", "b.test=/v1/", t.name("a.test"), t.name("b.test")});
+  CHECK(r.run.exit_code == 1);
+  REQUIRE(r.report.is_object());
+  CHECK(two_names::verdict(r.report, t.origin("a.test"), t.origin("b.test")) == "misrouted");
+  CHECK(two_names::verdict(r.report, t.origin("b.test"), t.origin("a.test")) == "misrouted");
+  CHECK(r.report["misrouted"] == true);
+  REQUIRE(r.report["groups"]["chromium"].size() == 1);
+  CHECK(r.report["groups"]["chromium"][0] == nlohmann::json{t.origin("a.test"), t.origin("b.test")});
+  CHECK(r.report["groups"]["strict"].empty());
+  for (const auto& p : r.report["pairs"]) {
+    CHECK(p["status"] == 404);  // the router sent it to the other service
+    CHECK(p["fix"].get<std::string>().find("421") != std::string::npos);
+  }
+  CHECK(r.run.out.find("misrouted") != std::string::npos);
+  CHECK(r.run.out.find("result: misrouting found") != std::string::npos);
+  // Each name's own answer was fetched on its own connection, and the probes on shared ones.
+  const auto reqs = t.server->requests();
+  CHECK(reqs.size() == 6);  // two own answers, two probes of two requests each
+  std::size_t shared = 0;
+  for (const auto& q : reqs) shared += q.sni != q.authority.substr(0, q.authority.find(':'));
+  CHECK(shared == 2);
+  for (const auto& q : reqs) CHECK(q.method == "GET");
+}
+
+TEST_CASE("h2audit: a server that answers 421 for a name not served on that SNI is clean") {
+  auto so = sni_routed();
+  so.misdirect_on_mismatch = true;
+  two_names t(so);
+  auto r = t.audit({"--paths", "a.test=/login", "--paths", "b.test=/v1/", t.name("a.test"), t.name("b.test")});
+  CHECK(r.run.exit_code == 0);
+  CHECK(two_names::verdict(r.report, t.origin("a.test"), t.origin("b.test")) == "421");
+  CHECK(two_names::verdict(r.report, t.origin("b.test"), t.origin("a.test")) == "421");
+  CHECK(r.report["misrouted"] == false);
+  CHECK(r.run.out.find("result: clean") != std::string::npos);
+}
+
+TEST_CASE("h2audit: vhosts chosen by :authority answer the same on a shared connection") {
+  two_names t(server_options{});
+  auto r = t.audit({t.name("a.test"), t.name("b.test")});
+  CHECK(r.run.exit_code == 0);
+  CHECK(two_names::verdict(r.report, t.origin("a.test"), t.origin("b.test")) == "same");
+  CHECK(two_names::verdict(r.report, t.origin("b.test"), t.origin("a.test")) == "same");
+  REQUIRE(r.report["names"].size() == 2);
+  CHECK(r.report["names"][0]["alpn"] == "h2");
+  CHECK(r.report["names"][0]["connected_ip"] == "127.0.0.1");
+  CHECK(r.report["names"][0]["answers"].size() == 3);  // --rounds' default
+  CHECK(r.report["names"][0]["answers_differ"] == false);
+}
+
+TEST_CASE("h2audit: names with separate certificates, or on separate addresses, form no group") {
+  SECTION("separate certificates") {
+    two_names t([](test_ca& ca) {
+      server_options so;
+      so.cert = ca.issue({"a.test"});
+      so.sni_certs = {{"a.test", ca.issue({"a.test"})}, {"b.test", ca.issue({"b.test"})}};
+      return so;
+    });
+    auto r = t.audit({t.name("a.test"), t.name("b.test")});
+    CHECK(r.run.exit_code == 0);
+    CHECK(r.report["pairs"].empty());
+    CHECK(r.report["groups"]["chromium"].empty());
+    CHECK(r.run.out.find("none: no modelled client shares") != std::string::npos);
+    CHECK(t.server->requests().size() == 2);  // the two own answers, nothing else
+  }
+  SECTION("separate addresses, one certificate") {
+    two_names t(server_options{}, "127.0.0.2");
+    auto r = t.audit({t.name("a.test"), t.name("b.test")});
+    CHECK(r.run.exit_code == 0);
+    CHECK(r.report["pairs"].empty());
+    CHECK(t.server->requests().size() == 2);
+  }
+}
+
+TEST_CASE("h2audit: an ORIGIN frame that names only its own origin keeps Firefox apart, not Chromium") {
+  auto port = std::make_shared<std::atomic<std::uint16_t>>(0);
+  server_options so;
+  so.origin_frames_for_sni = [port](const std::string& sni) {
+    return std::vector<std::vector<std::string>>{{"https://" + sni + ":" + std::to_string(port->load())}};
+  };
+  two_names t(so);
+  port->store(t.port);
+  auto r = t.audit({t.name("a.test"), t.name("b.test")});
+  CHECK(r.run.exit_code == 0);
+  REQUIRE(r.report["pairs"].size() == 2);
+  for (const auto& p : r.report["pairs"]) {
+    CHECK(p["shared_by"] == nlohmann::json{"chromium"});
+    CHECK(p["verdict"] == "same");
+  }
+  CHECK(r.report["groups"]["firefox"].empty());
+  CHECK(r.report["names"][0]["origin_set"] == nlohmann::json{t.origin("a.test")});
+}
+
+TEST_CASE("h2audit: usage errors are exit 2, a name that does not resolve is h2get's 6") {
+  two_names t(server_options{});
+  CHECK(t.audit({}).run.exit_code == 2);
+  CHECK(t.audit({"--rounds", "0", t.name("a.test")}).run.exit_code == 2);
+  CHECK(t.audit({"--paths", "a.test", t.name("a.test")}).run.exit_code == 2);
+  auto r = t.audit({"nowhere.invalid"});
+  CHECK(r.run.exit_code == 6);
+  CHECK(r.run.err.find("nowhere.invalid") != std::string::npos);
+}
