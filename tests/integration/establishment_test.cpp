@@ -384,6 +384,18 @@ TEST_CASE("establishment: tls_options bound the TLS version and pick the ciphers
     CHECK(r.resp.http_version == "2");
     CHECK(negotiated_version(f) == "TLSv1.2");
   }
+  SECTION("at least TLS 1.3 against a server of TLS 1.2 at most: the handshake fails") {
+    client_fixture f;
+    server_options so;
+    so.tls12_only = true;
+    auto server = f.serve({"a.test"}, so);
+    auto o = f.options();
+    o.tls.min_version = tls_version::tls1_3;
+    client c(f.io.get_executor(), o);
+    auto r = f.get(c, test_url("a.test", server->port()));
+    CHECK(r.ec == error::tls_handshake_failed);
+    CHECK(server->connection_count() == 1);
+  }
   SECTION("TLS 1.3 suites of one's own") {
     client_fixture f;
     auto server = f.serve({"a.test"});
