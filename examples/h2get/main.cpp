@@ -757,7 +757,7 @@ class session {
       f.retries = t.resp.attempts > 0 ? t.resp.attempts - 1 : 0;
       f.connections = t.connections_at_end;
       f.headers = &t.resp.headers;
-      f.num_connects = t.resp.timings.connect.count() > 0 ? 1 : 0;  // a reused connection connects nothing
+      f.num_connects = t.resp.connects;
       if (!cl_.location && t.resp.status >= 300 && t.resp.status < 400)
         if (auto loc = t.resp.headers.get("location")) {
           std::error_code uec;

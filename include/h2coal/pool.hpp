@@ -827,6 +827,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
     auto c = std::make_shared<connection>(ex_, *this, opts_, ++next_connection_id_, o);
     op->opened_conn = c->id();
+    ++op->connects;
     if (op->preconnect) opened_for_preconnect_.insert(c->id());
     if (op->fresh_connection) c->set_dedicated();
     const proxy_server* px = proxy_for(o);
@@ -1527,6 +1528,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     op->resp.basis = op->basis;
     op->resp.effective_url = op->req.url;
     op->resp.redirects = op->redirects;
+    op->resp.connects = op->connects;
     op->resp.bytes_sent = op->body_offset;
     op->resp.header_bytes = op->header_bytes;
     {

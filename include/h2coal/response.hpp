@@ -38,6 +38,9 @@ struct response {
   std::string effective_url;
   /// Redirects followed.
   unsigned redirects = 0;
+  /// Connections opened for this request, every hop and retry counted (curl's num_connects); 0 when
+  /// every attempt went on a connection that was there already.
+  unsigned connects = 0;
   /// request::decompress: the body was decoded from its Content-Encoding.
   bool decoded = false;
   /// request::decompress: codings the body still has, because this build cannot undo them (the body is

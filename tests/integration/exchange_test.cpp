@@ -395,6 +395,31 @@ TEST_CASE("exchange: on_redirect sees each followed hop's head, in order, and ne
   CHECK(hops == std::vector<std::string>{"302 /two " + test_url("a.test", server->port(), "/one"),
                                          "308 /three " + test_url("a.test", server->port(), "/two")});
   CHECK(order == std::vector<std::string>{"hop", "hop", "final 200"});
+  CHECK(r.resp.connects == 1);  // three hops, one connection
+}
+
+TEST_CASE("exchange: response::connects counts the connections opened for the request, every hop included", "[exchange][redirect]") {
+  client_fixture f;
+  auto server = f.serve({"a.test", "b.test"},
+                        answering([](const request_info& r) -> std::optional<custom_answer> {
+                          if (r.path == "/away") return redirect_to(302, "https://b.test:" + r.authority.substr(r.authority.find(':') + 1) + "/there");
+                          return std::nullopt;
+                        }));
+  client c(f.io.get_executor(), f.with_policy(policies::strict()));
+  auto first = f.get(c, test_url("a.test", server->port(), "/one"));
+  REQUIRE_FALSE(first.ec);
+  CHECK(first.resp.connects == 1);
+  auto again = f.get(c, test_url("a.test", server->port(), "/two"));
+  REQUIRE_FALSE(again.ec);
+  CHECK(again.resp.connects == 0);  // the connection was there
+  request req;
+  req.url = test_url("a.test", server->port(), "/away");
+  req.follow_redirects = true;
+  auto hop = f.fetch(c, req);
+  REQUIRE_FALSE(hop.ec);
+  CHECK(hop.resp.redirects == 1);
+  CHECK(hop.resp.connects == 1);  // b.test's (strict: never on a.test's)
+  CHECK(server->connection_count() == 2);
 }
 
 // ---- Retry policy -------------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ struct request_op : std::enable_shared_from_this<request_op> {
   std::chrono::milliseconds next_delay{0};        // retry: how long to wait first
   std::string retry_reason;                       // retry: "status-503", "connect-error"
   unsigned redirects = 0;
+  unsigned connects = 0;  // connections opened for it, every hop and attempt (curl's num_connects)
   unsigned policy_attempts = 1;                   // attempts counted by the retry policy, the first included
   std::vector<std::string> visited;               // "METHOD url" of every hop, to see a loop
   std::unique_ptr<asio::steady_timer> retry_timer;
@@ -207,6 +208,7 @@ struct request_op : std::enable_shared_from_this<request_op> {
     resp.basis = basis;
     resp.effective_url = req.url;
     resp.redirects = redirects;
+    resp.connects = connects;
   }
 
   void notify_response() {
