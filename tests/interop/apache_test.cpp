@@ -172,6 +172,23 @@ TEST_CASE("apache2: vhosts with different certificates answer 421 to a coalesced
   }
 }
 
+TEST_CASE("apache2: h2audit: a's certificate covers b, so b may ride on a's connection and gets 421; not the other way") {
+  INTEROP_REQUIRE_PROGRAM(apache2, "apache2");
+  INTEROP_REQUIRE_TOOL(h2audit, find_h2audit, "h2audit");
+  interop_fixture f;
+  auto s = start_apache(f, apache2);
+  auto name = [&](const char* host) { return std::string(host) + ":" + std::to_string(s.h2); };
+  auto r = run_program({h2audit, "--cacert", f.ca.ca_file(), "--resolve", name("a.test") + ":" + apache_address,
+                        "--resolve", name("b.test") + ":" + apache_address, "--paths", "a.test=/index.txt",
+                        "--paths", "b.test=/index.txt", name("a.test"), name("b.test")},
+                       f.dir.file("h2audit.out"));
+  INFO("h2audit said:\n" << r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find(name("a.test") + " -> " + name("b.test") + "  [chromium,firefox]  421") != std::string::npos);
+  CHECK(r.output.find(name("b.test") + " -> " + name("a.test")) == std::string::npos);  // b's certificate covers b only
+  CHECK(r.output.find("result: clean") != std::string::npos);
+}
+
 TEST_CASE("apache2: the strict policy never meets Apache's 421") {
   INTEROP_REQUIRE_PROGRAM(apache2, "apache2");
   interop_fixture f;

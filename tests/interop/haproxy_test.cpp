@@ -107,17 +107,12 @@ TEST_CASE("haproxy: SNI routing: browser's coalesced request gets the misrouted 
 
 TEST_CASE("haproxy: h2get --probe reports the misrouted origin under browser, none under strict") {
   INTEROP_REQUIRE_PROGRAM(haproxy, "haproxy");
-  auto h2get = find_h2get();
-  if (!h2get) {
-    if (running_under_ci()) FAIL("h2get was not built: scripts/test builds the examples, h2get among them");
-    WARN("SKIPPED: h2get is not built in this build tree (H2COAL_BUILD_EXAMPLES=OFF?); set H2COAL_H2GET to use one");
-    return;
-  }
+  INTEROP_REQUIRE_TOOL(h2get, find_h2get, "h2get");
   interop_fixture f;
   auto h = start_haproxy(f, haproxy);
   auto resolve = [&](const char* host) { return std::string(host) + ":" + std::to_string(h.h2) + ":" + haproxy_address; };
   auto run = [&](const char* policy) {
-    return run_program({*h2get, "--policy", policy, "--probe", "--cacert", f.ca.ca_file(), "--resolve",
+    return run_program({h2get, "--policy", policy, "--probe", "--cacert", f.ca.ca_file(), "--resolve",
                         resolve("a.test"), "--resolve", resolve("b.test"), server_url("a.test", h.h2),
                         server_url("b.test", h.h2)},
                        f.dir.file(std::string("h2get-") + policy + ".out"));
@@ -132,6 +127,23 @@ TEST_CASE("haproxy: h2get --probe reports the misrouted origin under browser, no
   INFO("h2get --policy strict --probe said:\n" << strict.output);
   CHECK(strict.output.find("MISROUTED") == std::string::npos);
   CHECK(strict.exit_code == 0);
+}
+
+TEST_CASE("haproxy: h2audit finds both names misrouted on each other's connection (exit 1), with the fix") {
+  INTEROP_REQUIRE_PROGRAM(haproxy, "haproxy");
+  INTEROP_REQUIRE_TOOL(h2audit, find_h2audit, "h2audit");
+  interop_fixture f;
+  auto h = start_haproxy(f, haproxy);
+  auto name = [&](const char* host) { return std::string(host) + ":" + std::to_string(h.h2); };
+  auto r = run_program({h2audit, "--cacert", f.ca.ca_file(), "--resolve", name("a.test") + ":" + haproxy_address,
+                        "--resolve", name("b.test") + ":" + haproxy_address, name("a.test"), name("b.test")},
+                       f.dir.file("h2audit.out"));
+  INFO("h2audit said:\n" << r.output);
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find(name("a.test") + " -> " + name("b.test") + "  [chromium,firefox]  misrouted") != std::string::npos);
+  CHECK(r.output.find(name("b.test") + " -> " + name("a.test") + "  [chromium,firefox]  misrouted") != std::string::npos);
+  CHECK(r.output.find("fix: answer 421 Misdirected Request") != std::string::npos);
+  CHECK(r.output.find("result: misrouting found") != std::string::npos);
 }
 
 TEST_CASE("haproxy: an HTTP/1.1-only bind: default ALPN falls back, an h2-only offer gets no ALPN: alpn_mismatch") {

@@ -35,6 +35,18 @@ namespace h2coal::interop {
   }                                                                                                       \
   const std::string var = *var##_found
 
+/// Declares `const std::string var`, the path of one of the examples' tools (h2get, h2audit) that
+/// `finder()` finds in this build tree; skips the case when it is not built, fails under CI (scripts/test
+/// builds the examples).
+#define INTEROP_REQUIRE_TOOL(var, finder, tool)                                                           \
+  const auto var##_found = ::h2coal::interop::finder();                                                   \
+  if (!var##_found) {                                                                                     \
+    if (::h2coal::interop::running_under_ci()) FAIL(tool " was not built: scripts/test builds the examples"); \
+    WARN("SKIPPED: " tool " is not built in this build tree (H2COAL_BUILD_EXAMPLES=OFF?)");               \
+    return;                                                                                               \
+  }                                                                                                       \
+  const std::string var = *var##_found
+
 /// Runs `start` (which builds a configuration on fresh ports, starts the server and waits for it); when
 /// the server exited during start-up, most likely because another process took a port in between, once
 /// more with new ports.

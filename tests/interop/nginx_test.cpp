@@ -166,6 +166,22 @@ std::set<std::uint64_t> connections_on(const std::vector<log_line>& log, std::ui
 
 }  // namespace
 
+TEST_CASE("nginx: h2audit finds vhosts chosen by :authority harmless to share: same, exit 0") {
+  INTEROP_REQUIRE_PROGRAM(nginx, "nginx");
+  INTEROP_REQUIRE_TOOL(h2audit, find_h2audit, "h2audit");
+  interop_fixture f;
+  auto n = start_nginx(f, nginx);
+  auto name = [&](const char* host) { return std::string(host) + ":" + std::to_string(n.shared); };
+  auto r = run_program({h2audit, "--cacert", f.ca.ca_file(), "--resolve", name("a.test") + ":" + nginx_address,
+                        "--resolve", name("b.test") + ":" + nginx_address, name("a.test"), name("b.test")},
+                       f.dir.file("h2audit.out"));
+  INFO("h2audit said:\n" << r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find(name("a.test") + " -> " + name("b.test") + "  [chromium,firefox]  same") != std::string::npos);
+  CHECK(r.output.find(name("b.test") + " -> " + name("a.test") + "  [chromium,firefox]  same") != std::string::npos);
+  CHECK(r.output.find("result: clean") != std::string::npos);
+}
+
 TEST_CASE("nginx: name-based vhosts on one shared-SAN certificate: a coalesced request gets its own vhost's body") {
   INTEROP_REQUIRE_PROGRAM(nginx, "nginx");
   for (auto [name, policy, connections] : {std::tuple{"origin", policies::origin(), 1u},

@@ -301,12 +301,7 @@ TEST_CASE("dante with user/password: right credentials pass, wrong ones and none
 
 TEST_CASE("squid: h2get through it with -x and with https_proxy, and curl's exit codes for refusals") {
   INTEROP_REQUIRE_PROGRAM(squid, "squid");
-  auto h2get = find_h2get();
-  if (!h2get) {
-    if (running_under_ci()) FAIL("h2get was not built: scripts/test builds the examples, h2get among them");
-    WARN("SKIPPED: h2get is not built in this build tree (H2COAL_BUILD_EXAMPLES=OFF?); set H2COAL_H2GET to use one");
-    return;
-  }
+  INTEROP_REQUIRE_TOOL(h2get, find_h2get, "h2get");
   interop_fixture f;
   auto origin = origin_for(f, {"a.test"});
   const auto refused = test::refusing_port(origin_address);
@@ -316,25 +311,25 @@ TEST_CASE("squid: h2get through it with -x and with https_proxy, and curl's exit
   auto proxy = start_squid(f.dir, squid, so);
   const std::string url = test::test_url("a.test", origin->port(), "/bytes/100");
   // No --resolve: the name is squid's to resolve (its hosts file), not h2get's.
-  auto with_x = run_program({*h2get, "-sS", "--cacert", f.ca.ca_file(), "-x", proxy.url(), "-o", "/dev/null",
+  auto with_x = run_program({h2get, "-sS", "--cacert", f.ca.ca_file(), "-x", proxy.url(), "-o", "/dev/null",
                              "-w", "%{http_code}", url},
                             f.dir.file("h2get-x.out"));
   INFO("h2get -x said:\n" << with_x.output);
   CHECK(with_x.exit_code == 0);
   CHECK(with_x.output.find("200") != std::string::npos);
-  auto with_env = run_program({"/usr/bin/env", "https_proxy=" + proxy.url(), *h2get, "-sS", "--cacert", f.ca.ca_file(),
+  auto with_env = run_program({"/usr/bin/env", "https_proxy=" + proxy.url(), h2get, "-sS", "--cacert", f.ca.ca_file(),
                                "-o", "/dev/null", url},
                               f.dir.file("h2get-env.out"));
   INFO("h2get with https_proxy said:\n" << with_env.output);
   CHECK(with_env.exit_code == 0);
-  auto denied = run_program({*h2get, "-sS", "--cacert", f.ca.ca_file(), "-x", proxy.url(),
+  auto denied = run_program({h2get, "-sS", "--cacert", f.ca.ca_file(), "-x", proxy.url(),
                              test::test_url("a.test", refused, "/")},
                             f.dir.file("h2get-denied.out"));
   INFO("h2get to a denied port said:\n" << denied.output);
   CHECK(denied.exit_code == 56);
   CHECK(denied.output.find("403") != std::string::npos);
   const auto down = test::refusing_port("127.0.74.1");
-  auto proxy_down = run_program({*h2get, "-sS", "--cacert", f.ca.ca_file(), "-x",
+  auto proxy_down = run_program({h2get, "-sS", "--cacert", f.ca.ca_file(), "-x",
                                  "http://127.0.74.1:" + std::to_string(down), url},
                                 f.dir.file("h2get-down.out"));
   CHECK(proxy_down.exit_code == 7);

@@ -270,8 +270,11 @@ program_result run_program(const std::vector<std::string>& argv, const std::stri
   return r;
 }
 
-std::optional<std::string> find_h2get() {
-  if (const char* env = std::getenv("H2COAL_H2GET"); env && *env) return std::string(env);
+namespace {
+
+// A tool of the examples: $`env`, else the program `name` in this build tree.
+std::optional<std::string> find_tool(const char* name, const char* env_name) {
+  if (const char* env = std::getenv(env_name); env && *env) return std::string(env);
 #ifdef H2COAL_BUILD_ROOT
   std::error_code ec;
   for (std::filesystem::recursive_directory_iterator it(H2COAL_BUILD_ROOT, ec), end; !ec && it != end; it.increment(ec)) {
@@ -279,11 +282,16 @@ std::optional<std::string> find_h2get() {
       it.disable_recursion_pending();
       continue;
     }
-    if (it->path().filename() == "h2get" && it->is_regular_file(ec) && ::access(it->path().c_str(), X_OK) == 0)
+    if (it->path().filename() == name && it->is_regular_file(ec) && ::access(it->path().c_str(), X_OK) == 0)
       return it->path().string();
   }
 #endif
   return std::nullopt;
 }
+
+}  // namespace
+
+std::optional<std::string> find_h2get() { return find_tool("h2get", "H2COAL_H2GET"); }
+std::optional<std::string> find_h2audit() { return find_tool("h2audit", "H2COAL_H2AUDIT"); }
 
 }  // namespace h2coal::interop

@@ -118,5 +118,7 @@ program_result run_program(const std::vector<std::string>& argv, const std::stri
 
 /// The h2get binary of this build tree (issue 5), or of $H2COAL_H2GET; nullopt while it is not built.
 std::optional<std::string> find_h2get();
+/// The h2audit binary of this build tree (issue 17), or of $H2COAL_H2AUDIT; nullopt while it is not built.
+std::optional<std::string> find_h2audit();
 
 }  // namespace h2coal::interop
