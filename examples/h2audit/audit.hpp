@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -349,6 +350,126 @@ inline std::string json_report(const audit& a) {
   }
   out += "],\"misrouted\":" + std::string(a.misrouted() ? "true" : "false") + "}\n";
   return out;
+}
+
+/// Text for HTML: the five characters that could open markup or end an attribute, escaped.
+inline std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+/// One self-contained HTML page (no scripts, nothing fetched from anywhere): an inline SVG of names ->
+/// addresses -> certificates with the predicted connections between names (misrouted pairs in red, 421
+/// pairs in amber, harmless ones in green), then the findings with a fix each.
+inline std::string html_report(const audit& a) {
+  const auto& o = a.origins;
+  std::vector<std::string> addresses, certificates;
+  auto index_of = [](std::vector<std::string>& v, const std::string& s) {
+    auto it = std::find(v.begin(), v.end(), s);
+    if (it != v.end()) return static_cast<std::size_t>(it - v.begin());
+    v.push_back(s);
+    return v.size() - 1;
+  };
+  std::vector<std::vector<std::size_t>> name_addrs(o.size());
+  std::vector<std::optional<std::size_t>> name_cert(o.size());
+  for (std::size_t i = 0; i < o.size(); ++i) {
+    for (const auto& ad : o[i].addresses) name_addrs[i].push_back(index_of(addresses, ad));
+    if (!o[i].sans.empty()) name_cert[i] = index_of(certificates, join(o[i].sans, ", "));
+  }
+  const int row = 44, top = 60, name_x = 200, addr_x = 470, cert_x = 700;
+  const std::size_t rows = std::max({o.size(), addresses.size(), certificates.size(), std::size_t{1}});
+  const int height = top + static_cast<int>(rows) * row + 20;
+  auto y = [&](std::size_t i) { return top + static_cast<int>(i) * row; };
+  auto colour = [](const pair_report& p) -> const char* {
+    if (!p.result) return "#999";
+    switch (*p.result) {
+      case verdict::misrouted: return "#d00";
+      case verdict::misdirected: return "#e90";
+      case verdict::same: return "#2a2";
+      default: return "#999";
+    }
+  };
+  std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1000\" height=\"" + std::to_string(height) +
+                    "\" font-family=\"sans-serif\" font-size=\"13\">\n";
+  svg += "<text x=\"" + std::to_string(name_x) + "\" y=\"24\" font-weight=\"bold\" text-anchor=\"end\">names</text>";
+  svg += "<text x=\"" + std::to_string(addr_x) + "\" y=\"24\" font-weight=\"bold\">addresses</text>";
+  svg += "<text x=\"" + std::to_string(cert_x) + "\" y=\"24\" font-weight=\"bold\">certificates (names they cover)</text>\n";
+  for (std::size_t i = 0; i < o.size(); ++i) {
+    for (auto ad : name_addrs[i])
+      svg += "<line x1=\"" + std::to_string(name_x + 8) + "\" y1=\"" + std::to_string(y(i)) + "\" x2=\"" +
+             std::to_string(addr_x - 8) + "\" y2=\"" + std::to_string(y(ad)) + "\" stroke=\"#bbb\"/>";
+    if (name_cert[i])
+      svg += "<line x1=\"" + std::to_string(name_x + 8) + "\" y1=\"" + std::to_string(y(i)) + "\" x2=\"" +
+             std::to_string(cert_x - 8) + "\" y2=\"" + std::to_string(y(*name_cert[i])) +
+             "\" stroke=\"#ccd\" stroke-dasharray=\"4 3\"/>";
+    svg += "<text x=\"" + std::to_string(name_x) + "\" y=\"" + std::to_string(y(i) + 4) + "\" text-anchor=\"end\">" +
+           html_escape(o[i].name()) + "</text>\n";
+  }
+  for (std::size_t i = 0; i < addresses.size(); ++i)
+    svg += "<text x=\"" + std::to_string(addr_x) + "\" y=\"" + std::to_string(y(i) + 4) + "\">" + html_escape(addresses[i]) + "</text>\n";
+  for (std::size_t i = 0; i < certificates.size(); ++i)
+    svg += "<text x=\"" + std::to_string(cert_x) + "\" y=\"" + std::to_string(y(i) + 4) + "\">" + html_escape(certificates[i]) + "</text>\n";
+  // The predicted connections: an arc left of the names from A to B, its colour the verdict.
+  for (std::size_t k = 0; k < a.pairs.size(); ++k) {
+    const auto& p = a.pairs[k];
+    const int y1 = y(p.from), y2 = y(p.to);
+    const int bulge = 20 + static_cast<int>(k % 6) * 14 + std::abs(y2 - y1) / 6;
+    const int x = name_x - 8 - static_cast<int>(o[p.from].name().size()) * 7;
+    svg += "<path class=\"pair " + std::string(p.result ? to_string(*p.result) : "not-probed") + "\" d=\"M " +
+           std::to_string(x) + " " + std::to_string(y1 - 4) + " C " + std::to_string(x - bulge) + " " +
+           std::to_string(y1 - 4) + ", " + std::to_string(x - bulge) + " " + std::to_string(y2 - 4) + ", " +
+           std::to_string(x) + " " + std::to_string(y2 - 4) + "\" fill=\"none\" stroke=\"" + colour(p) +
+           "\" stroke-width=\"2\"><title>" + html_escape(o[p.from].name() + " -> " + o[p.to].name() + ": " +
+                                                     (p.result ? to_string(*p.result) : "not probed")) +
+           "</title></path>\n";
+  }
+  svg += "</svg>\n";
+
+  std::string page = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>h2audit</title>\n"
+                     "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+                     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.misrouted{color:#d00}"
+                     ".v421{color:#b70}.same{color:#2a2}</style></head><body>\n";
+  page += "<h1>h2audit: " + std::string(a.misrouted() ? "misrouting found" : "clean") + "</h1>\n";
+  page += "<p>Arcs left of the names: connections a modelled browser would share (red misrouted, amber 421, "
+          "green same). Each name was resolved " + std::to_string(a.rounds) + " times.</p>\n";
+  page += svg;
+  page += "<h2>Names</h2>\n<table><tr><th>name</th><th>addresses</th><th>connected</th><th>ALPN, TLS</th>"
+          "<th>certificate</th><th>ORIGIN</th><th>own answer</th></tr>\n";
+  for (const auto& f : o) {
+    page += "<tr><td>" + html_escape(f.name()) + "</td><td>" + html_escape(join(f.addresses, ", ")) +
+            (f.answers_differ ? " (answers differ)" : "") + "</td><td>" + html_escape(f.connected_ip) + "</td><td>" +
+            html_escape(f.alpn + " " + f.tls_version) + "</td><td>" + html_escape(join(f.sans, ", ")) + "</td><td>" +
+            (f.origin_set ? html_escape(join(*f.origin_set, ", ")) : std::string("-")) + "</td><td>" +
+            (f.error.empty() ? html_escape(f.path) + " &rarr; " + std::to_string(f.status) : html_escape(f.error)) +
+            "</td></tr>\n";
+  }
+  page += "</table>\n<h2>Findings</h2>\n";
+  if (a.pairs.empty()) page += "<p>No modelled client shares a connection between these names.</p>\n";
+  else {
+    page += "<table><tr><th>A &rarr; B</th><th>shared by</th><th>verdict</th><th>fix</th></tr>\n";
+    for (const auto& p : a.pairs) {
+      std::vector<std::string> by;
+      for (auto m : p.shared_by) by.push_back(to_string(m));
+      const std::string v = p.result ? to_string(*p.result) : "not probed";
+      const std::string cls = v == "421" ? "v421" : v;
+      page += "<tr><td>" + html_escape(o[p.from].name() + " -> " + o[p.to].name()) + "</td><td>" + html_escape(join(by, ", ")) +
+              "</td><td class=\"" + cls + "\">" + html_escape(v) + "</td><td>" + html_escape(p.fix(o)) + "</td></tr>\n";
+    }
+    page += "</table>\n";
+  }
+  page += "</body></html>\n";
+  return page;
 }
 
 }  // namespace h2audit

@@ -39,7 +39,7 @@ struct command_line {
   h2tools::names_and_trust nt;
   unsigned rounds = 3;
   std::size_t max_requests = 100;
-  std::string json_file;
+  std::string json_file, html_file;
   double max_time = 30;
 };
 
@@ -53,6 +53,8 @@ answer such shared requests as they answer each name's own (GET only, only the n
      --rounds <n>           Resolve every name n times (default 3); answers that differ are reported
      --max-requests <n>     Send at most n probe requests (default 100; two per pair)
      --json <file>          Also write the report as JSON ("-": stdout; schema in docs/h2audit.md)
+     --html <file>          Also write one self-contained HTML page: a graph of names, addresses,
+                            certificates and shared connections, and the findings with their fixes
      --resolve <host:port:addr[,addr]...>  Resolve host and port to these addresses (repeatable)
      --connect-to <HOST1:PORT1:HOST2:PORT2>  Connect elsewhere for a name, as curl (never shared)
      --dns-servers <addresses>  DNS servers to ask (c-ares builds)
@@ -81,6 +83,7 @@ std::optional<int> parse(int argc, char** argv, command_line& cl) {
   app.add_option("--rounds", cl.rounds)->check(CLI::Range(1u, 100u))->multi_option_policy(last);
   app.add_option("--max-requests", cl.max_requests)->check(CLI::Range(std::size_t{0}, std::size_t{1000000}))->multi_option_policy(last);
   app.add_option("--json", cl.json_file)->multi_option_policy(last);
+  app.add_option("--html", cl.html_file)->multi_option_policy(last);
   app.add_option("--resolve", cl.nt.resolve)->allow_extra_args(false);
   app.add_option("--connect-to", cl.nt.connect_to)->allow_extra_args(false);
   app.add_option("--dns-servers", cl.nt.dns_servers)->multi_option_policy(last);
@@ -359,6 +362,13 @@ int run(int argc, char** argv) {
         std::cerr << "h2audit: (23) could not write '" << cl.json_file << "' (--json)\n";
         return exit_code::write_error;
       }
+    }
+  }
+  if (!cl.html_file.empty()) {
+    std::ofstream out(cl.html_file, std::ios::binary);
+    if (!(out << html_report(a))) {
+      std::cerr << "h2audit: (23) could not write '" << cl.html_file << "' (--html)\n";
+      return exit_code::write_error;
     }
   }
   std::cout.flush();

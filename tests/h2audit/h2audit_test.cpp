@@ -17,6 +17,7 @@
 #include <atomic>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -164,6 +165,25 @@ TEST_CASE("h2audit: an SNI-routing server misroutes the shared requests (exit 1,
   for (const auto& q : reqs) shared += q.sni != q.authority.substr(0, q.authority.find(':'));
   CHECK(shared == 2);
   for (const auto& q : reqs) CHECK(q.method == "GET");
+}
+
+TEST_CASE("h2audit: --html writes one self-contained page: the graph with the misrouted pairs in red, the fixes") {
+  two_names t(sni_routed());
+  const std::string page_file = t.dir.path() + "/audit.html";
+  auto r = t.audit({"--html", page_file, "--paths", "a.test=/login", "--paths", "b.test=/v1/", t.name("a.test"), t.name("b.test")});
+  CHECK(r.run.exit_code == 1);
+  std::ifstream in(page_file);
+  REQUIRE(in);
+  const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(page.find("<svg") != std::string::npos);
+  std::size_t red = 0;
+  for (auto p = page.find("class=\"pair misrouted\""); p != std::string::npos; p = page.find("class=\"pair misrouted\"", p + 1)) ++red;
+  CHECK(red == 2);
+  CHECK(page.find("stroke=\"#d00\"") != std::string::npos);
+  CHECK(page.find("answer 421 Misdirected Request for " + t.name("b.test")) != std::string::npos);
+  // Nothing to fetch, nothing to run: no scripts, no sources, no links, no style sheets from elsewhere.
+  for (const char* never : {"<script", " src=", " href=", "@import", "url("}) CHECK(page.find(never) == std::string::npos);
 }
 
 TEST_CASE("h2audit: a server that answers 421 for a name not served on that SNI is clean") {
