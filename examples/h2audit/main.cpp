@@ -12,6 +12,9 @@
 #include <h2coal/h2coal.hpp>
 
 #include <CLI/CLI.hpp>
+#if defined(H2AUDIT_HAS_JSON)
+#include <nlohmann/json.hpp>
+#endif
 
 #include <asio/io_context.hpp>
 
@@ -35,6 +38,7 @@ namespace exit_code = h2tools::exit_code;
 struct command_line {
   std::vector<std::string> targets;       // names, host:port or URLs
   std::string file;                       // -f FILE ("-": stdin)
+  std::string har;                        // --har FILE: the https origins a page used
   std::vector<std::string> paths;         // --paths host=/path
   h2tools::names_and_trust nt;
   unsigned rounds = 3;
@@ -49,6 +53,8 @@ Tell which of these names browsers would send over one HTTP/2 connection, and wh
 answer such shared requests as they answer each name's own (GET only, only the names given).
 
  -f, --file <file>          Names, host:port or URLs, one per line ('#' comments); "-" is stdin
+     --har <file>           The https origins a page used, from a browser's HAR export (DevTools,
+                            "Save all as HAR"), each with the first path it fetched there
      --paths <host=/path>   The path to fetch for a name (repeatable; default "/", or the URL's)
      --rounds <n>           Resolve every name n times (default 3); answers that differ are reported
      --max-requests <n>     Send at most n probe requests (default 100; two per pair)
@@ -79,6 +85,7 @@ std::optional<int> parse(int argc, char** argv, command_line& cl) {
   auto last = CLI::MultiOptionPolicy::TakeLast;
   app.add_flag("-h,--help", help);
   app.add_option("-f,--file", cl.file)->multi_option_policy(last);
+  app.add_option("--har", cl.har)->multi_option_policy(last);
   app.add_option("--paths", cl.paths)->allow_extra_args(false);
   app.add_option("--rounds", cl.rounds)->check(CLI::Range(1u, 100u))->multi_option_policy(last);
   app.add_option("--max-requests", cl.max_requests)->check(CLI::Range(std::size_t{0}, std::size_t{1000000}))->multi_option_policy(last);
@@ -119,6 +126,28 @@ std::optional<int> parse(int argc, char** argv, command_line& cl) {
       const auto end = line.find_last_not_of(" \t\r");
       cl.targets.push_back(line.substr(start, end - start + 1));
     }
+  }
+  if (!cl.har.empty()) {
+#if defined(H2AUDIT_HAS_JSON)
+    std::ifstream in(cl.har, std::ios::binary);
+    auto har = nlohmann::json::parse(in, nullptr, false);
+    if (!in.good() && !in.eof()) har = nlohmann::json::value_t::discarded;
+    const auto* entries = har.is_object() && har.contains("log") && har["log"].is_object() && har["log"].contains("entries")
+                              ? &har["log"]["entries"]
+                              : nullptr;
+    if (!entries || !entries->is_array()) {
+      std::cerr << "h2audit: (2) '" << cl.har << "' is no HAR file (--har: a JSON object with log.entries)\n";
+      return exit_code::usage;
+    }
+    for (const auto& e : *entries) {
+      if (!e.is_object() || !e.contains("request") || !e["request"].is_object()) continue;
+      const auto& url = e["request"].value("url", std::string());
+      if (url.rfind("https://", 0) == 0) cl.targets.push_back(url);  // the first URL per origin sets its path
+    }
+#else
+    std::cerr << "h2audit: (4) --har: not built in (h2audit was built without nlohmann/json)\n";
+    return exit_code::not_built_in;
+#endif
   }
   if (cl.targets.empty()) {
     std::cerr << "h2audit: (2) no names given\nh2audit: try 'h2audit --help' for more information\n";

@@ -2,7 +2,8 @@
 // tests/h2audit/h2audit_test.cpp: h2audit (DESIGN section 15) as an operator runs it, against the
 // project's test server set up as the deployments that break or hold: an SNI-routing proxy (misrouted),
 // one that answers 421 (a correct defence), vhosts by :authority (harmless), separate certificates (no
-// group), an ORIGIN frame (Firefox follows it, Chromium does not), and separate addresses. The model alone
+// group), an ORIGIN frame (Firefox follows it, Chromium does not), separate addresses, and a HAR's
+// origins. The model alone
 // (audit.hpp) is tested without I/O first.
 #include "catch.hpp"
 #include "h2get/process.hpp"
@@ -252,6 +253,28 @@ TEST_CASE("h2audit: an ORIGIN frame that names only its own origin keeps Firefox
   }
   CHECK(r.report["groups"]["firefox"].empty());
   CHECK(r.report["names"][0]["origin_set"] == nlohmann::json{t.origin("a.test")});
+}
+
+TEST_CASE("h2audit: --har takes the https origins a page used, each with the first path it fetched") {
+  two_names t(server_options{});
+  const std::string har = t.dir.path() + "/page.har";
+  std::ofstream(har) << nlohmann::json{
+      {"log",
+       {{"version", "1.2"},
+        {"entries",
+         {{{"request", {{"method", "GET"}, {"url", t.origin("a.test") + "/page"}}}},
+          {{"request", {{"method", "GET"}, {"url", t.origin("b.test") + "/img.png"}}}},
+          {{"request", {{"method", "GET"}, {"url", t.origin("a.test") + "/later"}}}},
+          {{"request", {{"method", "GET"}, {"url", "http://c.test/plain"}}}}}}}}}.dump();
+  auto r = t.audit({"--har", har});
+  CHECK(r.run.exit_code == 0);
+  REQUIRE(r.report["names"].size() == 2);
+  CHECK(r.report["names"][0]["origin"] == t.origin("a.test"));
+  CHECK(r.report["names"][0]["path"] == "/page");
+  CHECK(r.report["names"][1]["path"] == "/img.png");
+  CHECK(two_names::verdict(r.report, t.origin("a.test"), t.origin("b.test")) == "same");
+  std::ofstream(t.dir.path() + "/not.har") << "{\"log\": 1}";
+  CHECK(t.audit({"--har", t.dir.path() + "/not.har"}).run.exit_code == 2);
 }
 
 TEST_CASE("h2audit: usage errors are exit 2, a name that does not resolve is h2get's 6") {
