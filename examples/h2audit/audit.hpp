@@ -27,7 +27,10 @@ struct origin_facts {
   std::vector<std::vector<std::string>> rounds;  ///< each resolution's addresses, sorted
   std::vector<std::string> addresses;            ///< every address any round gave, sorted
   bool answers_differ = false;                   ///< the rounds did not all agree
-  std::string resolve_error;
+  std::string resolve_error;                     ///< every round failed: why
+  /// A --connect-to rule sends its connections elsewhere: h2coal never shares them (nor is what the
+  /// rule's server would do with another name a question about this name's deployment).
+  bool rerouted = false;
   // Its own connection (the handshake h2audit made for it).
   std::string connected_ip;
   std::string alpn, tls_version;
@@ -93,7 +96,7 @@ inline bool covers(const std::vector<std::string>& sans, std::string_view host) 
 /// Would a client of model `m` send requests for `b` on the connection it opened for `a`? Asks h2coal's
 /// own policy with what the handshake of `a` showed and what `b` resolves to.
 inline bool would_share(model m, const origin_facts& a, const origin_facts& b) {
-  if (!a.usable() || !b.usable() || a.origin == b.origin) return false;
+  if (!a.usable() || !b.usable() || a.origin == b.origin || a.rerouted || b.rerouted) return false;
   h2coal::connection_view v;
   v.id = 1;
   v.initial_origin = a.origin;
@@ -144,6 +147,7 @@ struct pair_report {
   int status = 0;                        ///< B's status on A's connection
   std::string digest;
   std::string detail;                    ///< what failed, for an error
+  int exit_code = 0;                     ///< ... and h2get's exit code for it
 
   /// What an operator can do about a misrouted or defended pair.
   std::string fix(const std::vector<origin_facts>& o) const {
@@ -173,7 +177,7 @@ inline std::vector<pair_report> predicted_pairs(const std::vector<origin_facts>&
 }
 
 /// The coalescing groups of model `m`: origins joined by a shared connection either way, each group in
-/// name order, groups of one left out.
+/// the order the names were given, groups of one left out.
 inline std::vector<std::vector<std::size_t>> groups(model m, const std::vector<origin_facts>& o,
                                                     const std::vector<pair_report>& pairs) {
   std::vector<std::size_t> parent(o.size());
@@ -220,6 +224,7 @@ inline std::string text_report(const audit& a) {
     }
     out += join(f.addresses, ",");
     if (f.answers_differ) out += " (answers differ between rounds)";
+    if (f.rerouted) out += " (--connect-to: never shared)";
     if (!f.error.empty()) {
       out += "  error: " + f.error + "\n";
       continue;
@@ -258,7 +263,8 @@ inline std::string text_report(const audit& a) {
     out += "\n";
     if (auto f = p.fix(o); !f.empty()) out += "    fix: " + f + "\n";
   }
-  out += a.misrouted() ? "result: misrouting found\n" : "result: clean\n";
+  const bool failed = std::any_of(a.pairs.begin(), a.pairs.end(), [](const pair_report& p) { return p.result == verdict::error; });
+  out += a.misrouted() ? "result: misrouting found\n" : failed ? "result: incomplete (a probe failed)\n" : "result: clean\n";
   return out;
 }
 

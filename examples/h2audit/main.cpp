@@ -182,7 +182,7 @@ struct connection_facts {
 };
 struct trace_log {
   std::map<std::int64_t, connection_facts> conns;
-  std::size_t misdirected = 0;
+  std::vector<std::int64_t> misdirected_on;  // the connection of each 421 (request.misdirected)
 
   void on(const h2coal::trace::event& e) {
     auto integer = [&e](std::string_view n) -> std::int64_t {
@@ -210,7 +210,7 @@ struct trace_log {
     } else if (e.ev == "conn.origin_frame") {
       conns[integer("conn")].origin_set = list("origin_set");
     } else if (e.ev == "request.misdirected") {
-      ++misdirected;
+      misdirected_on.push_back(integer("conn"));
     }
   }
 };
@@ -293,7 +293,10 @@ int run(int argc, char** argv) {
 
   // Gather: every name resolved `rounds` times through the same resolver the client uses.
   for (auto& f : a.origins) {
+    f.rerouted = std::any_of(base.connect_to.begin(), base.connect_to.end(),
+                             [&f](const h2coal::connect_to_rule& r) { return r.matches(f.origin.host, f.origin.port); });
     std::set<std::string> all;
+    std::string last_error;
     for (unsigned r = 0; r < cl.rounds; ++r) {
       bool done = false;
       base.resolver->async_resolve(io.get_executor(), f.origin.host, f.origin.port,
@@ -301,8 +304,7 @@ int run(int argc, char** argv) {
                                      std::vector<std::string> addrs;
                                      for (const auto& addr : res.addresses) addrs.push_back(addr.to_string());
                                      std::sort(addrs.begin(), addrs.end());
-                                     if (ec && f.resolve_error.empty())
-                                       f.resolve_error = res.reason.empty() ? ec.message() : ec.message() + " (" + res.reason + ")";
+                                     if (ec) last_error = res.reason.empty() ? ec.message() : ec.message() + " (" + res.reason + ")";
                                      all.insert(addrs.begin(), addrs.end());
                                      f.rounds.push_back(std::move(addrs));
                                      done = true;
@@ -310,6 +312,7 @@ int run(int argc, char** argv) {
       run_until(io, [&] { return done; });
     }
     f.addresses.assign(all.begin(), all.end());
+    if (f.addresses.empty()) f.resolve_error = last_error.empty() ? "no address" : last_error;  // only when every round failed
     f.answers_differ = std::any_of(f.rounds.begin(), f.rounds.end(), [&f](const auto& r) { return r != f.rounds.front(); });
   }
 
@@ -360,27 +363,37 @@ int run(int argc, char** argv) {
     auto c = make_client(io, base, policy_for(p.shared_by.front()), log);
     auto opened = get(io, *c, url_of(from));
     sent += 2;
-    if (opened.ec) {
+    auto probe_failed = [&](const fetched& r, const std::string& url, const std::string& what) {
+      h2tools::failure_context ctx;
+      ctx.url = url;
+      ctx.detail = r.resp.error_detail;
+      auto why = h2tools::describe(r.ec, ctx);
       p.result = verdict::error;
-      p.detail = "the connection for " + from.name() + " failed: " + opened.ec.message();
+      p.detail = what + why.message;
+      p.exit_code = why.code;
+    };
+    if (opened.ec) {
+      probe_failed(opened, url_of(from), "the connection for " + from.name() + ": ");
       continue;
     }
-    const std::size_t misdirected_before = log.misdirected;
     auto shared = get(io, *c, url_of(to));
     if (shared.ec) {
-      p.result = verdict::error;
-      p.detail = shared.ec.message();
+      probe_failed(shared, url_of(to), "");
       continue;
     }
     p.status = shared.resp.status;
     p.digest = shared.digest;
-    if (log.misdirected > misdirected_before) p.result = verdict::misdirected;
+    const auto conn = static_cast<std::int64_t>(opened.resp.connection);
+    // A 421 on A's connection: the client went again on one of B's own (what it answered there is B's).
+    if (std::find(log.misdirected_on.begin(), log.misdirected_on.end(), conn) != log.misdirected_on.end())
+      p.result = verdict::misdirected;
     else if (!shared.resp.coalesced || shared.resp.connection != opened.resp.connection) p.result = verdict::not_shared;
     else if (shared.resp.status == to.status && shared.digest == to.digest) p.result = verdict::same;
     else p.result = verdict::misrouted;
   }
 
-  std::cout << text_report(a);
+  // With --json - stdout is the JSON's alone: the text goes to stderr.
+  (cl.json_file == "-" ? std::cerr : std::cout) << text_report(a);
   if (!cl.json_file.empty()) {
     const std::string json = json_report(a);
     if (cl.json_file == "-") {
@@ -401,10 +414,18 @@ int run(int argc, char** argv) {
     }
   }
   std::cout.flush();
-  if (a.misrouted()) return 1;
   for (const auto& f : a.origins)
     if (!f.error.empty()) std::cerr << "h2audit: (" << f.exit_code << ") " << f.error << "\n";
-  return first_failure;
+  if (a.misrouted()) return 1;
+  if (first_failure) return first_failure;
+  // A probe that failed leaves the audit incomplete: not clean.
+  for (const auto& p : a.pairs)
+    if (p.result == verdict::error) {
+      std::cerr << "h2audit: (" << p.exit_code << ") probe " << a.origins[p.from].name() << " -> "
+                << a.origins[p.to].name() << ": " << p.detail << "\n";
+      return p.exit_code;
+    }
+  return exit_code::ok;
 }
 
 }  // namespace

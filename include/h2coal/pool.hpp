@@ -450,8 +450,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     // coalesced, whatever the policy for the host (DESIGN section 10). So does one whose connections a
     // connect_to rule sends elsewhere.
     const proxy_server* px = proxy_for(o);
-    const any_policy& policy =
-        op->req.authority || (!px && connect_rule(o)) ? strict_ : opts_.policies.for_host(o.host);
+    const any_policy& policy = op->req.authority || connect_rule(o) ? strict_ : opts_.policies.for_host(o.host);
     request_view rv;
     rv.target = o;
     // Through a proxy the client does not know the far address: no DNS match is possible (DESIGN 13).
@@ -522,7 +521,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   // policy then takes it if its certificate covers the host. Turns the decision into that wait.
   connection* pending_to_wait_for(const request_op& op, decision& d) {
     if (!opts_.coalesce_pending || !op.addresses || op.fresh_connection || op.waited_pending || op.req.authority ||
-        (!proxy_for(op.target.origin) && connect_rule(op.target.origin)))
+        connect_rule(op.target.origin))
       return nullptr;
     const origin& o = op.target.origin;
     if (!o.is_tls() || opts_.tls.insecure || opts_.tls.has_custom_verifier) return nullptr;
@@ -667,8 +666,10 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     else if (!it->same_partition) why = reject_reason::partition;  // DESIGN 1: never across partitions
     else if (it->initial_origin != rv.target) {
       if (!it->tls || !rv.target.is_tls()) why = reject_reason::other_origin;
-      // Behind a proxy nothing but the exact origin is known to be served (DESIGN section 13).
+      // Behind a proxy nothing but the exact origin is known to be served (DESIGN section 13); nor on a
+      // connection a connect_to rule sent elsewhere.
       else if (it->via_proxy) why = reject_reason::ip_mismatch;
+      else if (auto c = find(it->id); c && c->rerouted()) why = reject_reason::other_origin;
       else if (!it->http2) why = reject_reason::http1;
       else if (it->initial_origin.port != rv.target.port) why = reject_reason::different_port;
       else if (!it->verified || opts_.tls.insecure || opts_.tls.has_custom_verifier) why = reject_reason::unverified;
@@ -925,10 +926,12 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     const origin& o = c->initial_origin();
     dial_target t;
     t.host = o.host;
-    t.port = c->proxy() ? o.port : dial_origin(o).port;
+    t.port = dial_origin(o).port;  // the origin's own through a proxy (rules are for direct connections)
     t.tls = o.is_tls();
     t.verify = !opts_.tls.insecure;
-    t.sessions = session_cache_;
+    // A session is offered only to the server it was made with (curl keys its cache by the connect-to
+    // target too): a connection a connect_to rule sent elsewhere neither offers nor keeps one.
+    t.sessions = c->rerouted() ? nullptr : session_cache_;
     t.pins = &opts_.tls;
     for (const auto& a : addresses)
       if (opts_.ip_family == ip_family::any || a.is_v4() == (opts_.ip_family == ip_family::v4)) t.addresses.push_back(a);
@@ -1401,14 +1404,20 @@ class pool final : public session_owner, public dial_observer, public std::enabl
         e.ev = "request.redirect";
         e.add("req", op->id).add("status", status).add("location", op->next_url).add("hop", op->redirects + 1);
       });
+      // The hop's head, for on_redirect once the hop is sure to be followed (the reset below clears it).
+      std::optional<response> hop;
       if (op->req.on_redirect) {
         op->fill_path();
-        op->req.on_redirect(op->resp);
-        if (op->finished || closed_) return;  // the callback cancelled it, or closed the client
+        hop = op->resp;
       }
       // The next hop's request first: a 303 that drops the body needs no replay of it.
       if (!next_hop(*op, status)) return finish(op, error::invalid_redirect);
       if (!op->reset_for_retry()) return finish(op, error::body_not_replayable);
+      if (hop) {
+        auto keep = shared_from_this();  // the callback may let go of the client, and so of the pool
+        op->req.on_redirect(*hop);
+        if (op->finished || closed_) return;  // it cancelled the request, or shut the client down
+      }
       if (op->target.origin.is_tls() && !tls_ctx_) return finish(op, tls_error_ ? tls_error_ : error::invalid_option);
       op->resp.attempts = 0;  // the attempts of the final hop
       op->policy_attempts = 1;
@@ -1524,11 +1533,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (stopping_) check_stopped();
     if (op->deadline) op->deadline->cancel();
     if (op->clear_cancellation) op->clear_cancellation();
-    op->resp.coalesced = op->coalesced;
-    op->resp.basis = op->basis;
-    op->resp.effective_url = op->req.url;
-    op->resp.redirects = op->redirects;
-    op->resp.connects = op->connects;
+    op->fill_path();
     op->resp.bytes_sent = op->body_offset;
     op->resp.header_bytes = op->header_bytes;
     {
@@ -1546,7 +1551,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       tm.redirect = op->redirects ? since(op->t_hop) : us(0);
     }
     if ((ec == error::host_not_found || ec == error::resolve_timeout) && op->resp.error_detail.empty()) {
-      auto it = dns_failures_.find(op->target.origin.host);
+      auto it = dns_failures_.find(dial_origin(op->target.origin).host);
       if (it != dns_failures_.end()) op->resp.error_detail = it->second;
     }
     emit([&](trace::event& e) {

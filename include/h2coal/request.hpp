@@ -146,9 +146,10 @@ class head_sink {
   head_sink() = default;
   /// No callback.
   head_sink(std::nullptr_t) noexcept {}
-  /// `void(int status, const fields& headers)`.
+  /// `void(int status, const fields& headers)` (a callable that takes either gets the whole head).
   template <class F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, head_sink> && std::is_invocable_v<F&, int, const fields&>)
+    requires(!std::is_same_v<std::remove_cvref_t<F>, head_sink> && std::is_invocable_v<F&, int, const fields&> &&
+             !std::is_invocable_v<F&, const response&>)
   head_sink(F f) : status_and_fields_(std::move(f)) {}  // NOLINT: implicit, as `req.on_response = [](...) {}`
   /// `void(const response& head)`.
   template <class F>

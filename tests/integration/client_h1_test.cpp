@@ -168,3 +168,19 @@ TEST_CASE("h1: the response keeps the status line's reason phrase; HTTP/2 has no
   CHECK(r2.resp.http_version == "2");
   CHECK(r2.resp.reason.empty());
 }
+
+TEST_CASE("h1: the reason phrase is the final response's, not an interim 100's") {
+  client_fixture f;
+  raw_server_options ro;
+  ro.protocol = raw_protocol::http1;
+  ro.on_request = [](raw_connection& c, const raw_request&) {
+    c.write("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created Here\r\nContent-Length: 2\r\n\r\nok");
+  };
+  auto server = f.raw({"raw.test"}, ro);
+  client c(f.io.get_executor(), f.http1_options());
+  auto r = f.get(c, test_url("raw.test", server->port(), "/made"));
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.resp.status == 201);
+  CHECK(r.resp.reason == "Created Here");
+  CHECK(r.resp.body == "ok");
+}

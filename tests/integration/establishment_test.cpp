@@ -9,6 +9,9 @@
 
 #include <h2coal/detail/dialer.hpp>
 
+#include <atomic>
+#include <memory>
+
 using namespace h2coal;
 using namespace h2coal::test;
 
@@ -470,21 +473,19 @@ TEST_CASE("establishment: connect_to parses curl's HOST1:PORT1:HOST2:PORT2") {
     CHECK_FALSE(connect_to_rule::parse(bad));
 }
 
-TEST_CASE("establishment: connect_to sends one origin's connections to another host and port, and never coalesces them") {
+TEST_CASE("establishment: connect_to sends one origin's connections to another host and port") {
   client_fixture f;
-  // The URL's server, and the one the rule sends a.test to (on its own address and port). Both have a
-  // certificate for a.test and b.test; both names resolve to the URL's server.
-  auto url_server = f.serve({"a.test", "b.test"});
+  // The URL's server, and the one the rule sends a.test to (its own address and port).
+  auto url_server = f.serve({"a.test"});
   server_options so;
   so.addresses = {"127.0.0.3"};
-  so.cert = f.ca.issue({"a.test", "b.test"});
+  so.cert = f.ca.issue({"a.test"});
   auto elsewhere = f.serve({}, so);
   f.resolve("other.test", {"127.0.0.3"});
-  auto o = f.with_policy(policies::browser());
+  auto o = f.options();
   o.connect_to.push_back(*connect_to_rule::parse("a.test:" + std::to_string(url_server->port()) + ":other.test:" +
                                                  std::to_string(elsewhere->port())));
   client c(f.io.get_executor(), o);
-
   auto a = f.get(c, test_url("a.test", url_server->port(), "/a"));
   REQUIRE_FALSE(a.ec);
   CHECK(a.resp.remote_address == "127.0.0.3");
@@ -494,20 +495,48 @@ TEST_CASE("establishment: connect_to sends one origin's connections to another h
   CHECK(seen.authority == "a.test:" + std::to_string(url_server->port()));  // the URL's, unchanged
   CHECK(seen.sni == "a.test");
   CHECK(url_server->connection_count() == 0);
+  // A rule for another port leaves this one alone.
+  auto other_port = f.serve({"a.test"});
+  auto direct = f.get(c, test_url("a.test", other_port->port(), "/direct"));
+  REQUIRE_FALSE(direct.ec);
+  CHECK(direct.resp.remote_port == other_port->port());
+  CHECK(other_port->requests().size() == 1);
+}
 
-  // b.test's certificate and address would let the browser policy share a connection, but not one a
-  // rule sent elsewhere: it gets its own, at the URL's server.
-  auto b = f.get(c, test_url("b.test", url_server->port(), "/b"));
-  REQUIRE_FALSE(b.ec);
-  CHECK_FALSE(b.resp.coalesced);
-  CHECK(b.resp.connection != a.resp.connection);
-  CHECK(url_server->requests().size() == 1);
-  CHECK(elsewhere->requests().size() == 1);
-
-  // And a.test does not ride on b.test's connection either, although it now matches by DNS and certificate.
-  auto again = f.get(c, test_url("a.test", url_server->port(), "/a2"));
-  REQUIRE_FALSE(again.ec);
-  CHECK(again.resp.connection == a.resp.connection);
-  CHECK(elsewhere->requests().size() == 2);
-  CHECK(url_server->requests().size() == 1);
+TEST_CASE("establishment: a connection a connect_to rule made carries its own origin only, however well another matches") {
+  // The rule sends a.test to alias.test, which resolves to the very address and port b.test does, and
+  // the certificate covers both: by DNS, certificate and (for origin) ORIGIN frame naming both, b.test
+  // would ride on a.test's connection and a.test on b.test's. Neither may.
+  for (auto [name, policy] : {std::pair{"browser", policies::browser()}, std::pair{"origin", policies::origin()}}) {
+    INFO("policy " << name);
+    client_fixture f;
+    auto port = std::make_shared<std::atomic<std::uint16_t>>(0);
+    server_options so;
+    so.origin_frames_for_sni = [port](const std::string&) {
+      const auto p = std::to_string(port->load());
+      return std::vector<std::vector<std::string>>{{"https://a.test:" + p, "https://b.test:" + p}};
+    };
+    auto server = f.serve({"a.test", "b.test"}, so);
+    port->store(server->port());
+    f.resolve("alias.test", {"127.0.0.1"});
+    auto o = f.with_policy(policy);
+    o.close_redundant_connections = true;
+    o.connect_to.push_back(*connect_to_rule::parse("a.test::alias.test:"));
+    client c(f.io.get_executor(), o);
+    auto a = f.get(c, test_url("a.test", server->port(), "/a"));
+    REQUIRE_FALSE(a.ec);
+    auto b = f.get(c, test_url("b.test", server->port(), "/b"));
+    REQUIRE_FALSE(b.ec);
+    CHECK_FALSE(b.resp.coalesced);
+    CHECK(b.resp.connection != a.resp.connection);
+    auto a2 = f.get(c, test_url("a.test", server->port(), "/a2"));
+    REQUIRE_FALSE(a2.ec);
+    CHECK(a2.resp.connection == a.resp.connection);
+    CHECK_FALSE(a2.resp.coalesced);
+    auto b2 = f.get(c, test_url("b.test", server->port(), "/b2"));
+    REQUIRE_FALSE(b2.ec);
+    CHECK(b2.resp.connection == b.resp.connection);  // b's own stayed: not closed as redundant to a's
+    CHECK(server->connection_count() == 2);
+    for (const auto& r : server->requests()) CHECK(r.sni == r.authority.substr(0, r.authority.find(':')));
+  }
 }
