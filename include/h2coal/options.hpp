@@ -104,6 +104,7 @@ struct connect_to_rule {
     return r;
   }
 
+  /// Equal in every part.
   friend bool operator==(const connect_to_rule&, const connect_to_rule&) = default;
 };
 

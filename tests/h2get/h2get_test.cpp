@@ -1154,6 +1154,7 @@ TEST_CASE("h2get: curl's flags do what curl does (curl itself is the oracle)") {
     if (path == "/redirect") return redirect_answer(302, "/bytes/300");
     if (path == "/fixed") return text_answer("the same header fields every time");
     if (path == "/to-fixed") return redirect_answer(301, "/fixed");
+    if (path == "/gone") return text_answer("gone", 404);
     if (path == "/setcookie") {
       auto a = text_answer("cookies");
       for (const char* c : {"a=1", "b=2; Path=/app; Secure; HttpOnly", "c=3; Domain=a.test; Expires=Wed, 01 Jan 2031 00:00:00 GMT",
@@ -1295,7 +1296,7 @@ TEST_CASE("h2get: curl's flags do what curl does (curl itself is the oracle)") {
       {{"--http1.1", "-L", "-i", "URL/to-fixed"}},
       {{"-L", "-D", "{out}/hops", "-o", "{out}/body", "URL/to-fixed"}},
       {{"-L", "-I", "URL/to-fixed"}},
-      {{"--http1.1", "-D", "-", "-o", "{out}/h1", "URL/status/404"}},
+      {{"--http1.1", "-D", "-", "-o", "{out}/h1", "URL/gone"}},
       {{"--tlsv1.3", "-w", "%{http_code}\\n", "URL/tls13"}},
       {{"--tlsv1.2", "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256", "URL/tls12"}},
       {{"--tls13-ciphers", "TLS_CHACHA20_POLY1305_SHA256", "URL/suites"}},
