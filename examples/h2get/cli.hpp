@@ -86,6 +86,7 @@ struct command_line {
   long retry = 0;               // retries, on top of the first attempt
   double retry_delay = 0;       // seconds between retries; 0: backoff from 1 s, doubling
   double retry_max_time = 0;    // seconds: no retry starts later than this after the first attempt
+  bool retry_all_errors = false;  // --retry-all-errors
   double expect100_timeout = 1;
   enum class http { automatic, http1_1, h2_prior_knowledge } version = http::automatic;
   bool insecure = false, include = false, head = false, parallel = false, silent = false, show_error = false,
@@ -196,6 +197,9 @@ which connection carried each request and why. Options are spelled as curl spell
      --retry <num>          Retry up to <num> times after a transient error: a timeout, a failed
                             connection, or status 408, 429, 500, 502, 503, 504 (Retry-After
                             honoured); waits 1 s, doubling up to 10 minutes
+     --retry-all-errors     With --retry: retry after any error (a connection lost, a TLS or
+                            protocol error, ...), and with -f after any HTTP error status; only for
+                            requests that may be sent twice (GET, PUT, ...), before any output
      --retry-delay <seconds>  Wait this long between retries instead
      --retry-max-time <seconds>  Start no retry later than this after the transfer began
  -r, --range <range>        Ask for these bytes only: "Range: bytes=<range>"
@@ -352,6 +356,7 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
   flag("--no-sessionid", cl.no_sessionid);
   flag("-L,--location", cl.location);
   flag("--compressed", cl.compressed);
+  flag("--retry-all-errors", cl.retry_all_errors);
   app.add_option("--max-redirs", cl.max_redirs)->check(CLI::Range(-1L, 1000000L))->multi_option_policy(last);
   app.add_option("--retry", cl.retry)->check(CLI::Range(0L, 1000000L))->multi_option_policy(last);
   app.add_option("--retry-delay", cl.retry_delay)->check(CLI::NonNegativeNumber)->multi_option_policy(last);

@@ -1093,6 +1093,12 @@ int run(int argc, char** argv) {
     p.max_delay = cl.retry_delay > 0 ? to_ms(cl.retry_delay) : std::chrono::milliseconds(600000);
     p.jitter = 0;
     if (cl.retry_max_time > 0) p.max_elapsed = to_ms(cl.retry_max_time);
+    // curl's --retry-all-errors: every failure (for a request that may be sent twice), and with -f every
+    // HTTP error status too.
+    p.all_errors = cl.retry_all_errors;
+    if (cl.retry_all_errors && cl.fail)
+      for (int s = 400; s < 600; ++s)
+        if (std::find(p.statuses.begin(), p.statuses.end(), s) == p.statuses.end()) p.statuses.push_back(s);
     opts.retry = p;
   }
   // curl sends Expect: 100-continue for bodies over 1 MiB (or of unknown length) on HTTP/1.1 only. The

@@ -1526,6 +1526,13 @@ class pool final : public session_owner, public dial_observer, public std::enabl
         op->plan_follow_up && plan_retry(*op, std::chrono::milliseconds(0), "connect-error")) {
       return follow_up(op);
     }
+    // retry_policy::all_errors: any other failure, for a request that may be sent twice (it may have
+    // been processed) and whose sinks saw nothing yet.
+    if (ec && op->retry && op->retry->all_errors && !closed_ && !op->sink_started && !is_connect_error(ec) &&
+        is_transient_failure(ec) && may_send_twice(op->req) && op->plan_follow_up &&
+        plan_retry(*op, std::chrono::milliseconds(0), "error")) {
+      return follow_up(op);
+    }
     op->finished = true;
     if (op->retry_timer) op->retry_timer->cancel();
     if (op->continue_timer) op->continue_timer->cancel();

@@ -210,6 +210,12 @@ struct retry_policy {
   std::vector<int> statuses{408, 429, 500, 502, 503, 504};
   /// Also retry when no connection could be made (refused, unreachable, connect or handshake timeout).
   bool connect_errors = true;
+  /// Also retry after any other failure (curl's --retry-all-errors): a connection lost in the middle of
+  /// the response, a protocol or TLS error, an untrusted certificate, ... Such a request may have been
+  /// processed, so only one that may be sent twice goes again, and only while nothing reached its sinks.
+  /// Never after a cancellation, the client's shutdown, the request's own timeout, or an error in the
+  /// request itself (invalid URL, header, method or option; a body that broke its length; redirects).
+  bool all_errors = false;
   /// No retry starts later than this after the request started (curl's --retry-max-time); zero: no
   /// bound but the request timeout.
   std::chrono::milliseconds max_elapsed{0};

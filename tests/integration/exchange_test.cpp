@@ -458,6 +458,54 @@ TEST_CASE("exchange: 503 with Retry-After twice, then 200", "[exchange][retry]")
   CHECK(num(*first, "delay_ms") == 1000);
 }
 
+TEST_CASE("exchange: all_errors retries a response cut off mid-body, for requests that may go twice", "[exchange][retry]") {
+  client_fixture f;
+  raw_server_options ro;
+  ro.protocol = raw_protocol::http1;
+  std::atomic<int> seen{0};
+  ro.on_request = [&seen](raw_connection& c, const raw_request&) {
+    if (seen++ % 2 == 0) {  // every other request: 10 bytes of 100, then the connection is gone
+      c.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+      c.close();
+      return;
+    }
+    c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwhole");
+  };
+  auto server = f.raw({"raw.test"}, ro);
+  auto opts = f.http1_options();
+  retry_policy p;
+  p.attempts = 3;
+  p.base_delay = std::chrono::milliseconds(1);
+  p.all_errors = true;
+  opts.retry = p;
+  client c(f.io.get_executor(), opts);
+  auto r = f.get(c, test_url("raw.test", server->port(), "/cut"));
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.resp.body == "whole");
+  CHECK(r.resp.attempts == 2);
+  std::vector<std::string> reasons;
+  for (const auto& e : f.events)
+    if (e.ev == "request.retry") reasons.push_back(str(e, "reason"));
+  CHECK(reasons == std::vector<std::string>{"error"});
+  // A POST may have been processed: it is not sent again.
+  request post;
+  post.method = "POST";
+  post.body = "x";
+  post.url = test_url("raw.test", server->port(), "/cut");
+  auto once = f.fetch(c, post);
+  CHECK(once.ec == error::connection_closed);
+  CHECK(seen.load() == 3);
+  // Without all_errors the cut-off GET is the answer.
+  auto plain_opts = f.http1_options();
+  retry_policy q = p;
+  q.all_errors = false;
+  plain_opts.retry = q;
+  client plain_client(f.io.get_executor(), plain_opts);
+  auto cut = f.get(plain_client, test_url("raw.test", server->port(), "/cut"));
+  CHECK(cut.ec == error::connection_closed);
+  CHECK(seen.load() == 4);
+}
+
 TEST_CASE("exchange: a POST is never retried by status, and the attempts are capped", "[exchange][retry]") {
   client_fixture f;
   std::atomic<int> calls{0};

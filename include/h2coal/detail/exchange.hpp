@@ -147,6 +147,22 @@ inline bool is_connect_error(std::error_code ec) noexcept {
   }
 }
 
+/// retry_policy::all_errors: whether `ec` is a failure that sending again could mend (not the caller's
+/// cancellation, the client's shutdown, the request's own deadline, nor a fault of the request itself).
+inline bool is_transient_failure(std::error_code ec) noexcept {
+  if (!ec) return false;
+  if (ec.category() != error_category()) return true;  // the operating system's: a socket error
+  switch (static_cast<error>(ec.value())) {
+    case error::invalid_url: case error::unsupported_scheme: case error::invalid_header: case error::invalid_method:
+    case error::invalid_option: case error::request_timeout: case error::cancelled: case error::client_shutdown:
+    case error::body_not_replayable: case error::body_length_mismatch: case error::too_many_redirects:
+    case error::insecure_redirect: case error::invalid_redirect:
+      return false;
+    default:
+      return true;
+  }
+}
+
 /// Plans a retry of `op` after `ec` (connect errors) or its status; false when none is due.
 inline bool plan_retry(request_op& op, std::chrono::milliseconds delay_floor, std::string reason) {
   const retry_policy& p = *op.retry;
