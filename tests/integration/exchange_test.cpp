@@ -462,9 +462,10 @@ TEST_CASE("exchange: all_errors retries a response cut off mid-body, for request
   client_fixture f;
   raw_server_options ro;
   ro.protocol = raw_protocol::http1;
-  std::atomic<int> seen{0};
-  ro.on_request = [&seen](raw_connection& c, const raw_request&) {
-    if (seen++ % 2 == 0) {  // every other request: 10 bytes of 100, then the connection is gone
+  std::atomic<int> flaky{0}, cut{0};
+  ro.on_request = [&](raw_connection& c, const raw_request& r) {
+    // /flaky is cut off the first time only, /cut every time: 10 bytes of 100, then the connection is gone.
+    if ((r.path == "/flaky" && flaky++ == 0) || (r.path == "/cut" && ++cut > 0)) {
       c.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
       c.close();
       return;
@@ -479,14 +480,19 @@ TEST_CASE("exchange: all_errors retries a response cut off mid-body, for request
   p.all_errors = true;
   opts.retry = p;
   client c(f.io.get_executor(), opts);
-  auto r = f.get(c, test_url("raw.test", server->port(), "/cut"));
+  auto r = f.get(c, test_url("raw.test", server->port(), "/flaky"));
   REQUIRE_FALSE(r.ec);
   CHECK(r.resp.body == "whole");
   CHECK(r.resp.attempts == 2);
+  CHECK(flaky.load() == 2);
   std::vector<std::string> reasons;
   for (const auto& e : f.events)
     if (e.ev == "request.retry") reasons.push_back(str(e, "reason"));
   CHECK(reasons == std::vector<std::string>{"error"});
+  // Bounded: three attempts, then the error stands.
+  auto bounded = f.get(c, test_url("raw.test", server->port(), "/cut"));
+  CHECK(bounded.ec == error::connection_closed);
+  CHECK(cut.load() == 3);
   // A POST may have been processed: it is not sent again.
   request post;
   post.method = "POST";
@@ -494,16 +500,16 @@ TEST_CASE("exchange: all_errors retries a response cut off mid-body, for request
   post.url = test_url("raw.test", server->port(), "/cut");
   auto once = f.fetch(c, post);
   CHECK(once.ec == error::connection_closed);
-  CHECK(seen.load() == 3);
+  CHECK(cut.load() == 4);
   // Without all_errors the cut-off GET is the answer.
   auto plain_opts = f.http1_options();
   retry_policy q = p;
   q.all_errors = false;
   plain_opts.retry = q;
   client plain_client(f.io.get_executor(), plain_opts);
-  auto cut = f.get(plain_client, test_url("raw.test", server->port(), "/cut"));
-  CHECK(cut.ec == error::connection_closed);
-  CHECK(seen.load() == 4);
+  auto plain = f.get(plain_client, test_url("raw.test", server->port(), "/cut"));
+  CHECK(plain.ec == error::connection_closed);
+  CHECK(cut.load() == 5);
 }
 
 TEST_CASE("exchange: a POST is never retried by status, and the attempts are capped", "[exchange][retry]") {
