@@ -465,7 +465,7 @@ TEST_CASE("exchange: all_errors retries a response cut off mid-body, for request
   std::atomic<int> flaky{0}, cut{0};
   ro.on_request = [&](raw_connection& c, const raw_request& r) {
     // /flaky is cut off the first time only, /cut every time: 10 bytes of 100, then the connection is gone.
-    if ((r.path == "/flaky" && flaky++ == 0) || (r.path == "/cut" && ++cut > 0)) {
+    if ((r.target == "/flaky" && flaky++ == 0) || (r.target == "/cut" && ++cut > 0)) {
       c.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
       c.close();
       return;
