@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -146,7 +148,7 @@ which connection carried each request and why. Options are spelled as curl spell
      --compressed           Ask for a compressed body (gzip, deflate, br, zstd) and decode it
      --expect100-timeout <seconds>  How long a body over 1 MiB waits for 100 Continue
  -H, --header <header>      Extra header "Name: value" (repeatable); "Name:" removes a default one
- -h, --help                 This help text
+ -h, --help <category>      Help for a category's options ("category" lists them, "all" shows all)
      --http1.1              Use HTTP/1.1 only
      --http2                HTTP/2 where the server offers it by ALPN, else HTTP/1.1 (the default)
      --http2-prior-knowledge  HTTP/2 without upgrade for http:// (h2c); only h2 in ALPN for https://
@@ -232,6 +234,106 @@ match --pinnedpubkey, 92 HTTP/2 stream error, 97 SOCKS5 proxy error; h2get's own
 a misrouted response; 47 too many redirects, 61 a body not valid in its Content-Encoding.
 With several URLs the last one's result is the exit code, as in curl.
 )";
+}
+
+/// curl's help categories that h2get has options in, and h2get's own (coalescing), with curl's words.
+inline const std::vector<std::pair<std::string, std::string>>& help_categories() {
+  static const std::vector<std::pair<std::string, std::string>> all = {
+      {"auth", "Different types of authentication methods"},
+      {"coalescing", "Which connection carries which request, and showing it (h2get's own)"},
+      {"connection", "Low level networking operations"},
+      {"curl", "The command line tool itself"},
+      {"dns", "General DNS options"},
+      {"http", "HTTP and HTTPS protocol options"},
+      {"output", "Filesystem output"},
+      {"post", "HTTP Post specific options"},
+      {"proxy", "All options related to proxies"},
+      {"tls", "All TLS/SSL related options"},
+      {"upload", "All options for uploads"},
+      {"verbose", "Options related to any kind of command line output of curl"},
+  };
+  return all;
+}
+
+/// The categories of an option (its long name), as curl files it; "important" ones are in plain --help.
+inline std::string help_categories_of(std::string_view long_name) {
+  static const std::map<std::string, std::string, std::less<>> of = {
+      {"--cacert", "tls"}, {"--cert", "tls"}, {"--ciphers", "tls"}, {"--compressed", "http"},
+      {"--config", "curl"}, {"--connect-timeout", "connection"}, {"--connect-to", "connection dns"},
+      {"--continue-at", "connection"}, {"--cookie", "http"}, {"--cookie-jar", "http"}, {"--create-dirs", "output"},
+      {"--data", "important post"}, {"--data-binary", "post"}, {"--data-raw", "post"}, {"--data-urlencode", "post"},
+      {"--dns-servers", "dns"}, {"--dump-header", "http output"}, {"--expect100-timeout", "http"},
+      {"--fail", "important http"}, {"--fail-with-body", "http output"}, {"--form", "http upload post"},
+      {"--get", "http upload"}, {"--globoff", "curl"}, {"--graph", "coalescing verbose"}, {"--head", "http"},
+      {"--header", "http"}, {"--help", "important curl"}, {"--http1.1", "http"}, {"--http2", "http"},
+      {"--http2-prior-knowledge", "http"}, {"--include", "important http"}, {"--insecure", "tls"},
+      {"--ip-match", "coalescing"}, {"--ipv4", "connection dns"}, {"--ipv6", "connection dns"}, {"--key", "tls"},
+      {"--limit-rate", "connection"}, {"--location", "http"}, {"--max-filesize", "connection"},
+      {"--max-redirs", "http"}, {"--max-time", "connection"}, {"--no-progress-meter", "verbose"},
+      {"--no-sessionid", "tls"}, {"--noproxy", "proxy"}, {"--output", "important output"},
+      {"--output-dir", "output"}, {"--parallel", "connection curl"}, {"--pinnedpubkey", "tls"},
+      {"--policy", "important coalescing"}, {"--probe", "important coalescing"}, {"--progress-bar", "verbose"},
+      {"--proxy", "proxy"}, {"--proxy-cacert", "proxy tls"}, {"--proxy-insecure", "proxy tls"},
+      {"--proxy-user", "proxy auth"}, {"--range", "http"}, {"--referer", "http"}, {"--remote-header-name", "output"},
+      {"--remote-name", "important output"}, {"--remote-name-all", "output"}, {"--remove-on-error", "output"},
+      {"--request", "connection"}, {"--resolve", "connection dns"}, {"--retry", "curl"},
+      {"--retry-all-errors", "curl"}, {"--retry-delay", "curl"}, {"--retry-max-time", "curl"},
+      {"--show-error", "curl"}, {"--silent", "important verbose"}, {"--socks5", "proxy"},
+      {"--socks5-hostname", "proxy"}, {"--tls-max", "tls"}, {"--tls13-ciphers", "tls"}, {"--tlsv1.2", "tls"},
+      {"--trace", "coalescing verbose"}, {"--upload-file", "important upload"}, {"--url", "curl"},
+      {"--user", "important auth"}, {"--user-agent", "important http"}, {"--verbose", "important verbose coalescing"},
+      {"--version", "important curl"}, {"--write-out", "verbose"},
+  };
+  auto it = of.find(long_name);
+  return it == of.end() ? std::string("misc") : it->second;
+}
+
+/// curl's --help: without a category the important options and how to see the rest; "all" every option,
+/// the -w variables and the exit codes; "category" the list of categories; a category its options.
+inline std::string help_for(const std::string& category) {
+  const std::string usage = "Usage: h2get [options...] <url>...\n";
+  if (category == "all") return std::string(help_text()) + write_out_variables_help() + exit_codes_help();
+  auto category_list = [] {
+    std::string out;
+    for (const auto& [name, what] : help_categories()) out += " " + name + std::string(12 - name.size(), ' ') + what + "\n";
+    return out;
+  };
+  if (category == "category") return usage + category_list();
+  // The option entries of the full text: a line that starts an option, then its continuation lines.
+  std::vector<std::pair<std::string, std::string>> entries;  // (long name, text)
+  std::istringstream in(help_text());
+  for (std::string line; std::getline(in, line);) {
+    const bool starts = line.size() > 5 && (line[1] == '-' || line.compare(0, 7, "     --") == 0);
+    if (starts) {
+      const auto at = line.find("--");
+      const auto end = line.find_first_of(" ,<", at);
+      entries.emplace_back(line.substr(at, end - at), line + "\n");
+    } else if (!entries.empty() && line.compare(0, 10, "          ") == 0) {
+      entries.back().second += line + "\n";
+    }
+  }
+  auto in_category = [](const std::string& cats, const std::string& c) {
+    std::istringstream words(cats);
+    for (std::string w; words >> w;)
+      if (w == c) return true;
+    return false;
+  };
+  const std::string wanted = category.empty() ? "important" : category;
+  std::string out = usage;
+  if (!category.empty()) {
+    auto known = std::find_if(help_categories().begin(), help_categories().end(),
+                              [&category](const auto& c) { return c.first == category; });
+    if (known == help_categories().end())
+      return usage + "Invalid category provided, here is a list of all categories:\n\n" + category_list();
+    out += known->first + ": " + known->second + "\n";
+  }
+  for (const auto& [name, text] : entries)
+    if (in_category(help_categories_of(name), wanted)) out += text;
+  if (category.empty())
+    out += "\nThis is not the full help, this menu is stripped into categories.\n"
+           "Use \"--help category\" to get an overview of all categories.\n"
+           "For all options use the manual or \"--help all\".\n";
+  return out;
 }
 
 /// One line of a -K file split as curl does: "option value", "option = value", "option: value", with or
@@ -336,13 +438,14 @@ inline std::optional<std::vector<std::string>> expand_config(std::vector<std::st
 inline std::optional<int> parse_command_line(int argc, char** argv, command_line& cl) {
   CLI::App app{"h2get", "h2get"};
   app.set_help_flag();  // replaced by a curl-like text below
-  bool help = false, version = false, http11 = false, h2pk = false, ipv4 = false, ipv6 = false;
+  bool version = false, http11 = false, h2pk = false, ipv4 = false, ipv6 = false;
 
   auto last = CLI::MultiOptionPolicy::TakeLast;
   auto flag = [&](const std::string& names, bool& target) {
     app.add_flag(names, target)->multi_option_policy(last);
   };
-  flag("-h,--help", help);
+  std::string help_category;  // --help [category]
+  auto* ohelp = app.add_option("-h,--help", help_category)->expected(0, 1)->multi_option_policy(last);
   flag("-V,--version", version);
   flag("-k,--insecure", cl.insecure);
   flag("-i,--include", cl.include);
@@ -452,8 +555,8 @@ inline std::optional<int> parse_command_line(int argc, char** argv, command_line
               << "h2get: try 'h2get --help' for more information\n";
     return exit_code::usage;
   }
-  if (help) {
-    std::cout << help_text() << write_out_variables_help() << exit_codes_help();
+  if (ohelp->count() > 0) {
+    std::cout << help_for(help_category);
     return exit_code::ok;
   }
   if (version) {

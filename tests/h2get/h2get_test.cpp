@@ -169,9 +169,30 @@ std::uint16_t closed_port() {
 
 // ---- Options and their effects ----
 
-TEST_CASE("h2get: --help names every option of DESIGN section 7") {
+TEST_CASE("h2get: --help is curl's: the important options, then by category, and all of them") {
   h2get_fixture f;
-  auto r = f.h2get({"--help"});
+  auto brief = f.h2get({"--help"});
+  CHECK(brief.exit_code == 0);
+  CHECK(contains(brief.out, "Usage: h2get [options...] <url>..."));
+  for (const char* opt : {"-d, --data", "-f, --fail", "-h, --help", "-i, --include", "-o, --output", "-O, --remote-name",
+                          "-s, --silent", "-T, --upload-file", "-u, --user", "-A, --user-agent", "-v, --verbose",
+                          "-V, --version", "--policy", "--probe"})
+    CHECK(contains(brief.out, opt));
+  CHECK_FALSE(contains(brief.out, "--cacert"));
+  CHECK(contains(brief.out, "Use \"--help category\" to get an overview of all categories."));
+  auto categories = f.h2get({"--help", "category"});
+  for (const char* c : {" auth ", " connection ", " dns ", " http ", " output ", " post ", " proxy ", " tls ", " upload ", " verbose ", " coalescing "})
+    CHECK(contains(categories.out, c));
+  auto tls = f.h2get({"--help", "tls"});
+  CHECK(contains(tls.out, "tls: All TLS/SSL related options"));
+  for (const char* opt : {"--cacert", "-k, --insecure", "--tlsv1.2", "--tls-max", "--ciphers", "--pinnedpubkey", "--proxy-cacert"})
+    CHECK(contains(tls.out, opt));
+  CHECK_FALSE(contains(tls.out, "--data"));
+  CHECK(contains(tls.out, "                            "));  // an option's continuation lines come along
+  auto unknown = f.h2get({"--help", "nosuch"});
+  CHECK(unknown.exit_code == 0);
+  CHECK(contains(unknown.out, "Invalid category provided, here is a list of all categories:"));
+  auto r = f.h2get({"--help", "all"});
   CHECK(r.exit_code == 0);
   for (const char* opt : {"--policy", "--ip-match", "--resolve", "--cacert", "-k", "-E, --cert", "--key", "-X", "-H",
                           "-d", "-o", "-i", "-I", "-Z, --parallel", "--http1.1", "--http2-prior-knowledge", "-s", "-v",
