@@ -182,6 +182,36 @@ TEST_CASE("nginx: h2audit finds vhosts chosen by :authority harmless to share: s
   CHECK(r.output.find("result: clean") != std::string::npos);
 }
 
+TEST_CASE("nginx: h2get --compressed decodes nginx's gzip, and -C - resumes a file from nginx's ranges") {
+  INTEROP_REQUIRE_PROGRAM(nginx, "nginx");
+  INTEROP_REQUIRE_TOOL(h2get, find_h2get, "h2get");
+  interop_fixture f;
+  auto n = start_nginx(f, nginx);
+  auto resolve = [&](std::uint16_t port) { return "a.test:" + std::to_string(port) + ":" + nginx_address; };
+  for (std::uint16_t port : {n.shared, n.h1tls}) {
+    INFO("port " << port << (port == n.h1tls ? " (HTTP/1.1)" : " (HTTP/2)"));
+    const std::string out = f.dir.file("decoded-" + std::to_string(port));
+    auto r = run_program({h2get, "-sS", "--compressed", "--cacert", f.ca.ca_file(), "--resolve", resolve(port), "-o", out,
+                          "-w", "%{size_download} %header{content-encoding}", server_url("a.test", port, "/text/big.txt")},
+                         f.dir.file("h2get-compressed.out"));
+    INFO("h2get said:\n" << r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output.find(" gzip") != std::string::npos);  // nginx did compress it
+    CHECK(read_file(out) == text_body(200 * 1024));
+  }
+  // -C -: the file holds the first 100000 bytes; h2get asks for the rest (Range) and appends it.
+  const std::string whole = pattern_body(512 * 1024);
+  const std::string partial = f.dir.file("partial.bin");
+  { std::ofstream(partial, std::ios::binary) << whole.substr(0, 100000); }
+  auto resumed = run_program({h2get, "-sS", "-C", "-", "--cacert", f.ca.ca_file(), "--resolve", resolve(n.goaway), "-o",
+                              partial, "-w", "%{http_code} %{size_download}", server_url("a.test", n.goaway, "/big/")},
+                             f.dir.file("h2get-resume.out"));
+  INFO("h2get -C - said:\n" << resumed.output);
+  CHECK(resumed.exit_code == 0);
+  CHECK(resumed.output.find("206 " + std::to_string(whole.size() - 100000)) != std::string::npos);
+  CHECK(read_file(partial) == whole);
+}
+
 TEST_CASE("nginx: name-based vhosts on one shared-SAN certificate: a coalesced request gets its own vhost's body") {
   INTEROP_REQUIRE_PROGRAM(nginx, "nginx");
   for (auto [name, policy, connections] : {std::tuple{"origin", policies::origin(), 1u},
