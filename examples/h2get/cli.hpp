@@ -288,11 +288,11 @@ inline std::string help_categories_of(std::string_view long_name) {
   return it == of.end() ? std::string("misc") : it->second;
 }
 
-/// curl's --help: without a category the important options and how to see the rest; "all" every option,
-/// the -w variables and the exit codes; "category" the list of categories; a category its options.
+/// curl's --help: without a category the important options and how to see the rest; "all" every option
+/// in the order of its long name (as curl's --help all), then the -w variables and the exit codes;
+/// "category" the list of categories; a category its options.
 inline std::string help_for(const std::string& category) {
   const std::string usage = "Usage: h2get [options...] <url>...\n";
-  if (category == "all") return std::string(help_text()) + write_out_variables_help() + exit_codes_help();
   auto category_list = [] {
     std::string out;
     for (const auto& [name, what] : help_categories()) out += " " + name + std::string(12 - name.size(), ' ') + what + "\n";
@@ -301,6 +301,7 @@ inline std::string help_for(const std::string& category) {
   if (category == "category") return usage + category_list();
   // The option entries of the full text: a line that starts an option, then its continuation lines.
   std::vector<std::pair<std::string, std::string>> entries;  // (long name, text)
+  std::string intro;  // the lines before the first option
   std::istringstream in(help_text());
   for (std::string line; std::getline(in, line);) {
     const bool starts = line.size() > 5 && (line[1] == '-' || line.compare(0, 7, "     --") == 0);
@@ -310,7 +311,15 @@ inline std::string help_for(const std::string& category) {
       entries.emplace_back(line.substr(at, end - at), line + "\n");
     } else if (!entries.empty() && line.compare(0, 10, "          ") == 0) {
       entries.back().second += line + "\n";
+    } else if (entries.empty()) {
+      intro += line + "\n";
     }
+  }
+  if (category == "all") {
+    std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string out = intro;
+    for (const auto& e : entries) out += e.second;
+    return out + write_out_variables_help() + exit_codes_help();
   }
   auto in_category = [](const std::string& cats, const std::string& c) {
     std::istringstream words(cats);

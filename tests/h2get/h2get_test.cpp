@@ -193,6 +193,11 @@ TEST_CASE("h2get: --help is curl's: the important options, then by category, and
   CHECK(unknown.exit_code == 0);
   CHECK(contains(unknown.out, "Invalid category provided, here is a list of all categories:"));
   auto r = f.h2get({"--help", "all"});
+  // curl's --help all: every option, in the order of its long name.
+  CHECK(r.out.find("--cacert") < r.out.find("-E, --cert"));
+  CHECK(r.out.find("-E, --cert") < r.out.find("--compressed"));
+  CHECK(r.out.find("--user-agent") < r.out.find("-v, --verbose"));
+  CHECK(r.out.find("-v, --verbose") < r.out.find("-w, --write-out"));
   CHECK(r.exit_code == 0);
   for (const char* opt : {"--policy", "--ip-match", "--resolve", "--cacert", "-k", "-E, --cert", "--key", "-X", "-H",
                           "-d", "-o", "-i", "-I", "-Z, --parallel", "--http1.1", "--http2-prior-knowledge", "-s", "-v",
