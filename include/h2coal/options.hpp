@@ -8,6 +8,7 @@
 #include <h2coal/resolver.hpp>
 #include <h2coal/tls_options.hpp>
 #include <h2coal/trace.hpp>
+#include <h2coal/url.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -80,16 +81,7 @@ struct connect_to_rule {
         digits = spec.substr(0, colon);
       }
       spec.remove_prefix(last ? spec.size() : digits.size());
-      if (digits.empty()) return true;
-      if (digits.size() > 5) return false;
-      unsigned v = 0;
-      for (char c : digits) {
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + static_cast<unsigned>(c - '0');
-      }
-      if (v == 0 || v > 65535) return false;
-      out = static_cast<std::uint16_t>(v);
-      return true;
+      return digits.empty() || detail::parse_port(digits, out);  // empty: any, or unchanged
     };
     auto colon = [&spec] {
       if (spec.empty() || spec.front() != ':') return false;

@@ -10,6 +10,7 @@
 #include <h2coal/detail/dialer.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 using namespace h2coal;
@@ -362,68 +363,67 @@ std::string negotiated_version(const client_fixture& f) {
   return "no conn.ready";
 }
 
+// A GET of a.test by a client whose TLS options `change` made, from a server of options `so`: the
+// result, the version conn.ready reported, and how many connections the server accepted.
+struct tls_get {
+  result r;
+  std::string version;
+  std::size_t connections = 0;
+};
+tls_get get_with_tls(const std::function<void(tls_options&)>& change, server_options so = {}) {
+  client_fixture f;
+  auto server = f.serve({"a.test"}, so);
+  auto o = f.options();
+  change(o.tls);
+  client c(f.io.get_executor(), o);
+  tls_get out;
+  out.r = f.get(c, test_url("a.test", server->port()));
+  out.version = negotiated_version(f);
+  out.connections = server->connection_count();
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("establishment: tls_options bound the TLS version and pick the ciphers (curl --tlsv1.3, --tls-max, --ciphers)") {
   SECTION("at least TLS 1.3") {
-    client_fixture f;
-    auto server = f.serve({"a.test"});
-    auto o = f.options();
-    o.tls.min_version = tls_version::tls1_3;
-    client c(f.io.get_executor(), o);
-    auto r = f.get(c, test_url("a.test", server->port()));
-    REQUIRE_FALSE(r.ec);
-    CHECK(negotiated_version(f) == "TLSv1.3");
+    auto t = get_with_tls([](tls_options& o) { o.min_version = tls_version::tls1_3; });
+    REQUIRE_FALSE(t.r.ec);
+    CHECK(t.version == "TLSv1.3");
   }
   SECTION("at most TLS 1.2, with a TLS 1.2 cipher list") {
-    client_fixture f;
-    auto server = f.serve({"a.test"});
-    auto o = f.options();
-    o.tls.max_version = tls_version::tls1_2;
-    o.tls.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
-    client c(f.io.get_executor(), o);
-    auto r = f.get(c, test_url("a.test", server->port()));
-    REQUIRE_FALSE(r.ec);
-    CHECK(r.resp.http_version == "2");
-    CHECK(negotiated_version(f) == "TLSv1.2");
+    auto t = get_with_tls([](tls_options& o) {
+      o.max_version = tls_version::tls1_2;
+      o.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+    });
+    REQUIRE_FALSE(t.r.ec);
+    CHECK(t.r.resp.http_version == "2");
+    CHECK(t.version == "TLSv1.2");
   }
   SECTION("at least TLS 1.3 against a server of TLS 1.2 at most: the handshake fails") {
-    client_fixture f;
     server_options so;
     so.tls12_only = true;
-    auto server = f.serve({"a.test"}, so);
-    auto o = f.options();
-    o.tls.min_version = tls_version::tls1_3;
-    client c(f.io.get_executor(), o);
-    auto r = f.get(c, test_url("a.test", server->port()));
-    CHECK(r.ec == error::tls_handshake_failed);
-    CHECK(server->connection_count() == 1);
+    auto t = get_with_tls([](tls_options& o) { o.min_version = tls_version::tls1_3; }, so);
+    CHECK(t.r.ec == error::tls_handshake_failed);
+    CHECK(t.connections == 1);
   }
   SECTION("TLS 1.3 suites of one's own") {
-    client_fixture f;
-    auto server = f.serve({"a.test"});
-    auto o = f.options();
-    o.tls.min_version = tls_version::tls1_3;
-    o.tls.tls13_ciphers = "TLS_CHACHA20_POLY1305_SHA256";
-    client c(f.io.get_executor(), o);
-    auto r = f.get(c, test_url("a.test", server->port()));
-    REQUIRE_FALSE(r.ec);
-    CHECK(negotiated_version(f) == "TLSv1.3");
+    auto t = get_with_tls([](tls_options& o) {
+      o.min_version = tls_version::tls1_3;
+      o.tls13_ciphers = "TLS_CHACHA20_POLY1305_SHA256";
+    });
+    REQUIRE_FALSE(t.r.ec);
+    CHECK(t.version == "TLSv1.3");
   }
   SECTION("settings that leave nothing to negotiate are invalid_option, and nothing is dialed") {
-    client_fixture f;
-    auto server = f.serve({"a.test"});
-    auto bad = [&](auto change) {
-      auto o = f.options();
-      change(o.tls);
-      client c(f.io.get_executor(), o);
-      auto r = f.get(c, test_url("a.test", server->port()));
-      return r.ec;
-    };
-    CHECK(bad([](tls_options& t) { t.min_version = tls_version::tls1_3; t.max_version = tls_version::tls1_2; }) == error::invalid_option);
-    CHECK(bad([](tls_options& t) { t.ciphers = "NO-SUCH-CIPHER"; }) == error::invalid_option);
-    CHECK(bad([](tls_options& t) { t.tls13_ciphers = "TLS_NO_SUCH_SUITE"; }) == error::invalid_option);
-    CHECK(server->connection_count() == 0);
+    for (const auto& change : std::vector<std::function<void(tls_options&)>>{
+             [](tls_options& o) { o.min_version = tls_version::tls1_3; o.max_version = tls_version::tls1_2; },
+             [](tls_options& o) { o.ciphers = "NO-SUCH-CIPHER"; },
+             [](tls_options& o) { o.tls13_ciphers = "TLS_NO_SUCH_SUITE"; }}) {
+      auto t = get_with_tls(change);
+      CHECK(t.r.ec == error::invalid_option);
+      CHECK(t.connections == 0);
+    }
   }
 }
 

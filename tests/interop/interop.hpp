@@ -154,6 +154,32 @@ inline std::string fill(std::string text, const std::vector<std::pair<std::strin
   return text;
 }
 
+/// h2audit's run over a.test and b.test, both on one server's address and port (examples/h2audit).
+struct two_name_audit {
+  program_result result;
+  std::string a, b;  ///< "a.test:PORT", "b.test:PORT", as the report names them
+  /// Whether the report has the pair from -> to, shared by both modelled browsers, with this verdict.
+  bool says(const std::string& from, const std::string& to, const std::string& verdict) const {
+    return result.output.find(from + " -> " + to + "  [chromium,firefox]  " + verdict) != std::string::npos;
+  }
+  bool mentions(const std::string& text) const { return result.output.find(text) != std::string::npos; }
+};
+
+/// Runs `h2audit` (the binary) over a.test and b.test on `address`:`port`, trusting `f`'s CA; `extra`
+/// options come before the names. Its output is left in the fixture's folder.
+inline two_name_audit audit_a_and_b(interop_fixture& f, const std::string& h2audit, const std::string& address,
+                                    std::uint16_t port, const std::vector<std::string>& extra = {}) {
+  two_name_audit run;
+  run.a = "a.test:" + std::to_string(port);
+  run.b = "b.test:" + std::to_string(port);
+  std::vector<std::string> argv = {h2audit, "--cacert", f.ca.ca_file(), "--resolve", run.a + ":" + address,
+                                   "--resolve", run.b + ":" + address};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), {run.a, run.b});
+  run.result = run_program(argv, f.dir.file("h2audit.out"));
+  return run;
+}
+
 /// A deterministic body of `n` bytes with no repeating short period, for throughput checks.
 inline std::string pattern_body(std::size_t n) {
   std::string s(n, '\0');
