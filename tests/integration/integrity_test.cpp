@@ -261,7 +261,7 @@ TEST_CASE("integrity: a body source that breaks its declared length fails the re
                                eof = left->empty();
                                return std::min(p.size(), buf.size()) + extra;  // extra: more than the span
                              },
-                             {}, length, {}};
+                             {}, length, {}, {}};
       return f.fetch(c, std::move(r));
     };
     CHECK(upload(5, {"abc", "defghijk"}).ec == error::body_length_mismatch);  // 11 for 5
