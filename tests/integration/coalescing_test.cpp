@@ -368,7 +368,7 @@ TEST_CASE("coalescing 13: a streamed body that cannot rewind is not retried afte
                            buf[0] = 'x';
                            return std::size_t{1};
                          },
-                         {}, std::size_t{1}, {}};
+                         {}, std::size_t{1}, {}, {}};
   auto res = f.fetch(c, r);
   REQUIRE_FALSE(res.ec);
   CHECK(res.resp.status == 421);

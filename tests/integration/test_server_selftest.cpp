@@ -502,6 +502,7 @@ TEST_CASE("raw server: an HTTP/1.1 chunked POST is de-chunked; request line and 
                                     },
                                     {},
                                     std::nullopt,
+                                    {},
                                     {}};
   auto r = f.fetch(c, post);
   REQUIRE_FALSE(r.ec);
