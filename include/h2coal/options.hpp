@@ -43,17 +43,9 @@ struct connect_to_rule {
   std::string to_host;       ///< resolved and connected to instead; empty: the URL's host
   std::uint16_t to_port = 0; ///< connected to instead; 0: the URL's port
 
-  /// Whether the rule applies to `h` on port `p` (`h` lowercase, as origins hold it).
+  /// Whether the rule applies to host `h` on port `p` (host names compare case-insensitively).
   bool matches(std::string_view h, std::uint16_t p) const noexcept {
-    if (port != 0 && port != p) return false;
-    if (host.empty()) return true;
-    if (host.size() != h.size()) return false;
-    for (std::size_t i = 0; i < h.size(); ++i) {
-      char c = host[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      if (c != h[i]) return false;
-    }
-    return true;
+    return (port == 0 || port == p) && (host.empty() || detail::iequals(host, h));
   }
 
   /// Parses curl's syntax "HOST1:PORT1:HOST2:PORT2" (each part may be empty; IPv6 addresses in
@@ -91,8 +83,7 @@ struct connect_to_rule {
     if (!host_part(r.host) || !colon() || !port_part(r.port, false) || !colon() || !host_part(r.to_host) ||
         !colon() || !port_part(r.to_port, true))
       return std::nullopt;
-    for (auto& c : r.host)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    for (auto& c : r.host) c = detail::ascii_lower(c);
     return r;
   }
 
