@@ -1029,7 +1029,7 @@ int run(int argc, char** argv) {
   opts.read_idle_timeout = std::chrono::seconds(15);
   opts.tls.insecure = cl.insecure;
   for (const auto& [file, what] : {std::pair{cl.cert, "--cert"}, std::pair{cl.key, "--key"}})
-    if (!file.empty() && !read_file(file)) {
+    if (!file.empty() && !h2tools::readable(file)) {
       rep.error({exit_code::client_cert, std::string("cannot read '") + file + "' (" + what + ")"});
       return exit_code::client_cert;
     }
@@ -1065,7 +1065,7 @@ int run(int argc, char** argv) {
     rep.error(*f);
     return f->code;
   }
-  if (!cl.proxy_cacert.empty() && !read_file(cl.proxy_cacert)) {
+  if (!cl.proxy_cacert.empty() && !h2tools::readable(cl.proxy_cacert)) {
     rep.error({exit_code::ca_file, "cannot read the CA file '" + cl.proxy_cacert + "' (--proxy-cacert)"});
     return exit_code::ca_file;
   }
