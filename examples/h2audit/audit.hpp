@@ -44,7 +44,7 @@ struct origin_facts {
   int exit_code = 0;                             ///< ... and h2get's exit code for it
 
   bool usable() const { return error.empty() && !connected_ip.empty(); }
-  std::string name() const { return origin.is_default_port() ? origin.host : origin.authority(); }
+  std::string name() const;
 };
 
 /// The clients whose pooling is modelled.
@@ -196,11 +196,80 @@ inline std::vector<std::vector<std::size_t>> groups(model m, const std::vector<o
   return out;
 }
 
+/// One HTTP/2 session of a Chromium NetLog: the origin it was opened for, where its socket connected,
+/// and the origins Chromium sent requests for on it (the :authority of every HEADERS it sent).
+struct netlog_session {
+  std::int64_t id = 0;                        ///< the NetLog source id
+  h2coal::origin host;                        ///< what it was opened for (HTTP2_SESSION's host)
+  std::string proxy;                          ///< "[direct://]" when none
+  std::string remote;                         ///< its socket's "ip:port" ("" when the log did not say)
+  std::vector<h2coal::origin> origins;        ///< requests sent on it, in the order first seen
+  std::vector<h2coal::origin> misdirected;    ///< ... of which answered 421 on it
+};
+
+/// A name Chromium sent on a session opened for another name.
+struct netlog_pooling {
+  h2coal::origin name, onto;
+  std::int64_t session = 0;
+  std::string remote;
+  std::vector<std::string> events;  ///< the pool events that gave it the session ("" none: only its HEADERS show it)
+};
+
+/// What a Chromium NetLog says Chromium did (inputs.hpp reads it).
+struct netlog_report {
+  std::string file;
+  std::vector<netlog_session> sessions;
+  std::vector<netlog_pooling> pooled;
+  std::vector<h2coal::origin> restarted;  ///< went again after a 421 (HTTP_TRANSACTION_RESTART_MISDIRECTED_REQUEST)
+  std::size_t events = 0;                 ///< events read
+  std::size_t skipped = 0;                ///< events too large to read (read_limits::max_event_bytes)
+  bool truncated = false;                 ///< the file ends early (Chromium was stopped before it closed it)
+};
+
+/// host, or host:port when the port is not 443: as the reports name origins.
+inline std::string name_of(const h2coal::origin& o) { return o.is_default_port() ? o.host : o.authority(); }
+
+inline std::string origin_facts::name() const { return name_of(origin); }
+
 /// The whole audit, as the reports show it.
 struct audit {
   std::vector<origin_facts> origins;
   std::vector<pair_report> pairs;
   std::size_t rounds = 0;
+  std::string method = "GET";           ///< what every fetch and probe sent (GET, or HEAD with -I)
+  std::optional<netlog_report> netlog;  ///< --netlog: what Chromium did, beside the prediction
+
+  /// What the NetLog shows Chromium did with pair `p`: "pooled" (B sent on A's session), "pooled onto C",
+  /// "own session", "not in the log" (no request for B); "" without a NetLog.
+  std::string chromium_did(const pair_report& p) const {
+    if (!netlog) return {};
+    const auto& from = origins[p.from].origin;
+    const auto& to = origins[p.to].origin;
+    std::string elsewhere;
+    for (const auto& pl : netlog->pooled)
+      if (pl.name == to) {
+        if (pl.onto == from) return "pooled";
+        if (elsewhere.empty()) elsewhere = "pooled onto " + name_of(pl.onto);
+      }
+    if (!elsewhere.empty()) return elsewhere;
+    for (const auto& s : netlog->sessions)
+      if (s.host == to) return "own session";
+    return "not in the log";
+  }
+  /// Whether the chromium model predicted a pooling the NetLog shows (nullopt: a name not audited).
+  std::optional<bool> predicted(const netlog_pooling& pl) const {
+    auto index = [this](const h2coal::origin& o) -> std::optional<std::size_t> {
+      for (std::size_t i = 0; i < origins.size(); ++i)
+        if (origins[i].origin == o) return i;
+      return std::nullopt;
+    };
+    const auto from = index(pl.onto), to = index(pl.name);
+    if (!from || !to) return std::nullopt;
+    return std::any_of(pairs.begin(), pairs.end(), [&](const pair_report& p) {
+      return p.from == *from && p.to == *to &&
+             std::find(p.shared_by.begin(), p.shared_by.end(), model::chromium) != p.shared_by.end();
+    });
+  }
   bool misrouted() const {
     return std::any_of(pairs.begin(), pairs.end(), [](const pair_report& p) { return p.result == verdict::misrouted; });
   }
@@ -212,8 +281,43 @@ inline std::string join(const std::vector<std::string>& items, std::string_view 
   return out;
 }
 
-/// The text report: the names, the groups per model, the pairs with their verdicts and fixes.
+/// The NetLog's part of the text report: the sessions that carried more than one name (or a 421), each
+/// name Chromium pooled onto another's session (and whether the chromium model predicted it), the
+/// requests it sent again after a 421.
+inline std::string netlog_text(const audit& a) {
+  const auto& n = *a.netlog;
+  std::string out = "chromium's NetLog (" + n.file + ": " + std::to_string(n.events) + " events, " +
+                    std::to_string(n.sessions.size()) + " HTTP/2 sessions";
+  if (n.truncated) out += "; it ends early: Chromium was stopped before it closed the file";
+  if (n.skipped) out += "; " + std::to_string(n.skipped) + " events too large to read";
+  out += "):\n";
+  for (const auto& s : n.sessions) {
+    if (s.origins.size() < 2 && s.misdirected.empty()) continue;
+    std::vector<std::string> names;
+    for (const auto& o : s.origins) names.push_back(name_of(o));
+    out += "  session " + std::to_string(s.id) + " opened for " + name_of(s.host) +
+           (s.remote.empty() ? std::string() : " at " + s.remote) + " carried " + join(names, ", ") + "\n";
+    for (const auto& m : s.misdirected) out += "    421 for " + name_of(m) + " on it\n";
+  }
+  if (n.pooled.empty()) out += "  none pooled: Chromium sent no name on a session opened for another name\n";
+  for (const auto& pl : n.pooled) {
+    out += "  pooled: " + name_of(pl.name) + " onto " + name_of(pl.onto) + "'s session " + std::to_string(pl.session) +
+           (pl.remote.empty() ? std::string() : " (" + pl.remote + ")");
+    if (!pl.events.empty()) out += " [" + join(pl.events, ",") + "]";
+    if (!a.origins.empty()) {
+      const auto p = a.predicted(pl);
+      out += p ? (*p ? "  predicted" : "  NOT predicted by the chromium model") : "  (a name not audited)";
+    }
+    out += "\n";
+  }
+  for (const auto& r : n.restarted) out += "  sent again after a 421: " + name_of(r) + "\n";
+  return out;
+}
+
+/// The text report: the names, the groups per model, the pairs with their verdicts and fixes; with a
+/// NetLog, what Chromium did. A NetLog alone (no names) is its part only.
 inline std::string text_report(const audit& a) {
+  if (a.origins.empty() && a.netlog) return netlog_text(a);
   const auto& o = a.origins;
   std::string out = "names (" + std::to_string(o.size()) + ", resolved " + std::to_string(a.rounds) + " times each):\n";
   for (const auto& f : o) {
@@ -252,7 +356,9 @@ inline std::string text_report(const audit& a) {
     for (auto m : p.shared_by) by.push_back(to_string(m));
     out += "  " + o[p.from].name() + " -> " + o[p.to].name() + "  [" + join(by, ",") + "]  ";
     if (!p.result) {
-      out += "not probed (--max-requests)\n";
+      out += "not probed (--max-requests)";
+      if (a.netlog) out += "  chromium (NetLog): " + a.chromium_did(p);
+      out += "\n";
       continue;
     }
     out += to_string(*p.result);
@@ -260,9 +366,11 @@ inline std::string text_report(const audit& a) {
       out += ": " + std::to_string(p.status) + " where its own connection answers " + std::to_string(o[p.to].status) +
              (p.status == o[p.to].status ? " with another body" : "");
     if (*p.result == verdict::error) out += ": " + p.detail;
+    if (a.netlog) out += "  chromium (NetLog): " + a.chromium_did(p);
     out += "\n";
     if (auto f = p.fix(o); !f.empty()) out += "    fix: " + f + "\n";
   }
+  if (a.netlog) out += netlog_text(a);
   const bool failed = std::any_of(a.pairs.begin(), a.pairs.end(), [](const pair_report& p) { return p.result == verdict::error; });
   out += a.misrouted() ? "result: misrouting found\n" : failed ? "result: incomplete (a probe failed)\n" : "result: clean\n";
   return out;
@@ -280,7 +388,7 @@ inline std::string json_report(const audit& a) {
     }
     out += ']';
   };
-  std::string out = "{\"version\":1,\"rounds\":" + std::to_string(a.rounds) + ",\"names\":[";
+  std::string out = "{\"version\":1,\"rounds\":" + std::to_string(a.rounds) + ",\"method\":\"" + a.method + "\",\"names\":[";
   for (std::size_t i = 0; i < o.size(); ++i) {
     const auto& f = o[i];
     if (i) out += ',';
@@ -352,9 +460,60 @@ inline std::string json_report(const audit& a) {
     out += ",\"detail\":";
     if (p.detail.empty()) out += "null";
     else append_json_string(out, p.detail);
+    out += ",\"chromium_netlog\":";
+    if (a.netlog) append_json_string(out, a.chromium_did(p));
+    else out += "null";
     out += '}';
   }
-  out += "],\"misrouted\":" + std::string(a.misrouted() ? "true" : "false") + "}\n";
+  out += "],\"netlog\":";
+  if (!a.netlog) {
+    out += "null";
+  } else {
+    const auto& n = *a.netlog;
+    auto origins = [&](const std::vector<h2coal::origin>& v) {
+      std::vector<std::string> s;
+      for (const auto& x : v) s.push_back(x.serialize());
+      strings(out, s);
+    };
+    out += "{\"file\":";
+    append_json_string(out, n.file);
+    out += ",\"events\":" + std::to_string(n.events) + ",\"skipped\":" + std::to_string(n.skipped) +
+           ",\"truncated\":" + (n.truncated ? "true" : "false") + ",\"sessions\":[";
+    for (std::size_t i = 0; i < n.sessions.size(); ++i) {
+      const auto& se = n.sessions[i];
+      if (i) out += ',';
+      out += "{\"id\":" + std::to_string(se.id) + ",\"host\":";
+      append_json_string(out, se.host.serialize());
+      out += ",\"proxy\":";
+      append_json_string(out, se.proxy);
+      out += ",\"remote_address\":";
+      append_json_string(out, se.remote);
+      out += ",\"origins\":";
+      origins(se.origins);
+      out += ",\"misdirected\":";
+      origins(se.misdirected);
+      out += '}';
+    }
+    out += "],\"pooled\":[";
+    for (std::size_t i = 0; i < n.pooled.size(); ++i) {
+      const auto& pl = n.pooled[i];
+      if (i) out += ',';
+      out += "{\"name\":";
+      append_json_string(out, pl.name.serialize());
+      out += ",\"onto\":";
+      append_json_string(out, pl.onto.serialize());
+      out += ",\"session\":" + std::to_string(pl.session) + ",\"remote_address\":";
+      append_json_string(out, pl.remote);
+      out += ",\"events\":";
+      strings(out, pl.events);
+      const auto pr = a.origins.empty() ? std::nullopt : a.predicted(pl);
+      out += ",\"predicted\":" + std::string(!pr ? "null" : *pr ? "true" : "false") + '}';
+    }
+    out += "],\"restarted_after_421\":";
+    origins(n.restarted);
+    out += '}';
+  }
+  out += ",\"misrouted\":" + std::string(a.misrouted() ? "true" : "false") + "}\n";
   return out;
 }
 
@@ -372,6 +531,31 @@ inline std::string html_escape(std::string_view s) {
       default: out += c;
     }
   }
+  return out;
+}
+
+/// The NetLog's part of the HTML page: each name Chromium pooled onto another's session, beside the
+/// prediction, then the sessions that carried more than one name.
+inline std::string netlog_html(const audit& a) {
+  const auto& n = *a.netlog;
+  std::string out = "<h2>What Chromium did (NetLog)</h2>\n<p>" + html_escape(n.file) + ": " + std::to_string(n.events) +
+                    " events, " + std::to_string(n.sessions.size()) + " HTTP/2 sessions" +
+                    (n.truncated ? "; the log ends early (Chromium was stopped before it closed the file)" : "") +
+                    ".</p>\n";
+  if (n.pooled.empty()) {
+    out += "<p>Chromium sent no name on a session opened for another name.</p>\n";
+  } else {
+    out += "<table><tr><th>name</th><th>sent on the session of</th><th>session</th><th>address</th><th>pool events</th>"
+           "<th>predicted (chromium model)</th></tr>\n";
+    for (const auto& pl : n.pooled) {
+      const auto pr = a.origins.empty() ? std::nullopt : a.predicted(pl);
+      out += "<tr class=\"pooled\"><td>" + html_escape(name_of(pl.name)) + "</td><td>" + html_escape(name_of(pl.onto)) +
+             "</td><td>" + std::to_string(pl.session) + "</td><td>" + html_escape(pl.remote) + "</td><td>" +
+             html_escape(join(pl.events, ", ")) + "</td><td>" + (!pr ? "not audited" : *pr ? "yes" : "no") + "</td></tr>\n";
+    }
+    out += "</table>\n";
+  }
+  for (const auto& r : n.restarted) out += "<p>Chromium sent " + html_escape(name_of(r)) + " again after a 421.</p>\n";
   return out;
 }
 
@@ -440,12 +624,36 @@ inline std::string html_report(const audit& a) {
                                                      (p.result ? to_string(*p.result) : "not probed")) +
            "</title></path>\n";
   }
+  // What Chromium did (--netlog): a dashed blue arc for each audited name it sent on another's session.
+  std::size_t k = a.pairs.size();
+  if (a.netlog)
+    for (const auto& pl : a.netlog->pooled) {
+      std::optional<std::size_t> from, to;
+      for (std::size_t i = 0; i < o.size(); ++i) {
+        if (o[i].origin == pl.onto) from = i;
+        if (o[i].origin == pl.name) to = i;
+      }
+      if (!from || !to) continue;
+      const int y1 = y(*from), y2 = y(*to);
+      const int bulge = 20 + static_cast<int>(k++ % 6) * 14 + std::abs(y2 - y1) / 6;
+      const int x = name_x - 8 - static_cast<int>(o[*from].name().size()) * 7;
+      svg += "<path class=\"netlog\" d=\"M " + std::to_string(x) + " " + std::to_string(y1 + 2) + " C " +
+             std::to_string(x - bulge) + " " + std::to_string(y1 + 2) + ", " + std::to_string(x - bulge) + " " +
+             std::to_string(y2 + 2) + ", " + std::to_string(x) + " " + std::to_string(y2 + 2) +
+             "\" fill=\"none\" stroke=\"#36c\" stroke-width=\"2\" stroke-dasharray=\"6 3\"><title>" +
+             html_escape("Chromium sent " + o[*to].name() + " on " + o[*from].name() + "'s session (NetLog)") +
+             "</title></path>\n";
+    }
   svg += "</svg>\n";
 
   std::string page = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>h2audit</title>\n"
                      "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
                      "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.misrouted{color:#d00}"
                      ".v421{color:#b70}.same{color:#2a2}</style></head><body>\n";
+  if (o.empty() && a.netlog) {
+    page += "<h1>h2audit: Chromium's NetLog</h1>\n" + netlog_html(a) + "</body></html>\n";
+    return page;
+  }
   page += "<h1>h2audit: " + std::string(a.misrouted() ? "misrouting found" : "clean") + "</h1>\n";
   page += "<p>Arcs left of the names: connections a modelled browser would share (red misrouted, amber 421, "
           "green same). Each name was resolved " + std::to_string(a.rounds) + " times.</p>\n";
@@ -463,17 +671,21 @@ inline std::string html_report(const audit& a) {
   page += "</table>\n<h2>Findings</h2>\n";
   if (a.pairs.empty()) page += "<p>No modelled client shares a connection between these names.</p>\n";
   else {
-    page += "<table><tr><th>A &rarr; B</th><th>shared by</th><th>verdict</th><th>fix</th></tr>\n";
+    page += "<table><tr><th>A &rarr; B</th><th>shared by</th><th>verdict</th><th>fix</th>" +
+            std::string(a.netlog ? "<th>Chromium (NetLog)</th>" : "") + "</tr>\n";
     for (const auto& p : a.pairs) {
       std::vector<std::string> by;
       for (auto m : p.shared_by) by.push_back(to_string(m));
       const std::string v = p.result ? to_string(*p.result) : "not probed";
       const std::string cls = v == "421" ? "v421" : v;
-      page += "<tr><td>" + html_escape(o[p.from].name() + " -> " + o[p.to].name()) + "</td><td>" + html_escape(join(by, ", ")) +
-              "</td><td class=\"" + cls + "\">" + html_escape(v) + "</td><td>" + html_escape(p.fix(o)) + "</td></tr>\n";
+      page += "<tr class=\"finding\"><td>" + html_escape(o[p.from].name() + " -> " + o[p.to].name()) + "</td><td>" +
+              html_escape(join(by, ", ")) + "</td><td class=\"" + cls + "\">" + html_escape(v) + "</td><td>" +
+              html_escape(p.fix(o)) + "</td>" + (a.netlog ? "<td>" + html_escape(a.chromium_did(p)) + "</td>" : "") +
+              "</tr>\n";
     }
     page += "</table>\n";
   }
+  if (a.netlog) page += netlog_html(a);
   page += "</body></html>\n";
   return page;
 }

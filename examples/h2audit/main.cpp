@@ -13,7 +13,7 @@
 
 #include <CLI/CLI.hpp>
 #if defined(H2AUDIT_HAS_JSON)
-#include <nlohmann/json.hpp>
+#include "inputs.hpp"
 #endif
 
 #include <asio/io_context.hpp>
@@ -39,6 +39,8 @@ struct command_line {
   std::vector<std::string> targets;       // names, host:port or URLs
   std::string file;                       // -f FILE ("-": stdin)
   std::string har;                        // --har FILE: the https origins a page used
+  std::string netlog;                     // --netlog FILE: what Chromium pooled (chrome://net-export)
+  bool head = false;                      // -I: HEAD instead of GET
   std::vector<std::string> paths;         // --paths host=/path
   h2tools::names_and_trust nt;
   unsigned rounds = 3;
@@ -49,13 +51,19 @@ struct command_line {
 
 const char* help_text() {
   return R"(Usage: h2audit [options] <name|host:port|URL>...
+       h2audit --netlog <file> [options] [<name|host:port|URL>...]
 Tell which of these names browsers would send over one HTTP/2 connection, and whether the servers
-answer such shared requests as they answer each name's own (GET only, only the names given).
+answer such shared requests as they answer each name's own (GET or HEAD only, only the names given).
+With a Chromium NetLog, also what Chromium did: which names it sent on which name's session.
 
  -f, --file <file>          Names, host:port or URLs, one per line ('#' comments); "-" is stdin
      --har <file>           The https origins a page used, from a browser's HAR export (DevTools,
                             "Save all as HAR"), each with the first path it fetched there
+     --netlog <file>        A Chromium NetLog (chrome://net-export, or chromium --log-net-log): the
+                            names Chromium sent on a session opened for another name, beside the
+                            prediction; without names, the NetLog's report alone
      --paths <host=/path>   The path to fetch for a name (repeatable; default "/", or the URL's)
+ -I, --head                 Fetch with HEAD: the verdict compares status codes only
      --rounds <n>           Resolve every name n times (default 3); answers that differ are reported
      --max-requests <n>     Send at most n probe requests (default 100; two per pair)
      --json <file>          Also write the report as JSON ("-": stdout; schema in docs/h2audit.md)
@@ -86,6 +94,8 @@ std::optional<int> parse(int argc, char** argv, command_line& cl) {
   app.add_flag("-h,--help", help);
   app.add_option("-f,--file", cl.file)->multi_option_policy(last);
   app.add_option("--har", cl.har)->multi_option_policy(last);
+  app.add_option("--netlog", cl.netlog)->multi_option_policy(last);
+  app.add_flag("-I,--head", cl.head);
   app.add_option("--paths", cl.paths)->allow_extra_args(false);
   app.add_option("--rounds", cl.rounds)->check(CLI::Range(1u, 100u))->multi_option_policy(last);
   app.add_option("--max-requests", cl.max_requests)->check(CLI::Range(std::size_t{0}, std::size_t{1000000}))->multi_option_policy(last);
@@ -130,25 +140,29 @@ std::optional<int> parse(int argc, char** argv, command_line& cl) {
   if (!cl.har.empty()) {
 #if defined(H2AUDIT_HAS_JSON)
     std::ifstream in(cl.har, std::ios::binary);
-    auto har = nlohmann::json::parse(in, nullptr, false);
-    if (!in.good() && !in.eof()) har = nlohmann::json::value_t::discarded;
-    const auto* entries = har.is_object() && har.contains("log") && har["log"].is_object() && har["log"].contains("entries")
-                              ? &har["log"]["entries"]
-                              : nullptr;
-    if (!entries || !entries->is_array()) {
-      std::cerr << "h2audit: (2) '" << cl.har << "' is no HAR file (--har: a JSON object with log.entries)\n";
+    if (!in) {
+      std::cerr << "h2audit: (2) cannot read '" << cl.har << "' (--har)\n";
       return exit_code::usage;
     }
-    for (const auto& e : *entries) {
-      if (!e.is_object() || !e.contains("request") || !e["request"].is_object()) continue;
-      const auto& url = e["request"].value("url", std::string());
-      if (url.rfind("https://", 0) == 0) cl.targets.push_back(url);  // the first URL per origin sets its path
+    auto har = read_har(in);
+    if (!har.error.empty()) {
+      std::cerr << "h2audit: (2) '" << cl.har << "' is no HAR file (--har): " << har.error << "\n";
+      return exit_code::usage;
     }
+    // The first URL per origin sets its path.
+    cl.targets.insert(cl.targets.end(), har.urls.begin(), har.urls.end());
 #else
     std::cerr << "h2audit: (4) --har: not built in (h2audit was built without nlohmann/json)\n";
     return exit_code::not_built_in;
 #endif
   }
+#if !defined(H2AUDIT_HAS_JSON)
+  if (!cl.netlog.empty()) {
+    std::cerr << "h2audit: (4) --netlog: not built in (h2audit was built without nlohmann/json)\n";
+    return exit_code::not_built_in;
+  }
+#endif
+  if (cl.targets.empty() && !cl.netlog.empty()) return std::nullopt;  // the NetLog alone
   if (cl.targets.empty()) {
     std::cerr << "h2audit: (2) no names given\nh2audit: try 'h2audit --help' for more information\n";
     return exit_code::usage;
@@ -221,13 +235,14 @@ struct fetched {
   std::string digest;
 };
 
-// GET `url` on `c`; the body is digested as it streams past, never kept.
-fetched get(asio::io_context& io, h2coal::client& c, const std::string& url) {
+// GET (or HEAD) `url` on `c`; the body is digested as it streams past, never kept.
+fetched get(asio::io_context& io, h2coal::client& c, const std::string& url, bool head) {
   auto digest = std::make_shared<h2tools::sha256_stream>();
   fetched out;
   bool done = false;
   h2coal::request req;
   req.url = url;
+  if (head) req.method = "HEAD";
   req.on_body = [digest](std::string_view piece) { digest->update(piece); };
   c.async_request(req, [&](std::error_code ec, h2coal::response r) {
     out.ec = ec;
@@ -249,9 +264,57 @@ std::unique_ptr<h2coal::client> make_client(asio::io_context& io, h2coal::client
   return std::make_unique<h2coal::client>(io.get_executor(), opts);
 }
 
+// The text report on stdout, and the JSON and HTML files asked for; false when one could not be written
+// (said on stderr). With --json - stdout is the JSON's alone: the text goes to stderr.
+bool write_reports(const command_line& cl, const audit& a) {
+  (cl.json_file == "-" ? std::cerr : std::cout) << text_report(a);
+  if (!cl.json_file.empty()) {
+    const std::string json = json_report(a);
+    if (cl.json_file == "-") {
+      std::cout << json;
+    } else {
+      std::ofstream out(cl.json_file, std::ios::binary);
+      if (!(out << json)) {
+        std::cerr << "h2audit: (23) could not write '" << cl.json_file << "' (--json)\n";
+        return false;
+      }
+    }
+  }
+  if (!cl.html_file.empty()) {
+    std::ofstream out(cl.html_file, std::ios::binary);
+    if (!(out << html_report(a))) {
+      std::cerr << "h2audit: (23) could not write '" << cl.html_file << "' (--html)\n";
+      return false;
+    }
+  }
+  std::cout.flush();
+  return true;
+}
+
 int run(int argc, char** argv) {
   command_line cl;
   if (auto code = parse(argc, argv, cl)) return *code;
+
+  audit a;
+  a.rounds = cl.rounds;
+  if (cl.head) a.method = "HEAD";
+#if defined(H2AUDIT_HAS_JSON)
+  if (!cl.netlog.empty()) {
+    std::ifstream in(cl.netlog, std::ios::binary);
+    if (!in) {
+      std::cerr << "h2audit: (2) cannot read '" << cl.netlog << "' (--netlog)\n";
+      return exit_code::usage;
+    }
+    auto n = read_netlog(in);
+    if (!n.error.empty()) {
+      std::cerr << "h2audit: (2) '" << cl.netlog << "' is no Chromium NetLog (--netlog): " << n.error << "\n";
+      return exit_code::usage;
+    }
+    n.report.file = cl.netlog;
+    a.netlog = std::move(n.report);
+  }
+#endif
+  if (cl.targets.empty()) return write_reports(cl, a) ? exit_code::ok : exit_code::write_error;
 
   asio::io_context io;
   h2coal::client_options base;
@@ -264,8 +327,6 @@ int run(int argc, char** argv) {
   base.request_timeout = std::chrono::milliseconds(static_cast<long long>(cl.max_time * 1000));
 
   // The origins, each once, with their paths.
-  audit a;
-  a.rounds = cl.rounds;
   std::map<std::string, std::string> path_for;
   for (const auto& spec : cl.paths) {
     const auto eq = spec.find('=');
@@ -328,7 +389,7 @@ int run(int argc, char** argv) {
         if (!first_failure) first_failure = f.exit_code;
         continue;
       }
-      auto r = get(io, *own, url_of(f));
+      auto r = get(io, *own, url_of(f), cl.head);
       if (r.ec) {
         h2tools::failure_context ctx;
         ctx.url = url_of(f);
@@ -361,7 +422,7 @@ int run(int argc, char** argv) {
     const auto& to = a.origins[p.to];
     trace_log log;
     auto c = make_client(io, base, policy_for(p.shared_by.front()), log);
-    auto opened = get(io, *c, url_of(from));
+    auto opened = get(io, *c, url_of(from), cl.head);
     sent += 2;
     auto probe_failed = [&](const fetched& r, const std::string& url, const std::string& what) {
       h2tools::failure_context ctx;
@@ -376,7 +437,7 @@ int run(int argc, char** argv) {
       probe_failed(opened, url_of(from), "the connection for " + from.name() + ": ");
       continue;
     }
-    auto shared = get(io, *c, url_of(to));
+    auto shared = get(io, *c, url_of(to), cl.head);
     if (shared.ec) {
       probe_failed(shared, url_of(to), "");
       continue;
@@ -392,28 +453,7 @@ int run(int argc, char** argv) {
     else p.result = verdict::misrouted;
   }
 
-  // With --json - stdout is the JSON's alone: the text goes to stderr.
-  (cl.json_file == "-" ? std::cerr : std::cout) << text_report(a);
-  if (!cl.json_file.empty()) {
-    const std::string json = json_report(a);
-    if (cl.json_file == "-") {
-      std::cout << json;
-    } else {
-      std::ofstream out(cl.json_file, std::ios::binary);
-      if (!(out << json)) {
-        std::cerr << "h2audit: (23) could not write '" << cl.json_file << "' (--json)\n";
-        return exit_code::write_error;
-      }
-    }
-  }
-  if (!cl.html_file.empty()) {
-    std::ofstream out(cl.html_file, std::ios::binary);
-    if (!(out << html_report(a))) {
-      std::cerr << "h2audit: (23) could not write '" << cl.html_file << "' (--html)\n";
-      return exit_code::write_error;
-    }
-  }
-  std::cout.flush();
+  if (!write_reports(cl, a)) return exit_code::write_error;
   for (const auto& f : a.origins)
     if (!f.error.empty()) std::cerr << "h2audit: (" << f.exit_code << ") " << f.error << "\n";
   if (a.misrouted()) return 1;

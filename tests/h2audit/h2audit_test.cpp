@@ -12,8 +12,11 @@
 #include "support/temp_dir.hpp"
 
 #include "audit.hpp"
+#include "inputs.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <sstream>
 
 #include <atomic>
 #include <fstream>
@@ -285,4 +288,171 @@ TEST_CASE("h2audit: usage errors are exit 2, a name that does not resolve is h2g
   auto r = t.audit({"nowhere.invalid"});
   CHECK(r.run.exit_code == 6);
   CHECK(r.run.err.find("nowhere.invalid") != std::string::npos);
+}
+
+namespace {
+
+// A NetLog as Chromium writes one: the constants (names to numbers), then one event per line. The numbers
+// here are not Chromium's: the reader must go by the constants.
+struct netlog_writer {
+  std::string text =
+      "{\"constants\":{\"logEventTypes\":{\"HTTP2_SESSION\":40,\"HTTP2_SESSION_INITIALIZED\":41,"
+      "\"HTTP2_SESSION_SEND_HEADERS\":42,\"HTTP2_SESSION_RECV_HEADERS\":43,\"TCP_CONNECT\":44,\"HTTP_STREAM_JOB\":45,"
+      "\"HTTP2_SESSION_POOL_FOUND_EXISTING_SESSION_FROM_IP_POOL\":46,\"HTTP_TRANSACTION_RESTART_MISDIRECTED_REQUEST\":47,"
+      "\"URL_REQUEST_START_JOB\":48,\"HTTP2_SESSION_POOL_IMPORTED_SESSION_FROM_SOCKET\":49},"
+      "\"logSourceType\":{\"URL_REQUEST\":3,\"SOCKET\":7,\"HTTP2_SESSION\":9,\"HTTP_STREAM_JOB\":12},"
+      "\"logEventPhase\":{\"PHASE_BEGIN\":5,\"PHASE_END\":6,\"PHASE_NONE\":4},\"clientInfo\":{\"name\":\"Chromium\"}},\n"
+      "\"events\": [\n";
+  void event(int type, int source, int source_type, int phase, const std::string& params = "{}") {
+    text += "{\"params\":" + params + ",\"phase\":" + std::to_string(phase) + ",\"source\":{\"id\":" + std::to_string(source) +
+            ",\"start_time\":\"1\",\"type\":" + std::to_string(source_type) + "},\"time\":\"2\",\"type\":" +
+            std::to_string(type) + "},\n";
+  }
+  // A socket connected to `remote` and a session on it opened for `host`.
+  void session(int id, int socket, const std::string& host, const std::string& remote) {
+    event(44, socket, 7, 6, "{\"remote_address\":\"" + remote + "\",\"local_address\":\"127.0.0.1:5000\"}");
+    event(40, id, 9, 5, "{\"host\":\"" + host + "\",\"proxy\":\"[direct://]\"}");
+    event(41, id, 9, 4, "{\"protocol\":\"h2\",\"source_dependency\":{\"id\":" + std::to_string(socket) + ",\"type\":7}}");
+  }
+  void headers(int session, int stream, const std::string& authority) {
+    event(42, session, 9, 4, "{\"headers\":[\":method: GET\",\":authority: " + authority +
+                                 "\",\":scheme: https\",\":path: /\"],\"stream_id\":" + std::to_string(stream) + "}");
+  }
+  void status(int session, int stream, int code) {
+    event(43, session, 9, 4, "{\"headers\":[\":status: " + std::to_string(code) + "\"],\"stream_id\":" + std::to_string(stream) + "}");
+  }
+  std::string closed() const { return text.substr(0, text.size() - 2) + "\n],\n\"polledData\":{}}\n"; }
+};
+
+h2audit::netlog_result read(const std::string& text, const h2audit::read_limits& limits = {}) {
+  std::istringstream in(text);
+  return h2audit::read_netlog(in, limits);
+}
+
+}  // namespace
+
+TEST_CASE("h2audit: the NetLog reader finds each name Chromium sent on a session opened for another name") {
+  netlog_writer w;
+  w.session(100, 90, "a.test:8443", "127.0.0.1:8443");
+  w.headers(100, 1, "a.test:8443");
+  // A job for b.test found a's session by IP, and b.test's request went on it.
+  w.event(45, 200, 12, 5, "{\"logical_destination\":\"https://b.test:8443\",\"destination\":\"https://b.test:8443\"}");
+  w.event(46, 200, 12, 4, "{\"source_dependency\":{\"id\":100,\"type\":9}}");
+  w.event(45, 200, 12, 6);
+  w.headers(100, 3, "b.test:8443");
+  w.status(100, 3, 200);
+  // c.test on a session of its own (443: named without the port).
+  w.session(101, 91, "c.test:443", "127.0.0.3:443");
+  w.headers(101, 1, "c.test");
+  auto r = read(w.closed());
+  REQUIRE(r.error.empty());
+  CHECK_FALSE(r.report.truncated);
+  CHECK(r.report.events == 13);
+  REQUIRE(r.report.sessions.size() == 2);
+  CHECK(r.report.sessions[0].host.serialize() == "https://a.test:8443");
+  CHECK(r.report.sessions[0].remote == "127.0.0.1:8443");
+  CHECK(r.report.sessions[0].origins.size() == 2);
+  CHECK(r.report.sessions[1].origins.size() == 1);
+  REQUIRE(r.report.pooled.size() == 1);
+  const auto& p = r.report.pooled[0];
+  CHECK(p.name.serialize() == "https://b.test:8443");
+  CHECK(p.onto.serialize() == "https://a.test:8443");
+  CHECK(p.session == 100);
+  CHECK(p.remote == "127.0.0.1:8443");
+  CHECK(p.events == std::vector<std::string>{"HTTP2_SESSION_POOL_FOUND_EXISTING_SESSION_FROM_IP_POOL"});
+
+  h2audit::audit a;
+  a.netlog = r.report;
+  a.netlog->file = "x.json";
+  const auto text = h2audit::text_report(a);
+  CHECK(text.find("pooled: b.test:8443 onto a.test:8443's session 100 (127.0.0.1:8443)") != std::string::npos);
+  auto json = nlohmann::json::parse(h2audit::json_report(a));
+  CHECK(json["netlog"]["pooled"][0]["predicted"].is_null());  // no names audited
+  CHECK(json["netlog"]["sessions"].size() == 2);
+
+  // Beside an audit of those names: the chromium model's pair a -> b, and what Chromium did with each.
+  a.origins = {facts("a.test:8443", {"127.0.0.1"}, {"a.test", "b.test"}, "127.0.0.1"),
+               facts("b.test:8443", {"127.0.0.1"}, {"a.test", "b.test"}, "127.0.0.1"),
+               facts("c.test", {"127.0.0.3"}, {"c.test"}, "127.0.0.3")};
+  a.pairs = h2audit::predicted_pairs(a.origins);
+  REQUIRE(a.pairs.size() == 2);
+  CHECK(a.chromium_did(a.pairs[0]) == "pooled");          // a -> b
+  CHECK(a.chromium_did(a.pairs[1]) == "own session");  // b -> a: a had a session of its own
+  REQUIRE(a.predicted(p).has_value());
+  CHECK(*a.predicted(p));
+}
+
+TEST_CASE("h2audit: the NetLog reader sees 421s, Chromium's restarts, a log cut short, and stays bounded") {
+  netlog_writer w;
+  w.session(100, 90, "a.test", "127.0.0.1:443");
+  w.headers(100, 1, "a.test");
+  w.headers(100, 3, "b.test");
+  w.status(100, 3, 421);
+  w.event(48, 300, 3, 5, "{\"url\":\"https://b.test/x\",\"method\":\"GET\"}");
+  w.event(47, 300, 3, 4);
+  SECTION("421 on the session, and the request Chromium sent again") {
+    auto r = read(w.closed());
+    REQUIRE(r.error.empty());
+    REQUIRE(r.report.sessions.size() == 1);
+    REQUIRE(r.report.sessions[0].misdirected.size() == 1);
+    CHECK(r.report.sessions[0].misdirected[0].host == "b.test");
+    REQUIRE(r.report.restarted.size() == 1);
+    CHECK(r.report.restarted[0].host == "b.test");
+    h2audit::audit a;
+    a.netlog = r.report;
+    const auto text = h2audit::text_report(a);
+    CHECK(text.find("421 for b.test on it") != std::string::npos);
+    CHECK(text.find("sent again after a 421: b.test") != std::string::npos);
+  }
+  SECTION("Chromium killed while writing: the events up to the cut are read, the log marked truncated") {
+    for (std::size_t cut : {w.text.size(), w.text.size() - 7}) {
+      auto r = read(w.text.substr(0, cut));
+      INFO("cut at " << cut);
+      REQUIRE(r.error.empty());
+      CHECK(r.report.truncated);
+      CHECK(r.report.sessions.size() == 1);
+    }
+  }
+  SECTION("an event larger than the limit is counted and skipped, the rest read") {
+    netlog_writer big;
+    big.session(100, 90, "a.test", "127.0.0.1:443");
+    big.event(42, 100, 9, 4, "{\"headers\":[\":authority: b.test\",\"x: " + std::string(4096, 'x') + "\"],\"stream_id\":1}");
+    big.headers(100, 3, "c.test");
+    h2audit::read_limits limits;
+    limits.max_event_bytes = 1024;
+    auto r = read(big.closed(), limits);
+    REQUIRE(r.error.empty());
+    CHECK(r.report.skipped == 1);
+    REQUIRE(r.report.pooled.size() == 1);
+    CHECK(r.report.pooled[0].name.host == "c.test");
+  }
+  SECTION("what is no NetLog is a clear error") {
+    CHECK(read("").error.find("not JSON") != std::string::npos);
+    CHECK(read("[1,2]").error.find("not a NetLog") != std::string::npos);
+    CHECK(read("{\"events\":[]}").error.find("no constants") != std::string::npos);
+    CHECK(read("{\"constants\":{}}").error.find("no events") != std::string::npos);
+    CHECK(read("{\"constants\":{\"logEventTypes\":{\"X\":1}},\"events\":{}}").error.find("events is no array") != std::string::npos);
+    // Deep nesting stops at the limit, before the parser goes further.
+    const std::string deep = "{\"constants\":{\"logEventTypes\":{\"X\":1}},\"events\":[" + std::string(100000, '[');
+    CHECK(read(deep).error.find("nested deeper than 64") != std::string::npos);
+    CHECK(read("{\"constants\":{\"logEventTypes\":{\"X\":1}},\"events\":[{\"type\":1}] xx, \"more\": 1}").error.find("not JSON") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("h2audit: the HAR reader streams the https request URLs and says what is no HAR") {
+  auto har = [](const std::string& text) {
+    std::istringstream in(text);
+    return h2audit::read_har(in);
+  };
+  auto r = har(R"({"log":{"version":"1.2","entries":[{"request":{"method":"GET","url":"https://a.test/x","headers":[]},)"
+               R"("response":{"content":{"text":"{\"url\":\"https://no.test/\"}"}}},{"request":{"url":"http://plain.test/"}},)"
+               R"({"request":{"url":"https://b.test:8443/y"}}]}})");
+  REQUIRE(r.error.empty());
+  CHECK(r.urls == std::vector<std::string>{"https://a.test/x", "https://b.test:8443/y"});
+  CHECK(har(R"({"log":{"entries":{}}})").error.find("no array") != std::string::npos);
+  CHECK(har(R"({"log":1})").error.find("no log.entries") != std::string::npos);
+  CHECK(har(R"([])").error.find("array") != std::string::npos);
+  CHECK(har(R"({"log":{"entries":[)").error.find("not JSON") != std::string::npos);
+  CHECK(har("{\"log\":" + std::string(1000, '[')).error.find("nested deeper") != std::string::npos);
 }
