@@ -44,6 +44,22 @@ h2audit::origin_facts facts(const std::string& host, std::vector<std::string> ad
   return f;
 }
 
+// What docs/h2audit.schema.json finds wrong with the JSON report in `file` ("" when it is valid), by
+// Debian's python3-jsonschema (Draft 2020-12).
+std::string schema_errors(const std::string& file) {
+  static const char* check = R"py(
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(json.load(open(sys.argv[2]))), key=str)
+for e in errors: print('/'.join(map(str, e.absolute_path)) + ': ' + e.message)
+sys.exit(1 if errors else 0)
+)py";
+  auto r = h2get_test::run_process({"/usr/bin/python3", "-c", check, H2AUDIT_SCHEMA, file});
+  if (r.exit_code == 0) return "";
+  return "exit " + std::to_string(r.exit_code) + ": " + r.out + r.err;
+}
+
 // Two names on one test server (one port, one certificate for both unless `so` brings its own), and
 // h2audit run against them.
 struct two_names {
@@ -83,6 +99,7 @@ struct two_names {
     REQUIRE_FALSE(r.run.timed_out);
     std::ifstream in(dir.path() + "/report.json");
     if (in) r.report = nlohmann::json::parse(in, nullptr, false);
+    if (in) CHECK(schema_errors(dir.path() + "/report.json") == "");
     return r;
   }
 
@@ -455,4 +472,24 @@ TEST_CASE("h2audit: the HAR reader streams the https request URLs and says what 
   CHECK(har(R"([])").error.find("array") != std::string::npos);
   CHECK(har(R"({"log":{"entries":[)").error.find("not JSON") != std::string::npos);
   CHECK(har("{\"log\":" + std::string(1000, '[')).error.find("nested deeper") != std::string::npos);
+}
+
+TEST_CASE("h2audit: the schema check rejects a report that departs from docs/h2audit.schema.json") {
+  temp_dir dir;
+  h2audit::audit a;
+  a.rounds = 3;
+  a.origins = {facts("a.test", {"127.0.0.1"}, {"a.test", "b.test"}, "127.0.0.1"),
+               facts("b.test", {"127.0.0.1"}, {"a.test", "b.test"}, "127.0.0.1")};
+  a.pairs = h2audit::predicted_pairs(a.origins);
+  a.pairs[0].result = h2audit::verdict::misrouted;
+  const std::string file = dir.path() + "/r.json";
+  std::ofstream(file) << h2audit::json_report(a);
+  CHECK(schema_errors(file) == "");
+  auto bad = nlohmann::json::parse(h2audit::json_report(a));
+  bad["pairs"][0]["verdict"] = "fine";
+  bad["names"][0].erase("verified");
+  std::ofstream(file, std::ios::trunc) << bad.dump();
+  const auto errors = schema_errors(file);
+  CHECK(errors.find("pairs/0/verdict") != std::string::npos);
+  CHECK(errors.find("'verified' is a required property") != std::string::npos);
 }

@@ -7,6 +7,8 @@
 // chosen hosts arriving on another host's connection, and answers "node <host> via <sni> #<session>".
 #include "interop/interop.hpp"
 
+#include <fstream>
+#include <iterator>
 #include <map>
 
 using namespace h2coal;
@@ -262,4 +264,44 @@ TEST_CASE("node http2: a second ORIGIN frame adds an origin to the set") {
   CHECK(b.resp.body.rfind("node b.test via a.test", 0) == 0);
   CHECK(f.connects() == 1);
   CHECK(f.count("conn.origin_frame") == 2);
+}
+
+TEST_CASE("node http2: h2audit's groups follow the ORIGIN frames: Firefox's only, Chromium does not read them") {
+  INTEROP_REQUIRE_PROGRAM(node, "node");
+  INTEROP_REQUIRE_TOOL(h2audit, find_h2audit, "h2audit");
+  // One address, one certificate for both names. Node answers b.test 421 on a's connection, and a.test
+  // on b's connection with a body naming the SNI (a backend that tells the connections apart).
+  node_setup s;
+  s.addresses = {"127.0.67.1"};
+  s.cert_names = {{"a.test", {"a.test", "b.test"}}, {"b.test", {"a.test", "b.test"}}};
+  s.default_host = "a.test";
+  s.misdirect = {"b.test"};
+  struct expectation {
+    std::map<std::string, std::vector<std::string>> origins;  // SNI host -> its first ORIGIN frame
+    bool firefox_a_to_b;                                      // the frame on a's connection names b
+  };
+  for (const auto& e : {expectation{{{"a.test", {"a.test"}}, {"b.test", {"b.test"}}}, false},
+                        expectation{{{"a.test", {"a.test", "b.test"}}, {"b.test", {"b.test"}}}, true}}) {
+    INFO("a's ORIGIN frame names b: " << e.firefox_a_to_b);
+    interop_fixture f;
+    s.origins = e.origins;
+    auto n = start_node(f, node, s);
+    const std::string json = f.dir.file("audit.json");
+    auto run = audit_a_and_b(f, h2audit, "127.0.67.1", n.port, {"--json", json});
+    INFO("h2audit said:\n" << run.result.output);
+    std::ifstream in(json);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto shared_by = [&](const std::string& from, const std::string& to) {
+      const std::string key = "\"from\":\"https://" + from + "\",\"to\":\"https://" + to + "\",\"shared_by\":";
+      const auto at = text.find(key);
+      return at == std::string::npos ? std::string("none") : text.substr(at + key.size(), text.find(']', at) - at - key.size() + 1);
+    };
+    CHECK(shared_by(run.a, run.b) == (e.firefox_a_to_b ? "[\"chromium\",\"firefox\"]" : "[\"chromium\"]"));
+    CHECK(shared_by(run.b, run.a) == "[\"chromium\"]");  // b's frame names only b
+    // a -> b: node answers 421 (a correct defence); b -> a: a's answer on b's connection names b's SNI.
+    CHECK(run.mentions(run.a + " -> " + run.b + "  [" + (e.firefox_a_to_b ? "chromium,firefox" : "chromium") + "]  421"));
+    CHECK(run.mentions(run.b + " -> " + run.a + "  [chromium]  misrouted"));
+    CHECK(run.mentions(e.firefox_a_to_b ? "groups (firefox):\n  {" + run.a + ", " + run.b + "}" : "groups (firefox): none"));
+    CHECK(run.result.exit_code == 1);
+  }
 }
