@@ -10,6 +10,9 @@
 // pool is the same for every iteration. The figure is start + abort of one request; BM_request_alone is
 // the part that does not depend on the pool (making the request and parsing its URL), for subtraction.
 //
+// BM_pool_open_close is the other half of a connection's life in the pool: opened for a new origin,
+// closed, forgotten.
+//
 // What this does not reach: lookups among READY connections (coalescing by DNS match or origin set, at
 // capacity); micro_policy measures those decisions over views, without the view building.
 #include <h2coal/h2coal.hpp>
@@ -103,6 +106,36 @@ void BM_pool_lookup_origin(benchmark::State& state) { lookup(state, "origin"); }
 BENCHMARK(BM_pool_lookup_strict)->Arg(10)->Arg(1000)->Arg(10000);
 BENCHMARK(BM_pool_lookup_browser)->Arg(10)->Arg(1000)->Arg(10000);
 BENCHMARK(BM_pool_lookup_origin)->Arg(10)->Arg(1000)->Arg(10000);
+
+// A connection opened and closed among N: start a request for an origin no connection serves (the pool
+// opens one, pending), close that connection (the pool forgets it: its index entries, its place in the
+// pool). The pool is the same after every iteration. The io_context still never runs (it would start the
+// fixture's connections): each closed connection's posted start waits in its queue, so the iterations are
+// a fixed number, which keeps that memory small.
+void BM_pool_open_close(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  auto& f = pool_with("origin", n);
+  if (f.pool->connection_count() != n) {
+    state.SkipWithError("pool did not open one connection per origin");
+    return;
+  }
+  const std::string target = "https://fresh.bench.test/";
+  for (auto _ : state) {
+    auto op = std::make_shared<detail::request_op>();
+    op->req.url = target;
+    op->addresses = loopback();
+    f.pool->start(op);
+    auto c = op->conn.lock();
+    if (!c || f.pool->connection_count() != n + 1) {
+      state.SkipWithError("the request did not open a connection");
+      break;
+    }
+    c->close("benchmark");
+  }
+  if (f.pool->connection_count() != n) state.SkipWithError("the closed connection was not forgotten");
+  state.counters["conns"] = static_cast<double>(n);
+}
+BENCHMARK(BM_pool_open_close)->Arg(10)->Arg(1000)->Arg(10000)->Iterations(20000);
 
 // The part of an iteration that is not the lookup: make the request, parse its URL, finish it.
 void BM_request_alone(benchmark::State& state) {

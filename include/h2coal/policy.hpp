@@ -173,6 +173,15 @@ struct decision {
 };
 
 /// What the pool needs from a policy; built-ins and user policies alike.
+///
+/// A policy may also declare `static constexpr bool standard_order = true;` (the built-ins do). It
+/// promises DESIGN section 4's order: a usable connection of the target's own origin (or a ready one at
+/// capacity, to wait for) is taken before any other, one whose origin set names the target before any
+/// DNS match, and a connection of another origin still establishing is never chosen. The pool then asks
+/// it over the target's own and origin-set connections first and stops there when the answer is one of
+/// those, and leaves other origins' pending connections out when neither a trace hook nor
+/// `coalesce_pending` needs them: a lookup costs what the origin's own connections cost, however many
+/// others share its address. Without it the policy always sees every candidate.
 template <class P>
 concept coalescing_policy = requires(const P& p, const request_view& r, std::span<const connection_view> c) {
   { p.decide(r, c) } -> std::same_as<decision>;
@@ -459,6 +468,8 @@ inline decision decide(policy_kind kind, ip_match m, const request_view& r, std:
 
 /// Exact origin only (curl, Go and hyper behave so); every other connection is rejected other-origin.
 struct strict_policy {
+  /// DESIGN section 4's order (see coalescing_policy).
+  static constexpr bool standard_order = true;
   /// Decides for `r` over the connections `c`: exact-origin connections only (reuse or wait), else connect.
   decision decide(const request_view& r, std::span<const connection_view> c) const {
     return detail::decide(detail::policy_kind::strict, ip_match::connected, r, c);
@@ -469,6 +480,8 @@ struct strict_policy {
 
 /// Coalesce when the certificate covers the host and DNS agrees (RFC 9113 section 9.1.1, as browsers do).
 struct browser_policy {
+  /// DESIGN section 4's order (see coalescing_policy).
+  static constexpr bool standard_order = true;
   /// Which addresses must match for a DNS match: the connection's connected IP, or any it resolved to.
   ip_match match = ip_match::connected;
   /// Decides for `r` over the connections `c`: exact origin first, then DNS and certificate.
@@ -482,6 +495,8 @@ struct browser_policy {
 /// browser, plus RFC 8336 ORIGIN frames: an origin set makes a connection authoritative for exactly its
 /// members, with no DNS check. The default policy.
 struct origin_policy {
+  /// DESIGN section 4's order (see coalescing_policy).
+  static constexpr bool standard_order = true;
   /// Which addresses must match for a DNS match: the connection's connected IP, or any it resolved to.
   ip_match match = ip_match::connected;
   /// Decides for `r` over the connections `c`: exact origin first, then the origin set, then DNS.
@@ -491,6 +506,13 @@ struct origin_policy {
   /// "origin".
   std::string_view name() const noexcept { return "origin"; }
 };
+
+namespace detail {
+template <class P>
+inline constexpr bool declares_standard_order = requires {
+  requires P::standard_order;
+};
+}  // namespace detail
 
 /// Holds any coalescing_policy so the client is not a template on it. Copies share one immutable policy;
 /// the policy's name is read once, at construction. Default: origin_policy.
@@ -508,18 +530,22 @@ class any_policy {
   decision decide(const request_view& r, std::span<const connection_view> c) const { return impl_->decide(r, c); }
   /// The held policy's name.
   std::string_view name() const noexcept { return impl_->name_; }
+  /// The held policy declares `standard_order` (see coalescing_policy).
+  bool standard_order() const noexcept { return impl_->standard_order_; }
 
  private:
   struct base {
-    explicit base(std::string n) : name_(std::move(n)) {}
+    base(std::string n, bool standard) : name_(std::move(n)), standard_order_(standard) {}
     virtual ~base() = default;
     virtual decision decide(const request_view& r, std::span<const connection_view> c) const = 0;
     std::string name_;
+    bool standard_order_;
   };
   template <class P>
   struct model final : base {
     template <class Q>
-    explicit model(Q&& q) : base(std::string(std::string_view(q.name()))), policy_(std::forward<Q>(q)) {}
+    explicit model(Q&& q)
+        : base(std::string(std::string_view(q.name())), detail::declares_standard_order<P>), policy_(std::forward<Q>(q)) {}
     decision decide(const request_view& r, std::span<const connection_view> c) const override {
       return policy_.decide(r, c);
     }

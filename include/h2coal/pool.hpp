@@ -89,6 +89,14 @@ class connection final : public session {
 
   std::shared_ptr<dialer> dial;  // while establishing
 
+  // The pool's bookkeeping: the keys it filed this connection under in its certificate-name and address
+  // indexes (forget takes it out of those lists only, not out of every key), and the last lookup that
+  // listed it as a candidate (each connection is listed once without a search of the list).
+  std::vector<std::string> san_keys, address_keys;
+  std::string remote_key;
+  std::uint64_t candidate_mark = 0;
+  bool addresses_ready = false;  // address_keys are in the index of ready connections, not of pending ones
+
   // When its establishment reached each step (response::timings of the request it was opened for).
   std::chrono::steady_clock::time_point t_dns{}, t_connected{}, t_tls{};
 
@@ -222,7 +230,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       e.ev = "client.network_change";
       e.add("connections", static_cast<std::uint64_t>(n));
     });
-    auto conns = conns_;
+    auto conns = connections();
     std::vector<std::shared_ptr<request_op>> waiting;
     for (auto& c : conns) {
       if (c->closed()) continue;
@@ -269,7 +277,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     for (auto& [id, w] : live_)
       if (auto op = w.lock()) live.push_back(std::move(op));
     live_.clear();
-    auto conns = std::move(conns_);
+    auto conns = connections();
     conns_.clear();
     by_id_.clear();
     by_origin_.clear();
@@ -277,6 +285,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     by_san_.clear();
     by_remote_.clear();
     by_initial_address_.clear();
+    pending_by_address_.clear();
     dns_inflight_.clear();
     h1_waiters_.clear();
     capacity_waiters_.clear();
@@ -390,7 +399,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       if (!p->stopping_ || p->closed_) return;
       std::erase_if(p->live_, [](const auto& kv) { return kv.second.expired(); });
       if (!p->live_.empty()) return;
-      auto conns = p->conns_;
+      auto conns = p->connections();
       for (auto& c : conns) {
         if (c->ready()) {
           c->retire("client-shutdown");
@@ -412,7 +421,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     for (auto& [id, w] : live_)
       if (auto op = w.lock()) live.push_back(std::move(op));
     for (auto& op : live) abort(op, error::client_shutdown);
-    auto conns = conns_;
+    auto conns = connections();
     for (auto& c : conns) {
       c->retire("client-shutdown");
       if (!c->closed()) {
@@ -460,15 +469,34 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     rv.allow_client_cert_coalescing = opts_.allow_client_cert_coalescing;
     rv.fresh_connection_required = op->fresh_connection;
     // Only the connections that could serve the origin are looked at (DESIGN section 4, steps 1-4): its
-    // own, those whose origin set names it, and those on one of its addresses. The lookup stays flat
-    // however many connections the pool holds.
-    auto views = build_views(candidates(o, op->addresses ? &*op->addresses : nullptr), o, px);
-    decision d = policy.decide(rv, views);
-    if (!px && !op->addresses && (d.needs_dns || d.action == decision_action::connect)) {
+    // own, those whose origin set names it, and those on one of its addresses. A standard-order policy
+    // is asked over steps 1-2 first: when it reuses its own connection, waits for its own ready one or
+    // coalesces by an origin set, nothing further could change that, and the lookup costs what the
+    // origin's own connections cost, however many others share its address.
+    std::vector<connection_view> views;
+    decision d;
+    bool settled = false;
+    if (policy.standard_order() && !op->fresh_connection) {
+      views = build_views(candidates(o, nullptr, true), o, px);
+      if (!views.empty()) {
+        d = policy.decide(rv, views);
+        settled = settled_in_first_steps(d, views);
+        if (settled) {
+          enforce(d, views, rv);
+          settled = d.action != decision_action::connect;
+        }
+      }
+    }
+    if (!settled) {
+      const bool skip_pending = policy.standard_order() && !opts_.trace && !opts_.coalesce_pending;
+      views = build_views(candidates(o, op->addresses ? &*op->addresses : nullptr, false, skip_pending), o, px);
+      d = policy.decide(rv, views);
+    }
+    if (!settled && !px && !op->addresses && (d.needs_dns || d.action == decision_action::connect)) {
       // A new connection needs the addresses anyway, and they may reveal a connection to share (step 3).
       return resolve_for(op);
     }
-    enforce(d, views, rv);
+    if (!settled) enforce(d, views, rv);
     if (d.action == decision_action::connect) limit_per_origin(d, *op);
     connection* pending = d.action == decision_action::connect ? pending_to_wait_for(*op, d) : nullptr;
     emit([&](trace::event& e) { describe_decision(e, *op, policy.name(), d); });
@@ -493,6 +521,19 @@ class pool final : public session_owner, public dial_observer, public std::enabl
         op->basis = "same-origin";
         return open_connection(op);
     }
+  }
+
+  // A decision over steps 1-2 that the rest of the candidates could not change under a standard-order
+  // policy: reuse of the origin's own connection, a wait for its own ready (full) one, or coalescing by
+  // an origin set, which comes before any DNS match. A wait for its own pending connection is not: a
+  // ready connection on one of its addresses would be taken first.
+  static bool settled_in_first_steps(const decision& d, const std::vector<connection_view>& views) {
+    if (!d.conn || d.needs_dns) return false;
+    if (d.action == decision_action::reuse) return true;
+    if (d.action == decision_action::coalesce) return d.basis == decision_basis::origin_frame;
+    if (d.action != decision_action::wait) return false;
+    auto it = std::find_if(views.begin(), views.end(), [&](const connection_view& v) { return v.id == *d.conn; });
+    return it != views.end() && it->ready;
   }
 
   // max_connections_per_origin (DESIGN section 14): at the limit, a request that would open one more
@@ -606,31 +647,48 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     return d;
   }
 
-  // The connections worth showing the policy for `target`, each once. A connection a connect_to rule
-  // sent elsewhere serves its own origin only.
-  std::vector<connection*> candidates(const origin& target, const address_list* addrs) {
+  // The connections worth showing the policy for `target`, each once, in DESIGN section 4's order:
+  // steps 1-2 (its own, then those whose origin set names it), then, for the rest, those whose
+  // certificate names the host and those on one of its addresses. A connection a connect_to rule sent
+  // elsewhere serves its own origin only. `first_steps`: only steps 1-2. `skip_pending`: leave out
+  // connections of other origins still establishing (a standard-order policy never takes one; they are
+  // listed when a trace hook or coalesce_pending needs them). Each candidate costs O(1): the mark says
+  // whether this lookup listed it already.
+  std::vector<connection*> candidates(const origin& target, const address_list* addrs, bool first_steps = false,
+                                      bool skip_pending = false) {
     std::vector<connection*> out;
-    auto add_all = [&out, &target](const std::vector<connection*>* list) {
+    const std::uint64_t mark = ++lookup_mark_;
+    auto add_all = [&](const std::vector<connection*>* list) {
       if (!list) return;
-      for (auto* c : *list)
-        if ((!c->rerouted() || c->initial_origin() == target) && std::find(out.begin(), out.end(), c) == out.end())
-          out.push_back(c);
+      for (auto* c : *list) {
+        if (c->candidate_mark == mark) continue;
+        if (c->rerouted() && c->initial_origin() != target) continue;
+        if (skip_pending && !c->ready() && c->initial_origin() != target) continue;
+        c->candidate_mark = mark;
+        out.push_back(c);
+      }
     };
     auto exact = by_origin_.find(target);
     if (exact != by_origin_.end()) {
       out.reserve(exact->second.size());
-      for (auto& c : exact->second) out.push_back(c.get());
+      for (auto& c : exact->second) {
+        c->candidate_mark = mark;
+        out.push_back(c.get());
+      }
     }
     if (target.is_tls()) {
       add_all(lookup(by_origin_set_, target));
+      if (first_steps) return out;
       // Connections whose certificate names the host: when they are not shared, the trace says why.
       add_all(lookup(by_san_, target.host));
       if (auto dot = target.host.find('.'); dot != std::string::npos)
         add_all(lookup(by_san_, "*" + target.host.substr(dot)));
       if (addrs)
         for (const auto& a : *addrs) {
-          add_all(lookup(by_remote_, endpoint_key(a, target.port)));
-          add_all(lookup(by_initial_address_, endpoint_key(a, target.port)));
+          const auto key = endpoint_key(a, target.port);
+          add_all(lookup(by_remote_, key));
+          add_all(lookup(by_initial_address_, key));
+          if (!skip_pending) add_all(lookup(pending_by_address_, key));
         }
     }
     return out;
@@ -648,12 +706,20 @@ class pool final : public session_owner, public dial_observer, public std::enabl
 
   static void unindex(std::vector<connection*>& list, const connection* c) { std::erase(list, c); }
 
-  template <class Map>
-  static void unindex_all(Map& m, const connection* c) {
-    for (auto it = m.begin(); it != m.end();) {
-      unindex(it->second, c);
-      it = it->second.empty() ? m.erase(it) : std::next(it);
-    }
+  static void unindex_key(std::unordered_map<std::string, std::vector<connection*>>& m, const std::string& key,
+                          const connection* c) {
+    auto it = m.find(key);
+    if (it == m.end()) return;
+    unindex(it->second, c);
+    if (it->second.empty()) m.erase(it);
+  }
+
+  // Every connection, in the order they were opened: a copy, for loops that close some of them.
+  std::vector<std::shared_ptr<connection>> connections() const {
+    std::vector<std::shared_ptr<connection>> out;
+    out.reserve(conns_.size());
+    for (const auto& [id, c] : conns_) out.push_back(c);
+    return out;
   }
 
   // The security rules, checked again whatever a (user) policy said: never coalesce onto a connection
@@ -818,7 +884,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (opts_.max_connections && conns_.size() >= opts_.max_connections) {
       // At the total limit: close the least recently used idle connection, or wait for one to close.
       std::shared_ptr<connection> lru;
-      for (auto& c : conns_)
+      for (auto& [id, c] : conns_)
         if (c->ready() && c->idle() && (!lru || c->last_used() < lru->last_used())) lru = c;
       if (!lru) {
         capacity_waiters_.push_back(op);
@@ -834,7 +900,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     const proxy_server* px = proxy_for(o);
     c->set_proxy(px);
     if (connect_rule(o)) c->set_rerouted();
-    conns_.push_back(c);
+    conns_.emplace(c->id(), c);
     by_id_.emplace(c->id(), c);
     by_origin_[o].push_back(c);
     auto& s = summaries_[c->id()];
@@ -915,7 +981,12 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   void index_initial_addresses(connection& c, const address_list& addrs) {
     c.set_initial_addresses(addrs);
     if (c.rerouted()) return;  // another host's addresses, or another port: never a DNS match
-    for (const auto& a : addrs) by_initial_address_[endpoint_key(a, c.initial_origin().port)].push_back(&c);
+    for (const auto& a : addrs) {
+      auto key = endpoint_key(a, c.initial_origin().port);
+      if (std::find(c.address_keys.begin(), c.address_keys.end(), key) != c.address_keys.end()) continue;
+      (c.addresses_ready ? by_initial_address_ : pending_by_address_)[key].push_back(&c);
+      c.address_keys.push_back(std::move(key));
+    }
   }
 
   // ---- Establishment: the dialer's race and handshake, then the session takes the transport ----
@@ -1038,11 +1109,14 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       c.dial.reset();
     }
     wake_pending_waiters(c.id());
-    std::erase_if(conns_, [&](const std::shared_ptr<connection>& p) { return p.get() == &c; });
+    conns_.erase(c.id());
     by_id_.erase(c.id());
-    unindex_all(by_san_, &c);
-    unindex_all(by_remote_, &c);
-    unindex_all(by_initial_address_, &c);
+    for (const auto& k : c.san_keys) unindex_key(by_san_, k, &c);
+    for (const auto& k : c.address_keys) unindex_key(c.addresses_ready ? by_initial_address_ : pending_by_address_, k, &c);
+    if (!c.remote_key.empty()) unindex_key(by_remote_, c.remote_key, &c);
+    c.san_keys.clear();
+    c.address_keys.clear();
+    c.remote_key.clear();
     if (c.origin_set())
       for (const auto& o : *c.origin_set()) {
         auto it = by_origin_set_.find(o);
@@ -1115,7 +1189,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   }
 
   bool any_idle_connection() const {
-    for (const auto& c : conns_)
+    for (const auto& [id, c] : conns_)
       if (c->ready() && c->idle() && !c->draining()) return true;
     return false;
   }
@@ -1233,7 +1307,14 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     c.set_local(local);
     c.t_connected = std::chrono::steady_clock::now();
     // Through a proxy the remote is the proxy's address, never a DNS match for anything.
-    if (!c.proxy() && !c.rerouted()) by_remote_[endpoint_key(c.remote().address(), c.remote().port())].push_back(&c);
+    if (!c.proxy() && !c.rerouted()) {
+      auto key = endpoint_key(c.remote().address(), c.remote().port());
+      if (key != c.remote_key) {
+        if (!c.remote_key.empty()) unindex_key(by_remote_, c.remote_key, &c);
+        by_remote_[key].push_back(&c);
+        c.remote_key = std::move(key);
+      }
+    }
     auto& s = summaries_[c.id()];
     s.remote = endpoint_text(c.remote());
     emit([&](trace::event& e) {
@@ -1260,9 +1341,22 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     const auto& t = c.tls_info();
     summaries_[c.id()].alpn = t.alpn;
     summaries_[c.id()].resumed = t.resumed;
+    // Its addresses move to the index of ready connections (candidates() may leave the other out).
+    if (!c.addresses_ready) {
+      for (const auto& k : c.address_keys) {
+        unindex_key(pending_by_address_, k, &c);
+        by_initial_address_[k].push_back(&c);
+      }
+      c.addresses_ready = true;
+    }
     if (c.proto() == connection::protocol::http1) h1_origins_.insert(c.initial_origin());
     else
-      for (const auto& san : t.sans) by_san_[ascii_lowercase(san)].push_back(&c);
+      for (const auto& san : t.sans) {
+        auto key = ascii_lowercase(san);
+        if (std::find(c.san_keys.begin(), c.san_keys.end(), key) != c.san_keys.end()) continue;
+        by_san_[key].push_back(&c);
+        c.san_keys.push_back(std::move(key));
+      }
     emit([&](trace::event& e) {
       e.ev = "conn.ready";
       e.add("conn", c.id()).add("alpn", t.alpn).add("tls_version", c.tls() ? t.version : std::string());
@@ -1592,13 +1686,15 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   std::unordered_set<std::uint64_t> opened_for_preconnect_;  // connections a preconnect opened, not yet reported
   std::uint64_t next_request_id_ = 0;
   std::uint64_t next_connection_id_ = 0;
-  std::vector<std::shared_ptr<connection>> conns_;
+  std::uint64_t lookup_mark_ = 0;  // candidates(): one mark per lookup
+  std::map<std::uint64_t, std::shared_ptr<connection>> conns_;  // by id: the order they were opened in
   std::unordered_map<std::uint64_t, std::shared_ptr<connection>> by_id_;
   std::unordered_map<origin, std::vector<std::shared_ptr<connection>>> by_origin_;       // initial origin
   std::unordered_map<origin, std::vector<connection*>> by_origin_set_;                   // RFC 8336 sets
   std::unordered_map<std::string, std::vector<connection*>> by_san_;                     // certificate names
   std::unordered_map<std::string, std::vector<connection*>> by_remote_;                  // connected ip|port
-  std::unordered_map<std::string, std::vector<connection*>> by_initial_address_;         // resolved ip|port
+  std::unordered_map<std::string, std::vector<connection*>> by_initial_address_;         // resolved ip|port, ready
+  std::unordered_map<std::string, std::vector<connection*>> pending_by_address_;         // the same, establishing
   std::map<std::pair<std::string, std::uint16_t>, std::vector<std::shared_ptr<request_op>>> dns_inflight_;
   std::unordered_map<origin, std::deque<std::shared_ptr<request_op>>> h1_waiters_;
   std::deque<std::shared_ptr<request_op>> capacity_waiters_;  // waiting for room under max_connections
