@@ -279,7 +279,6 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     live_.clear();
     auto conns = connections();
     conns_.clear();
-    by_id_.clear();
     by_origin_.clear();
     by_origin_set_.clear();
     by_san_.clear();
@@ -568,8 +567,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (!o.is_tls() || opts_.tls.insecure || opts_.tls.has_custom_verifier) return nullptr;
     for (auto& cand : d.candidates) {
       if (cand.reason != reject_reason::not_ready) continue;
-      auto it = by_id_.find(cand.conn);
-      if (it == by_id_.end() || it->second->closed() || it->second->ready()) continue;
+      auto it = conns_.find(cand.conn);
+      if (it == conns_.end() || it->second->closed() || it->second->ready()) continue;
       connection& c = *it->second;
       if (!c.tls() || c.initial_origin().port != o.port || c.initial_origin().scheme != o.scheme) continue;
       if (c.misdirected_for(o)) continue;
@@ -901,7 +900,6 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     c->set_proxy(px);
     if (connect_rule(o)) c->set_rerouted();
     conns_.emplace(c->id(), c);
-    by_id_.emplace(c->id(), c);
     by_origin_[o].push_back(c);
     auto& s = summaries_[c->id()];
     s.id = c->id();
@@ -981,12 +979,18 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   void index_initial_addresses(connection& c, const address_list& addrs) {
     c.set_initial_addresses(addrs);
     if (c.rerouted()) return;  // another host's addresses, or another port: never a DNS match
-    for (const auto& a : addrs) {
-      auto key = endpoint_key(a, c.initial_origin().port);
-      if (std::find(c.address_keys.begin(), c.address_keys.end(), key) != c.address_keys.end()) continue;
-      (c.addresses_ready ? by_initial_address_ : pending_by_address_)[key].push_back(&c);
-      c.address_keys.push_back(std::move(key));
-    }
+    for (const auto& a : addrs)
+      file_under(c.addresses_ready ? by_initial_address_ : pending_by_address_, endpoint_key(a, c.initial_origin().port),
+                 c, c.address_keys);
+  }
+
+  // Files c under key in index once, and remembers the key in keys so that forget() unfiles only what
+  // was filed.
+  static void file_under(std::unordered_map<std::string, std::vector<connection*>>& index, std::string key,
+                         connection& c, std::vector<std::string>& keys) {
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) return;
+    index[key].push_back(&c);
+    keys.push_back(std::move(key));
   }
 
   // ---- Establishment: the dialer's race and handshake, then the session takes the transport ----
@@ -1097,8 +1101,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   }
 
   std::shared_ptr<connection> find(std::uint64_t id) const {
-    auto it = by_id_.find(id);
-    return it == by_id_.end() || it->second->closed() ? nullptr : it->second;
+    auto it = conns_.find(id);
+    return it == conns_.end() || it->second->closed() ? nullptr : it->second;
   }
 
   void forget(connection& c) {
@@ -1110,7 +1114,6 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
     wake_pending_waiters(c.id());
     conns_.erase(c.id());
-    by_id_.erase(c.id());
     for (const auto& k : c.san_keys) unindex_key(by_san_, k, &c);
     for (const auto& k : c.address_keys) unindex_key(c.addresses_ready ? by_initial_address_ : pending_by_address_, k, &c);
     if (!c.remote_key.empty()) unindex_key(by_remote_, c.remote_key, &c);
@@ -1351,12 +1354,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
     if (c.proto() == connection::protocol::http1) h1_origins_.insert(c.initial_origin());
     else
-      for (const auto& san : t.sans) {
-        auto key = ascii_lowercase(san);
-        if (std::find(c.san_keys.begin(), c.san_keys.end(), key) != c.san_keys.end()) continue;
-        by_san_[key].push_back(&c);
-        c.san_keys.push_back(std::move(key));
-      }
+      for (const auto& san : t.sans) file_under(by_san_, ascii_lowercase(san), c, c.san_keys);
     emit([&](trace::event& e) {
       e.ev = "conn.ready";
       e.add("conn", c.id()).add("alpn", t.alpn).add("tls_version", c.tls() ? t.version : std::string());
@@ -1687,8 +1685,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   std::uint64_t next_request_id_ = 0;
   std::uint64_t next_connection_id_ = 0;
   std::uint64_t lookup_mark_ = 0;  // candidates(): one mark per lookup
-  std::map<std::uint64_t, std::shared_ptr<connection>> conns_;  // by id: the order they were opened in
-  std::unordered_map<std::uint64_t, std::shared_ptr<connection>> by_id_;
+  std::map<std::uint64_t, std::shared_ptr<connection>> conns_;  // by id (find()), in the order they were opened
   std::unordered_map<origin, std::vector<std::shared_ptr<connection>>> by_origin_;       // initial origin
   std::unordered_map<origin, std::vector<connection*>> by_origin_set_;                   // RFC 8336 sets
   std::unordered_map<std::string, std::vector<connection*>> by_san_;                     // certificate names
