@@ -2,7 +2,7 @@
 // benchmarks/h2bench/main.cpp: an h2load-like load generator on h2coal's public client API.
 //
 //   h2bench [--cacert FILE] [-k] [--resolve H:P:A]... [--connect-to ADDR] [--policy strict|browser|origin]
-//           [-c CONNS] [-m STREAMS] [-n REQUESTS] [--time-limit S] [-v] URL...
+//           [--coalesce-pending] [-c CONNS] [-m STREAMS] [-n REQUESTS] [--time-limit S] [-v] URL...
 //
 // Fetches the URLs (in turn) N times over C connections with M requests in flight on each, and prints
 // one line: requests, time, req/s, MiB/s, errors, statuses, connections opened, the CPU time the run
@@ -44,6 +44,7 @@ struct options {
   std::vector<std::string> resolves;
   std::string connect_to;   // every host resolves to this address (curl's --connect-to ::ADDR:)
   std::string policy = "origin";
+  bool coalesce_pending = false;  // client_options::coalesce_pending
   std::size_t conns = 1;
   std::size_t streams = 1;
   std::size_t requests = 1;
@@ -53,8 +54,8 @@ struct options {
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "h2bench: " << why << "\n"
             << "usage: h2bench [--cacert FILE] [-k] [--resolve HOST:PORT:ADDR]... [--connect-to ADDR]\n"
-               "               [--policy strict|browser|origin] [-c CONNS] [-m STREAMS] [-n REQUESTS]\n"
-               "               [--time-limit SECONDS] [-v] URL...\n";
+               "               [--policy strict|browser|origin] [--coalesce-pending] [-c CONNS] [-m STREAMS]\n"
+               "               [-n REQUESTS] [--time-limit SECONDS] [-v] URL...\n";
   std::exit(2);
 }
 
@@ -78,6 +79,7 @@ options parse(int argc, char** argv) {
     else if (a == "--resolve") o.resolves.emplace_back(next());
     else if (a == "--connect-to") o.connect_to = next();
     else if (a == "--policy") o.policy = next();
+    else if (a == "--coalesce-pending") o.coalesce_pending = true;
     else if (a == "-c") o.conns = count_arg(next(), "-c");
     else if (a == "-m") o.streams = count_arg(next(), "-m");
     else if (a == "-n") o.requests = count_arg(next(), "-n");
@@ -150,6 +152,7 @@ int main(int argc, char** argv) {
     copts.tls.ca_file = o.cacert;
     copts.tls.use_system_trust = false;
   }
+  copts.coalesce_pending = o.coalesce_pending;
   if (o.policy == "strict") copts.policies = h2coal::policy_map(h2coal::policies::strict());
   else if (o.policy == "browser") copts.policies = h2coal::policy_map(h2coal::policies::browser());
   if (!o.connect_to.empty()) {
