@@ -180,10 +180,9 @@ TEST_CASE("caddy: an HTTP/1.1-only site: the default ALPN offer falls back to HT
   CHECK(r.resp.body == "caddy http/1.1 a.test");
 }
 
-// Known library bug (tests/interop/README.md): Go's crypto/tls, like nginx, aborts the handshake with the
-// fatal alert no_application_protocol (RFC 7301 section 3.2); the client reports tls_handshake_failed
-// ("the TLS handshake failed") instead of alpn_mismatch.
-TEST_CASE("caddy: an h2-only ALPN offer to an HTTP/1.1-only site fails with alpn_mismatch", "[known-bug]") {
+// Go's crypto/tls, like nginx, aborts the handshake with the fatal alert no_application_protocol
+// (RFC 7301 section 3.2); the client says alpn_mismatch, not the generic tls_handshake_failed.
+TEST_CASE("caddy: an h2-only ALPN offer to an HTTP/1.1-only site fails with alpn_mismatch") {
   INTEROP_REQUIRE_PROGRAM(caddy, "caddy");
   interop_fixture f;
   auto s = start_caddy(f, caddy);

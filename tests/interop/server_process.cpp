@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -102,12 +104,21 @@ std::optional<std::string> find_program(std::string_view name) {
 
 std::uint16_t free_port(const std::vector<std::string>& addresses) {
   if (addresses.empty()) throw std::invalid_argument("interop: free_port needs an address");
+  // bind(0) can hand out the port it handed out a moment ago: a server given four ports for four
+  // listeners then got two equal ones, and nginx merged a TLS HTTP/1.1 listener into an h2 one. So a
+  // port is never handed out twice by one test process.
+  static std::mutex m;
+  static std::set<std::uint16_t> handed_out;
+  std::lock_guard lock(m);
   for (int attempt = 0; attempt < 20; ++attempt) {
     std::uint16_t port = try_bind(addresses.front(), 0);
-    if (port == 0) continue;
+    if (port == 0 || handed_out.count(port)) continue;
     bool everywhere = true;
     for (std::size_t i = 1; i < addresses.size() && everywhere; ++i) everywhere = try_bind(addresses[i], port) == port;
-    if (everywhere) return port;
+    if (everywhere) {
+      handed_out.insert(port);
+      return port;
+    }
   }
   throw std::runtime_error("interop: no port free on all of the requested loopback addresses");
 }

@@ -28,8 +28,9 @@ bool running_under_ci();
 std::optional<std::string> find_program(std::string_view name);
 
 /// A TCP port that was free on every one of `addresses` a moment ago: bound to port 0 on the first,
-/// checked on the rest, closed again. Another process may take it before the server does (a small race
-/// that start_server's retry absorbs).
+/// checked on the rest, closed again; never one this process handed out before (bind(0) may repeat a
+/// port, and two listeners of one server given the same port merge). Another process may take it
+/// before the server does (a small race that start_server's retry absorbs).
 std::uint16_t free_port(const std::vector<std::string>& addresses);
 
 struct listen_address {
