@@ -72,7 +72,19 @@ class connection final : public session {
   }
   /// This side's address and port of the TCP connection (to the proxy, through one); port 0 until up.
   const asio::ip::tcp::endpoint& local() const noexcept { return local_; }
-  void set_local(const asio::ip::tcp::endpoint& ep) { local_ = ep; }
+  /// Its address as text (response::local_address); empty until up.
+  const std::string& local_address_text() const noexcept { return local_text_; }
+  void set_local(const asio::ip::tcp::endpoint& ep) {
+    local_ = ep;
+    local_text_ = ep.port() ? ep.address().to_string() : std::string{};
+  }
+
+  /// A request for `o` was sent on it: true the first time for `o` (the summary lists it then).
+  bool note_origin_sent(const origin& o) {
+    if (std::find(sent_origins_.begin(), sent_origins_.end(), o) != sent_origins_.end()) return false;
+    sent_origins_.push_back(o);
+    return true;
+  }
 
   /// The proxy it goes through (nullptr: direct; DESIGN section 13) and that proxy's identity, which is
   /// part of its partition.
@@ -109,6 +121,8 @@ class connection final : public session {
   asio::ip::tcp::endpoint remote_;
   std::string remote_text_;
   asio::ip::tcp::endpoint local_;
+  std::string local_text_;
+  std::vector<origin> sent_origins_;  // the origins of its requests, in the order first sent
 };
 
 class pool final : public session_owner, public dial_observer, public std::enable_shared_from_this<pool> {
@@ -150,7 +164,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       if (!ec) e.add("origin", op->target.origin.serialize());
     });
     if (!ec && !is_token(op->req.method)) ec = error::invalid_method;
-    if (!ec) ec = validate_request(op->req, op->target.origin.authority());
+    // The URL's authority matters only to a Host field, which must repeat it: made only then.
+    if (!ec) ec = validate_request(op->req, op->req.headers.contains("host") ? op->target.origin.authority() : std::string());
     op->max_retries = opts_.max_retries;
     if (!ec && op->target.origin.is_tls() && !tls_ctx_) ec = tls_error_ ? tls_error_ : error::invalid_option;
     if (ec) return finish(op, ec);
@@ -326,7 +341,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   void preconnect_step(const std::shared_ptr<preconnect_state>& st, std::size_t count, bool direct) {
     st->outstanding += count;
     for (std::size_t i = 0; i < count; ++i) {
-      auto op = std::make_shared<request_op>();
+      auto op = make_request_op();
       op->preconnect = true;
       op->req.url = st->target.to_string();
       op->req.method = "GET";
@@ -334,7 +349,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       op->id = ++next_request_id_;
       op->t_start = op->t_hop = request_op::clock::now();
       op->max_retries = opts_.max_retries;
-      op->complete = [st, self = weak_from_this(), wop = std::weak_ptr<request_op>(op)](std::error_code ec, response r) {
+      op->complete = [st, self = weak_from_this(), wop = std::weak_ptr<request_op>(op)](std::error_code ec, response&& r) {
         auto p = self.lock();
         if (p) p->preconnect_done(st, ec, r);
       };
@@ -1465,12 +1480,13 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
     op.resp.remote_address = c.remote_address_text();
     op.resp.remote_port = c.remote().port();
-    op.resp.local_address = c.local().port() ? c.local().address().to_string() : std::string{};
+    op.resp.local_address = c.local_address_text();
     op.resp.local_port = c.local().port();
     auto& s = summaries_[c.id()];
     ++s.requests;
-    auto o = op.target.origin.serialize();
-    if (std::find(s.origins.begin(), s.origins.end(), o) == s.origins.end()) s.origins.push_back(o);
+    // The summary lists each origin once; the connection remembers them unserialised, so a request for
+    // an origin already listed costs a comparison, not a string.
+    if (c.note_origin_sent(op.target.origin)) s.origins.push_back(op.target.origin.serialize());
     emit([&](trace::event& e) {
       e.ev = "request.sent";
       e.add("req", op.id).add("conn", c.id()).add("stream", static_cast<std::int64_t>(op.stream));
