@@ -182,6 +182,11 @@ struct decision {
 /// those, and leaves other origins' pending connections out when neither a trace hook nor
 /// `coalesce_pending` needs them: a lookup costs what the origin's own connections cost, however many
 /// others share its address. Without it the policy always sees every candidate.
+///
+/// A policy that never coalesces (only reuses or waits for its origin's own connections, as strict)
+/// may declare `static constexpr bool never_coalesces = true;`: the pool then skips asking it whether a
+/// newly ready connection duplicates another one (a question whose answer is always no, and whose
+/// candidates are every connection on the new one's addresses).
 template <class P>
 concept coalescing_policy = requires(const P& p, const request_view& r, std::span<const connection_view> c) {
   { p.decide(r, c) } -> std::same_as<decision>;
@@ -470,6 +475,8 @@ inline decision decide(policy_kind kind, ip_match m, const request_view& r, std:
 struct strict_policy {
   /// DESIGN section 4's order (see coalescing_policy).
   static constexpr bool standard_order = true;
+  /// Never coalesces (see coalescing_policy).
+  static constexpr bool never_coalesces = true;
   /// Decides for `r` over the connections `c`: exact-origin connections only (reuse or wait), else connect.
   decision decide(const request_view& r, std::span<const connection_view> c) const {
     return detail::decide(detail::policy_kind::strict, ip_match::connected, r, c);
@@ -512,6 +519,10 @@ template <class P>
 inline constexpr bool declares_standard_order = requires {
   requires P::standard_order;
 };
+template <class P>
+inline constexpr bool declares_never_coalesces = requires {
+  requires P::never_coalesces;
+};
 }  // namespace detail
 
 /// Holds any coalescing_policy so the client is not a template on it. Copies share one immutable policy;
@@ -532,20 +543,26 @@ class any_policy {
   std::string_view name() const noexcept { return impl_->name_; }
   /// The held policy declares `standard_order` (see coalescing_policy).
   bool standard_order() const noexcept { return impl_->standard_order_; }
+  /// The held policy declares `never_coalesces` (see coalescing_policy).
+  bool never_coalesces() const noexcept { return impl_->never_coalesces_; }
 
  private:
   struct base {
-    base(std::string n, bool standard) : name_(std::move(n)), standard_order_(standard) {}
+    base(std::string n, bool standard, bool never)
+        : name_(std::move(n)), standard_order_(standard), never_coalesces_(never) {}
     virtual ~base() = default;
     virtual decision decide(const request_view& r, std::span<const connection_view> c) const = 0;
     std::string name_;
     bool standard_order_;
+    bool never_coalesces_;
   };
   template <class P>
   struct model final : base {
     template <class Q>
     explicit model(Q&& q)
-        : base(std::string(std::string_view(q.name())), detail::declares_standard_order<P>), policy_(std::forward<Q>(q)) {}
+        : base(std::string(std::string_view(q.name())), detail::declares_standard_order<P>,
+               detail::declares_never_coalesces<P>),
+          policy_(std::forward<Q>(q)) {}
     decision decide(const request_view& r, std::span<const connection_view> c) const override {
       return policy_.decide(r, c);
     }

@@ -487,11 +487,20 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     // is asked over steps 1-2 first: when it reuses its own connection, waits for its own ready one or
     // coalesces by an origin set, nothing further could change that, and the lookup costs what the
     // origin's own connections cost, however many others share its address.
-    std::vector<connection_view> views;
+    // The views are built in the pool's scratch vector, borrowed for this decision (a policy or trace
+    // hook that starts a request from inside it gets a vector of its own).
+    std::vector<connection_view> views = std::move(views_scratch_);
+    struct give_back {
+      std::vector<connection_view>& from;
+      std::vector<connection_view>& to;
+      ~give_back() {
+        if (to.empty()) to = std::move(from);
+      }
+    } keep{views, views_scratch_};
     decision d;
     bool settled = false;
     if (policy.standard_order() && !op->fresh_connection) {
-      views = build_views(candidates(o, nullptr, true), o, px);
+      fill_views(views, candidates(o, nullptr, true), o, px);
       if (!views.empty()) {
         d = policy.decide(rv, views);
         settled = settled_in_first_steps(d, views);
@@ -503,7 +512,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     }
     if (!settled) {
       const bool skip_pending = policy.standard_order() && !opts_.trace && !opts_.coalesce_pending;
-      views = build_views(candidates(o, op->addresses ? &*op->addresses : nullptr, false, skip_pending), o, px);
+      fill_views(views, candidates(o, op->addresses ? &*op->addresses : nullptr, false, skip_pending), o, px);
       d = policy.decide(rv, views);
     }
     if (!settled && !px && !op->addresses && (d.needs_dns || d.action == decision_action::connect)) {
@@ -778,18 +787,30 @@ class pool final : public session_owner, public dial_observer, public std::enabl
 
   std::vector<connection_view> build_views(const std::vector<connection*>& conns, const origin& target,
                                            const proxy_server* px) {
+    std::vector<connection_view> views;
+    fill_views(views, conns, target, px);
+    return views;
+  }
+
+  // Fills `views` in place: the strings and vectors of views it held before keep their storage, so a
+  // decision over connections it saw last time allocates nothing.
+  void fill_views(std::vector<connection_view>& views, const std::vector<connection*>& conns, const origin& target,
+                  const proxy_server* px) {
     const std::string none;
     const std::string& partition = px ? px->identity() : none;
-    std::vector<connection_view> views;
-    views.reserve(conns.size());
+    std::size_t n = 0;
     for (auto* c : conns) {
       if (c->closed()) continue;
-      connection_view v;
+      if (n == views.size()) views.emplace_back();
+      connection_view& v = views[n++];
       v.id = c->id();
       v.initial_origin = c->initial_origin();
       if (c->ready() || c->remote().port() != 0) {
         v.remote_address = c->remote_address_text();
         v.remote_port = c->remote().port();
+      } else {
+        v.remote_address.clear();
+        v.remote_port = 0;
       }
       v.initial_addresses = c->initial_address_texts();
       v.tls = c->tls();
@@ -807,9 +828,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       v.at_capacity = c->ready() && c->at_capacity();
       v.origin_set = c->origin_set();
       v.misdirected = c->misdirected();
-      views.push_back(std::move(v));
     }
-    return views;
+    views.resize(n);
   }
 
   void describe_decision(trace::event& e, const request_op& op, std::string_view policy, const decision& d) {
@@ -1283,6 +1303,8 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     // not: it is never redundant (closing it would loop, one handshake per retry).
     if (c.proto() != connection::protocol::h2 || !c.tls() || c.dedicated() || c.proxy() || c.rerouted()) return false;
     const auto& policy = opts_.policies.for_host(c.initial_origin().host);
+    // strict's answer is always no; asking it would cost every connection on the address, per connection.
+    if (policy.never_coalesces()) return false;
     request_view rv;
     rv.target = c.initial_origin();
     rv.addresses = c.initial_address_texts();
@@ -1702,6 +1724,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   std::uint64_t next_connection_id_ = 0;
   std::uint64_t lookup_mark_ = 0;  // candidates(): one mark per lookup
   std::map<std::uint64_t, std::shared_ptr<connection>> conns_;  // by id (find()), in the order they were opened
+  std::vector<connection_view> views_scratch_;  // route()'s views, kept between decisions (fill_views)
   std::unordered_map<origin, std::vector<std::shared_ptr<connection>>> by_origin_;       // initial origin
   std::unordered_map<origin, std::vector<connection*>> by_origin_set_;                   // RFC 8336 sets
   std::unordered_map<std::string, std::vector<connection*>> by_san_;                     // certificate names

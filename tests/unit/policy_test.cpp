@@ -99,6 +99,22 @@ TEST_CASE("policy: names and codes are spelled as DESIGN section 5 says", "[poli
   static_assert(coalescing_policy<any_policy>);
 }
 
+namespace {
+struct plain_user_policy {
+  decision decide(const request_view&, std::span<const connection_view>) const { return {}; }
+  std::string_view name() const noexcept { return "mine"; }
+};
+}  // namespace
+
+TEST_CASE("policy: only a policy that declares it never coalesces is taken at its word", "[policy]") {
+  CHECK(policies::strict().never_coalesces());
+  CHECK_FALSE(policies::browser().never_coalesces());
+  CHECK_FALSE(policies::origin().never_coalesces());
+  CHECK_FALSE(any_policy{plain_user_policy{}}.never_coalesces());
+  CHECK_FALSE(any_policy{plain_user_policy{}}.standard_order());
+  CHECK(policies::strict().standard_order());
+}
+
 TEST_CASE("policy: with no connections every policy connects", "[policy]") {
   for (const auto& p : {policies::strict(), policies::browser(), policies::origin()}) {
     auto d = run(p, req_b(), {});
