@@ -677,11 +677,19 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   // connections of other origins still establishing (a standard-order policy never takes one; they are
   // listed when a trace hook or coalesce_pending needs them). Each candidate costs O(1): the mark says
   // whether this lookup listed it already.
+  // The connections filed under one key of an index, in the order they were opened (by id). Filing and
+  // unfiling are O(log n) however many connections share the key (all of a pool's may share one
+  // address); a vector's erase was a scan of them on every close.
+  struct by_id {
+    bool operator()(const connection* a, const connection* b) const noexcept { return a->id() < b->id(); }
+  };
+  using connection_list = std::set<connection*, by_id>;
+
   std::vector<connection*> candidates(const origin& target, const address_list* addrs, bool first_steps = false,
                                       bool skip_pending = false) {
     std::vector<connection*> out;
     const std::uint64_t mark = ++lookup_mark_;
-    auto add_all = [&](const std::vector<connection*>* list) {
+    auto add_all = [&](const connection_list* list) {
       if (!list) return;
       for (auto* c : *list) {
         if (c->candidate_mark == mark) continue;
@@ -718,7 +726,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   }
 
   template <class Map, class Key>
-  static const std::vector<connection*>* lookup(const Map& m, const Key& k) {
+  static const connection_list* lookup(const Map& m, const Key& k) {
     auto it = m.find(k);
     return it == m.end() ? nullptr : &it->second;
   }
@@ -727,10 +735,9 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     return a.to_string() + "|" + std::to_string(port);
   }
 
-  static void unindex(std::vector<connection*>& list, const connection* c) { std::erase(list, c); }
+  static void unindex(connection_list& list, connection* c) { list.erase(c); }
 
-  static void unindex_key(std::unordered_map<std::string, std::vector<connection*>>& m, const std::string& key,
-                          const connection* c) {
+  static void unindex_key(std::unordered_map<std::string, connection_list>& m, const std::string& key, connection* c) {
     auto it = m.find(key);
     if (it == m.end()) return;
     unindex(it->second, c);
@@ -1021,10 +1028,10 @@ class pool final : public session_owner, public dial_observer, public std::enabl
 
   // Files c under key in index once, and remembers the key in keys so that forget() unfiles only what
   // was filed.
-  static void file_under(std::unordered_map<std::string, std::vector<connection*>>& index, std::string key,
+  static void file_under(std::unordered_map<std::string, connection_list>& index, std::string key,
                          connection& c, std::vector<std::string>& keys) {
     if (std::find(keys.begin(), keys.end(), key) != keys.end()) return;
-    index[key].push_back(&c);
+    index[key].insert(&c);
     keys.push_back(std::move(key));
   }
 
@@ -1351,7 +1358,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       auto key = endpoint_key(c.remote().address(), c.remote().port());
       if (key != c.remote_key) {
         if (!c.remote_key.empty()) unindex_key(by_remote_, c.remote_key, &c);
-        by_remote_[key].push_back(&c);
+        by_remote_[key].insert(&c);
         c.remote_key = std::move(key);
       }
     }
@@ -1385,7 +1392,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     if (!c.addresses_ready) {
       for (const auto& k : c.address_keys) {
         unindex_key(pending_by_address_, k, &c);
-        by_initial_address_[k].push_back(&c);
+        by_initial_address_[k].insert(&c);
       }
       c.addresses_ready = true;
     }
@@ -1455,7 +1462,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       auto& set = c.origin_set();
       if (!set) {
         set.emplace().push_back(c.initial_origin());
-        by_origin_set_[c.initial_origin()].push_back(&c);
+        by_origin_set_[c.initial_origin()].insert(&c);
       }
       for (const auto& text : entries) {
         auto o = origin::parse(text);
@@ -1467,7 +1474,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
           truncated = true;
           break;
         }
-        by_origin_set_[*o].push_back(&c);
+        by_origin_set_[*o].insert(&c);
         set->push_back(std::move(*o));
       }
     }
@@ -1726,11 +1733,11 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   std::map<std::uint64_t, std::shared_ptr<connection>> conns_;  // by id (find()), in the order they were opened
   std::vector<connection_view> views_scratch_;  // route()'s views, kept between decisions (fill_views)
   std::unordered_map<origin, std::vector<std::shared_ptr<connection>>> by_origin_;       // initial origin
-  std::unordered_map<origin, std::vector<connection*>> by_origin_set_;                   // RFC 8336 sets
-  std::unordered_map<std::string, std::vector<connection*>> by_san_;                     // certificate names
-  std::unordered_map<std::string, std::vector<connection*>> by_remote_;                  // connected ip|port
-  std::unordered_map<std::string, std::vector<connection*>> by_initial_address_;         // resolved ip|port, ready
-  std::unordered_map<std::string, std::vector<connection*>> pending_by_address_;         // the same, establishing
+  std::unordered_map<origin, connection_list> by_origin_set_;            // RFC 8336 sets
+  std::unordered_map<std::string, connection_list> by_san_;              // certificate names
+  std::unordered_map<std::string, connection_list> by_remote_;           // connected ip|port
+  std::unordered_map<std::string, connection_list> by_initial_address_;  // resolved ip|port, ready
+  std::unordered_map<std::string, connection_list> pending_by_address_;  // the same, establishing
   std::map<std::pair<std::string, std::uint16_t>, std::vector<std::shared_ptr<request_op>>> dns_inflight_;
   std::unordered_map<origin, std::deque<std::shared_ptr<request_op>>> h1_waiters_;
   std::deque<std::shared_ptr<request_op>> capacity_waiters_;  // waiting for room under max_connections
