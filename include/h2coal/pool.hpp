@@ -670,13 +670,6 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     return d;
   }
 
-  // The connections worth showing the policy for `target`, each once, in DESIGN section 4's order:
-  // steps 1-2 (its own, then those whose origin set names it), then, for the rest, those whose
-  // certificate names the host and those on one of its addresses. A connection a connect_to rule sent
-  // elsewhere serves its own origin only. `first_steps`: only steps 1-2. `skip_pending`: leave out
-  // connections of other origins still establishing (a standard-order policy never takes one; they are
-  // listed when a trace hook or coalesce_pending needs them). Each candidate costs O(1): the mark says
-  // whether this lookup listed it already.
   // The connections filed under one key of an index, in the order they were opened (by id). Filing and
   // unfiling are O(log n) however many connections share the key (all of a pool's may share one
   // address); a vector's erase was a scan of them on every close.
@@ -685,6 +678,13 @@ class pool final : public session_owner, public dial_observer, public std::enabl
   };
   using connection_list = std::set<connection*, by_id>;
 
+  // The connections worth showing the policy for `target`, each once, in DESIGN section 4's order:
+  // steps 1-2 (its own, then those whose origin set names it), then, for the rest, those whose
+  // certificate names the host and those on one of its addresses. A connection a connect_to rule sent
+  // elsewhere serves its own origin only. `first_steps`: only steps 1-2. `skip_pending`: leave out
+  // connections of other origins still establishing (a standard-order policy never takes one; they are
+  // listed when a trace hook or coalesce_pending needs them). Each candidate costs O(1): the mark says
+  // whether this lookup listed it already.
   std::vector<connection*> candidates(const origin& target, const address_list* addrs, bool first_steps = false,
                                       bool skip_pending = false) {
     std::vector<connection*> out;
@@ -809,7 +809,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
     for (auto* c : conns) {
       if (c->closed()) continue;
       if (n == views.size()) views.emplace_back();
-      connection_view& v = views[n++];
+      connection_view& v = views[n++];  // a reused view: every field is assigned below
       v.id = c->id();
       v.initial_origin = c->initial_origin();
       if (c->ready() || c->remote().port() != 0) {
