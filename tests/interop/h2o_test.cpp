@@ -113,24 +113,43 @@ TEST_CASE("h2o: TLS resumption: a client's next connection to h2o resumes, h2o s
   f.resolve("h.test", {h2o_address});
   auto opts = f.options_with(policies::origin());
   opts.idle_timeout = std::chrono::milliseconds(20);  // the first connection goes once idle
+  // Two connections of one client, one after the other: the summaries of both.
+  auto two_connections = [&](client& c) {
+    auto first = f.get_with(c, server_url("h.test", h.port, "/small.txt"));
+    REQUIRE_FALSE(first.ec);
+    f.run_until([&] { return !c.connections().empty() && !c.connections().front().open; });
+    auto second = f.get_with(c, server_url("h.test", h.port, "/small.txt"));
+    REQUIRE_FALSE(second.ec);
+    CHECK(second.resp.body == "h2o small\n");
+    return c.connections();
+  };
+  // h2o makes its first session-ticket key in a thread it starts beside the server; a handshake that
+  // comes first gets a ticket under a throwaway key, which can never resume (h2o's src/ssl.c,
+  // ticket_key_callback). Throwaway clients go first, until one's second connection resumes (h2o has
+  // its key then); each is two real handshakes, and there are at most 10.
+  std::size_t warm_up_lines = 0;
+  bool key_ready = false;
+  for (int i = 0; i < 10 && !key_ready; ++i) {
+    client warm(f.io.get_executor(), opts);
+    auto s = two_connections(warm);
+    REQUIRE(s.size() == 2);
+    key_ready = s[1].resumed;
+    warm_up_lines += 2;
+  }
+  REQUIRE(key_ready);
+  const auto connects_before = f.connects();
   client c(f.io.get_executor(), opts);
-  auto first = f.get_with(c, server_url("h.test", h.port, "/small.txt"));
-  REQUIRE_FALSE(first.ec);
-  f.run_until([&] { return !c.connections().empty() && !c.connections().front().open; });
-  auto second = f.get_with(c, server_url("h.test", h.port, "/small.txt"));
-  REQUIRE_FALSE(second.ec);
-  CHECK(second.resp.body == "h2o small\n");
-  CHECK(f.connects() == 2);
-  auto summaries = c.connections();
+  auto summaries = two_connections(c);
+  CHECK(f.connects() - connects_before == 2);
   REQUIRE(summaries.size() == 2);
-  CHECK_FALSE(summaries[0].resumed);
+  CHECK_FALSE(summaries[0].resumed);  // a new client has no session of its own
   CHECK(summaries[1].resumed);
-  wait_for_lines(f.dir.file("h2o-access.log"), 2);
+  wait_for_lines(f.dir.file("h2o-access.log"), warm_up_lines + 2);
   h.proc->stop();
   auto lines = read_lines(f.dir.file("h2o-access.log"));
-  REQUIRE(lines.size() == 2);
-  CHECK(lines[0].rfind("0 ", 0) == 0);  // %{ssl.session-reused}x: 0, then 1
-  CHECK(lines[1].rfind("1 ", 0) == 0);
+  REQUIRE(lines.size() == warm_up_lines + 2);
+  CHECK(lines[warm_up_lines].rfind("0 ", 0) == 0);  // %{ssl.session-reused}x: 0, then 1
+  CHECK(lines[warm_up_lines + 1].rfind("1 ", 0) == 0);
 }
 
 TEST_CASE("h2o: Happy Eyeballs: a black-holed first address, h2o second") {
