@@ -199,7 +199,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (ec) return 0;
   if (!h2coal::detail::is_token(r.method)) return 0;
   const std::string url_authority = target.origin.authority();
-  if (h2coal::detail::validate_request(r, url_authority)) return 0;
+  if (h2coal::detail::validate_request(r, target.origin)) return 0;
 
   // ---- what connection::start_h1 and write_h1_body put on the wire ----
   const auto length = h2coal::detail::framed_length(r);

@@ -164,8 +164,7 @@ class pool final : public session_owner, public dial_observer, public std::enabl
       if (!ec) e.add("origin", op->target.origin.serialize());
     });
     if (!ec && !is_token(op->req.method)) ec = error::invalid_method;
-    // The URL's authority matters only to a Host field, which must repeat it: made only then.
-    if (!ec) ec = validate_request(op->req, op->req.headers.contains("host") ? op->target.origin.authority() : std::string());
+    if (!ec) ec = validate_request(op->req, op->target.origin);
     op->max_retries = opts_.max_retries;
     if (!ec && op->target.origin.is_tls() && !tls_ctx_) ec = tls_error_ ? tls_error_ : error::invalid_option;
     if (ec) return finish(op, ec);

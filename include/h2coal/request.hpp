@@ -352,20 +352,21 @@ inline std::optional<std::size_t> framed_length(const request& r) noexcept {
 }
 
 /// DESIGN section 10: header fields that could frame the message otherwise than the request does are
-/// refused before anything is sent. `url_authority` is the URL's; a `Host` field may only repeat it (or
-/// `request::authority`), a `Content-Length` only the body's real length.
-inline std::error_code validate_request(const request& r, std::string_view url_authority) {
+/// refused before anything is sent. `url_origin` is the URL's; a `Host` field may only repeat its
+/// authority (or `request::authority`), a `Content-Length` only the body's real length.
+inline std::error_code validate_request(const request& r, const origin& url_origin) {
   // CONNECT makes a tunnel, not a request: whatever follows its head is tunnel data, so a body would be
   // read as the next message (RFC 9110 section 9.3.6); PRI is HTTP/2's preface (RFC 9113 section 3.4).
   if (r.method == "CONNECT" || r.method == "PRI") return error::invalid_method;
   if (r.authority && !is_authority(*r.authority)) return error::invalid_header;
-  const std::string_view authority = r.authority ? std::string_view(*r.authority) : url_authority;
   const auto length = framed_length(r);
   for (const auto& [name, value] : r.headers) {
     if (!is_token(name) || !is_field_value(value)) return error::invalid_header;
     if (is_connection_specific(name)) return error::invalid_header;
     if (iequals(name, "host")) {
-      if (!iequals(trim_ows(value), authority)) return error::invalid_header;  // use request::authority
+      // The URL's authority is formed only here: most requests carry no Host field.
+      const bool same = r.authority ? iequals(trim_ows(value), *r.authority) : iequals(trim_ows(value), url_origin.authority());
+      if (!same) return error::invalid_header;  // use request::authority
     } else if (iequals(name, "content-length")) {
       const auto v = trim_ows(value);
       std::size_t n = 0;

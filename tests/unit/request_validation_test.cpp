@@ -18,7 +18,7 @@ std::error_code validate(const request& r) {
   std::error_code ec;
   const auto u = url::parse(r.url, ec);
   REQUIRE_FALSE(ec);
-  return detail::validate_request(r, u.origin.authority());
+  return detail::validate_request(r, u.origin);
 }
 
 // The head as connection::start_h1 writes it.

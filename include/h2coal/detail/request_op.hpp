@@ -376,8 +376,9 @@ struct request_op : std::enable_shared_from_this<request_op> {
 // also consolidates its fast bins first (4% of a 100-stream run's instructions). Up to 128 freed blocks
 // are kept per thread and handed out again: responses finish in bursts (one read completes dozens of
 // streams, and their handlers then start as many requests), so the list must cover a burst; with 16,
-// 100 streams still missed it on most requests. The thread's list is plain data (usable up to the thread's very
-// end); what it holds is freed when the thread ends, and blocks freed after that go to the allocator.
+// 100 streams still missed it on most requests. The thread's list is plain data (usable up to the
+// thread's very end); what it holds is freed when the thread ends, and blocks freed after that go to
+// the allocator.
 template <std::size_t Size>
 class block_cache {
  public:
